@@ -1,0 +1,159 @@
+extension RedisConfiguration {
+    /// A configuration from a URL.
+    ///
+    /// Accepted forms:
+    /// - `redis://[user[:password]@]host[:port][/db]`, user and password percent-encoded, IPv6 hosts in brackets;
+    /// - `redis://:password@host` (password only);
+    /// - `unix:///path/to/redis.sock[?db=N&user=U&password=P]`.
+    ///
+    /// Anything else (other schemes, TLS `rediss://`, which hiredis 0.14 lacks, bad ports or databases, stray
+    /// characters, bad percent-escapes) throws ``RedisError/Code/invalidURL``. The error never repeats the password.
+    public init(url: String) throws(RedisError) {
+        guard url.utf8.count <= 4096 else { throw RedisError(.invalidURL, "the URL is longer than 4096 bytes") }
+        guard !url.utf8.contains(where: { $0 <= 32 || $0 == 127 }) else {
+            throw RedisError(.invalidURL, "the URL contains spaces or control characters")
+        }
+        if url.hasPrefix("unix://") {
+            try self.init(unixURL: url.dropFirst("unix://".count))
+        } else if url.hasPrefix("redis://") {
+            try self.init(tcpURL: url.dropFirst("redis://".count))
+        } else if url.hasPrefix("rediss://") {
+            throw RedisError(.invalidURL, "rediss:// (TLS) is not supported by hiredis 0.14; use a TLS tunnel")
+        } else {
+            throw RedisError(.invalidURL, "the URL must start with redis:// or unix://")
+        }
+        try validate()
+    }
+
+    private init(tcpURL rest: Substring) throws(RedisError) {
+        var rest = rest
+        guard !rest.contains("?"), !rest.contains("#") else {
+            throw RedisError(.invalidURL, "query strings and fragments are not supported in redis:// URLs")
+        }
+        var username: String?
+        var password: String?
+        // The authority ends at the first "/"; the user info at its last "@".
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        var authority = rest[..<authorityEnd]
+        rest = rest[authorityEnd...]
+        if let at = authority.lastIndex(of: "@") {
+            let userInfo = authority[..<at]
+            authority = authority[authority.index(after: at)...]
+            if let colon = userInfo.firstIndex(of: ":") {
+                let user = try Self.percentDecode(userInfo[..<colon], what: "user")
+                username = user.isEmpty ? nil : user
+                password = try Self.percentDecode(userInfo[userInfo.index(after: colon)...], what: "password")
+            } else {
+                // `redis://secret@host` is the password-only form many clients accept.
+                password = try Self.percentDecode(userInfo, what: "password")
+            }
+        }
+        let host: String
+        var portText: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else {
+                throw RedisError(.invalidURL, "an IPv6 host lacks its closing bracket")
+            }
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw RedisError(.invalidURL, "unexpected text after the IPv6 host") }
+                portText = after.dropFirst()
+            }
+        } else {
+            if let colon = authority.firstIndex(of: ":") {
+                host = String(authority[..<colon])
+                portText = authority[authority.index(after: colon)...]
+            } else {
+                host = String(authority)
+            }
+            guard host.utf8.allSatisfy({ Self.isHostByte($0) }) else {
+                throw RedisError(.invalidURL, "the host contains characters a host name cannot have")
+            }
+        }
+        guard !host.isEmpty else { throw RedisError(.invalidURL, "the URL has no host") }
+        var port = 6379
+        if let portText {
+            guard let value = Int(portText), portText.allSatisfy(\.isASCII), (1...65535).contains(value) else {
+                throw RedisError(.invalidURL, "the port must be a number in 1...65535")
+            }
+            port = value
+        }
+        var database = 0
+        if !rest.isEmpty {
+            let path = rest.dropFirst()
+            if !path.isEmpty {
+                guard let value = Int(path), path.allSatisfy(\.isASCII), value >= 0 else {
+                    throw RedisError(.invalidURL, "the path must be a database number, like /0")
+                }
+                database = value
+            }
+        }
+        self.init(endpoint: .tcp(host: host, port: port), username: username, password: password, database: database)
+    }
+
+    private init(unixURL rest: Substring) throws(RedisError) {
+        let queryStart = rest.firstIndex(of: "?") ?? rest.endIndex
+        let path = try Self.percentDecode(rest[..<queryStart], what: "path")
+        guard path.hasPrefix("/") else { throw RedisError(.invalidURL, "a unix:// URL needs an absolute path") }
+        var username: String?
+        var password: String?
+        var database = 0
+        if queryStart < rest.endIndex {
+            for pair in rest[rest.index(after: queryStart)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2 else { throw RedisError(.invalidURL, "a query item lacks '='") }
+                let value = try Self.percentDecode(parts[1], what: String(parts[0]))
+                switch parts[0] {
+                case "db":
+                    guard let number = Int(value), number >= 0 else {
+                        throw RedisError(.invalidURL, "db must be a non-negative number")
+                    }
+                    database = number
+                case "user": username = value
+                case "password": password = value
+                default: throw RedisError(.invalidURL, "unknown query item; expected db, user or password")
+                }
+            }
+        }
+        self.init(endpoint: .unix(path: path), username: username, password: password, database: database)
+    }
+
+    private static func isHostByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"):
+            true
+        default: false
+        }
+    }
+
+    private static func percentDecode(_ text: Substring, what: String) throws(RedisError) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                throw RedisError(.invalidURL, "the \(what) has a bad percent-escape")
+            }
+            bytes.append(high << 4 | low)
+        }
+        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+            throw RedisError(.invalidURL, "the \(what) is not valid UTF-8 after percent-decoding")
+        }
+        return decoded
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,93 @@
+/// Where and how to connect to Redis.
+///
+/// Build one from a URL with ``init(url:)`` (`redis://[user[:password]@]host[:port][/db]` or
+/// `unix:///path/to/redis.sock[?db=N&password=...]`) and adjust the timeouts.
+public struct RedisConfiguration: Sendable, Hashable {
+    /// The address of the server.
+    public enum Endpoint: Sendable, Hashable {
+        /// A TCP host (name, IPv4 or IPv6 literal) and port.
+        case tcp(host: String, port: Int)
+        /// A Unix domain socket path.
+        case unix(path: String)
+    }
+
+    /// The server address.
+    public var endpoint: Endpoint
+    /// The ACL user for `AUTH user password`; `nil` authenticates as the default user.
+    public var username: String?
+    /// The password for `AUTH`; `nil` sends no AUTH.
+    public var password: String?
+    /// The logical database to `SELECT` after connecting.
+    public var database: Int
+    /// How long establishing a connection (including AUTH and SELECT) may take.
+    public var connectTimeout: Duration
+    /// How long the server may take to answer a command before the connection is declared hung, closed, and the
+    /// commands on it fail with ``RedisError/Code/timeout``.
+    public var commandTimeout: Duration
+    /// Whether to enable TCP keepalive on the socket.
+    public var keepAlive: Bool
+    /// The name set with `CLIENT SETNAME` (visible in `CLIENT LIST`); `nil` sets none.
+    public var clientName: String?
+
+    /// A configuration for an endpoint.
+    public init(
+        endpoint: Endpoint,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        connectTimeout: Duration = .seconds(5),
+        commandTimeout: Duration = .seconds(5),
+        keepAlive: Bool = true,
+        clientName: String? = nil
+    ) {
+        self.endpoint = endpoint
+        self.username = username
+        self.password = password
+        self.database = database
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+        self.keepAlive = keepAlive
+        self.clientName = clientName
+    }
+
+    /// Checks the values that can be wrong: ports, database index, timeouts, client name.
+    public func validate() throws(RedisError) {
+        if case .tcp(let host, let port) = endpoint {
+            guard !host.isEmpty else { throw RedisError(.invalidConfiguration, "the host is empty") }
+            guard (1...65535).contains(port) else {
+                throw RedisError(.invalidConfiguration, "port \(port) is outside 1...65535")
+            }
+        }
+        if case .unix(let path) = endpoint, path.isEmpty || path.utf8.count > 107 {
+            throw RedisError(.invalidConfiguration, "a Unix socket path must have 1...107 bytes")
+        }
+        guard database >= 0 else { throw RedisError(.invalidConfiguration, "database \(database) is negative") }
+        guard connectTimeout > .zero, commandTimeout > .zero else {
+            throw RedisError(.invalidConfiguration, "timeouts must be positive")
+        }
+        if let clientName, clientName.isEmpty || clientName.utf8.contains(where: { $0 <= 32 || $0 >= 127 }) {
+            throw RedisError(.invalidConfiguration, "a client name must be non-empty printable ASCII without spaces")
+        }
+    }
+
+    /// A description safe for logs: never the password.
+    public var redactedDescription: String {
+        let auth = password == nil ? "" : "\(username ?? ""):***@"
+        switch endpoint {
+        case .tcp(let host, let port):
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            return "redis://\(auth)\(shownHost):\(port)/\(database)"
+        case .unix(let path):
+            return "unix://\(path)?db=\(database)" + (password == nil ? "" : "&password=***")
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded up so a tiny positive duration never becomes zero.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return attoseconds % 1_000_000_000_000_000 > 0 ? ms + 1 : ms
+    }
+}

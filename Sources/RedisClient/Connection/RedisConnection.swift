@@ -1,0 +1,85 @@
+import Logging
+
+/// A command connection to Redis, safe to share between any number of tasks.
+///
+/// Each connection owns one socket and one I/O thread of its own (see ``IOLoop``); async callers never block a
+/// thread of the cooperative pool. Commands from callers that arrive together are written in one batch and their
+/// replies read in one go, so one connection pipelines automatically and a pool buys nothing for short commands:
+/// Redis executes commands one at a time anyway. The rule is therefore **one connection per purpose**: one shared
+/// connection for commands, one ``RedisSubscriber`` for pub/sub. Never send blocking commands (`BLPOP`, `WAIT`,
+/// `CLIENT PAUSE` victims aside) on a shared connection: everything queued behind them waits.
+///
+/// A broken connection is noticed as soon as the socket reports it (the loop always polls for reads), and the next
+/// command reconnects. Commands in flight when it breaks fail with a connection error and are not retried: they
+/// may or may not have run.
+public final class RedisConnection: Sendable {
+    /// The configuration this connection uses.
+    public let configuration: RedisConfiguration
+    private let loop: IOLoop
+    private let queue = CommandQueue()
+
+    /// Creates a connection. The socket is opened by the first command, so this does no I/O and cannot hang.
+    public init(configuration: RedisConfiguration, name: String = "redis-cmd") throws(RedisError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.loop = try IOLoop(configuration: configuration, name: name)
+        try loop.start(driver: CommandDriver(queue: queue, commandTimeout: configuration.commandTimeout))
+    }
+
+    /// Creates a connection from a URL such as `redis://127.0.0.1:6379/0`.
+    public convenience init(url: String) throws(RedisError) {
+        try self.init(configuration: RedisConfiguration(url: url))
+    }
+
+    deinit { loop.stop() }
+
+    /// Closes the socket and stops the I/O thread; pending and later commands fail with
+    /// ``RedisError/Code/clientClosed``.
+    public func close() {
+        loop.stop()
+    }
+
+    /// Sends one command and returns its reply; an error reply throws ``RedisError/Code/server``.
+    @discardableResult
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        let replies = try await execute([command])
+        return try replies[0].get()
+    }
+
+    /// Sends one command given as arguments, e.g. `send("SET", "key", "value")`.
+    @discardableResult
+    public func send(_ arguments: RedisArgument...) async throws(RedisError) -> RedisValue {
+        try await send(RedisCommand(arguments))
+    }
+
+    /// Sends several commands in one write and reads their replies in one go: one round trip.
+    ///
+    /// Each reply is a `Result`, so a server error in one command does not hide the others'. A connection failure
+    /// throws.
+    public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
+        guard !commands.isEmpty else { return [] }
+        return try await execute(commands)
+    }
+
+    private func execute(_ commands: [RedisCommand]) async throws(RedisError) -> PendingRequest.Replies {
+        let request = PendingRequest(commands)
+        do {
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    request.install(continuation)
+                    switch queue.enqueue(request) {
+                    case .some(true): loop.wake()
+                    case .some(false): break
+                    case .none: request.finish(.failure(RedisError(.clientClosed, "the connection was closed")))
+                    }
+                }
+            } onCancel: {
+                request.finish(.failure(RedisError(.cancelled, "the command was cancelled")))
+            }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(.io, "\(error)")
+        }
+    }
+}

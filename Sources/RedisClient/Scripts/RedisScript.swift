@@ -1,0 +1,43 @@
+/// A Lua script, run by `EVALSHA` with a fallback to `EVAL` when the server does not know it (`NOSCRIPT` after a
+/// restart or `SCRIPT FLUSH`); `EVAL` also caches it, so the next run is an `EVALSHA` again.
+public struct RedisScript: Sendable, Hashable {
+    /// The Lua source.
+    public let source: String
+    /// The hex SHA-1 of the source, as Redis names scripts.
+    public let sha1: String
+
+    /// A script from its source; the SHA-1 is computed once, here.
+    public init(_ source: String) {
+        self.source = source
+        self.sha1 = SHA1.hexDigest(source.utf8)
+    }
+}
+
+extension RedisConnection {
+    /// Runs `script` with `keys` and `arguments`: `EVALSHA` first, `EVAL` on `NOSCRIPT`.
+    public func run(
+        _ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []
+    ) async throws(RedisError) -> RedisValue {
+        do {
+            return try await send(Self.scriptCommand("EVALSHA", script.sha1, keys: keys, arguments: arguments))
+        } catch where error.code == .server && error.serverErrorPrefix == "NOSCRIPT" {
+            return try await send(Self.scriptCommand("EVAL", script.source, keys: keys, arguments: arguments))
+        }
+    }
+
+    /// Loads scripts into the server's cache with `SCRIPT LOAD` (optional: ``run(_:keys:arguments:)`` loads on
+    /// demand); one round trip for all of them.
+    public func load(_ scripts: [RedisScript]) async throws(RedisError) {
+        let replies = try await pipeline(scripts.map { RedisCommand("SCRIPT", "LOAD", RedisArgument($0.source)) })
+        for reply in replies { _ = try reply.get() }
+    }
+
+    private static func scriptCommand(
+        _ verb: String, _ body: String, keys: [RedisArgument], arguments: [RedisArgument]
+    ) -> RedisCommand {
+        var command = RedisCommand(RedisArgument(verb), RedisArgument(body), RedisArgument(keys.count))
+        for key in keys { command.append(key) }
+        for argument in arguments { command.append(argument) }
+        return command
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import RedisClient
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway `redis-server` on a free loopback port, for tests that restart, reconfigure or kill connections on a
+/// server and must not disturb other tests. Stopped by PID.
+public final class RedisServerProcess: @unchecked Sendable {
+    // `@unchecked Sendable`: `process` is replaced only by `start`/`restart`, which tests call from one task at a
+    // time; the other properties are immutable.
+    public let port: Int
+    public let arguments: [String]
+    private var process: Process?
+
+    /// The URL of this server (add user info for AUTH yourself).
+    public var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// The process ID while running.
+    public var pid: Int32? { process?.processIdentifier }
+
+    /// Starts `redis-server` with `arguments` (e.g. `["--requirepass", "secret"]`) and waits until it answers.
+    public init(arguments: [String] = [], port: Int? = nil) async throws {
+        self.port = try port ?? freeLoopbackPort()
+        self.arguments = arguments
+        try await start()
+    }
+
+    /// Starts the server process again on the same port (after ``stop()`` or a crash).
+    public func start() async throws {
+        let process = Process()
+        process.executableURL = try Self.redisServerPath()
+        process.arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--protected-mode", "no", "--loglevel", "warning",
+        ] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try await waitUntil(timeout: .seconds(10), "redis-server on port \(port) answers PING") {
+            Self.answersPing(port: self.port)
+        }
+    }
+
+    /// Kills the server (SIGKILL by default, like a crash) and waits for the process to end.
+    public func stop(signal: Int32 = SIGKILL) async throws {
+        guard let process else { return }
+        kill(process.processIdentifier, signal)
+        try await waitUntil(timeout: .seconds(10), "redis-server exits") { !process.isRunning }
+        self.process = nil
+    }
+
+    /// Sends a signal (SIGSTOP, SIGCONT, ...) to the server.
+    public func signal(_ signal: Int32) {
+        if let pid { kill(pid, signal) }
+    }
+
+    deinit {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    static func redisServerPath() throws -> URL {
+        for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+            let path = "\(directory)/redis-server"
+            if FileManager.default.isExecutableFile(atPath: path) { return URL(fileURLWithPath: path) }
+        }
+        throw TestSupportError("redis-server is not installed (apt-get install redis-server)")
+    }
+
+    /// A raw-socket PING, independent of the client under test.
+    static func answersPing(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { return false }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let ping = Array("PING\r\n".utf8)
+        guard write(fd, ping, ping.count) == ping.count else { return false }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = read(fd, &buffer, buffer.count)
+        // "+PONG" or "-NOAUTH"/"-LOADING": anything but LOADING means the server is serving.
+        guard count > 0 else { return false }
+        return !String(decoding: buffer[0..<count], as: UTF8.self).hasPrefix("-LOADING")
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestSupportError("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
+            guard bind(fd, pointer, length) == 0 else { return -1 }
+            return getsockname(fd, pointer, &length)
+        }
+    }
+    guard bound == 0 else { throw TestSupportError("cannot bind a loopback port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A failure of the test scaffolding itself.
+public struct TestSupportError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` every 10 ms until it holds, failing after `timeout`. Waiting on a condition with a bound,
+/// never sleeping on a guess.
+public func waitUntil(
+    timeout: Duration, _ what: String, _ condition: @Sendable () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while true {
+        if try await condition() { return }
+        guard ContinuousClock.now < deadline else { throw TestSupportError("timed out after \(timeout) waiting: \(what)") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// The shared test server: `REDIS_URL`, default `redis://127.0.0.1:6379`.
+public enum TestRedis {
+    public static var url: String { ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379" }
+
+    /// A key prefix no other test uses.
+    public static func uniquePrefix(_ name: String = "test") -> String {
+        "\(name):\(UUID().uuidString.prefix(8))"
+    }
+}
