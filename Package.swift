@@ -40,6 +40,15 @@ let package = Package(
             name: "RedisClientTests",
             dependencies: ["RedisClient", "RedisTestSupport"]
         ),
+        .executableTarget(
+            name: "refresher-test-worker",
+            dependencies: ["RedisRefresher", "RedisTestSupport"],
+            path: "Tests/TestWorker"
+        ),
+        .testTarget(
+            name: "RedisRefresherTests",
+            dependencies: ["RedisRefresher", "RedisTestSupport", "refresher-test-worker"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

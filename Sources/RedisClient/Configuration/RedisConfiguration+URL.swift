@@ -55,6 +55,11 @@ extension RedisConfiguration {
                 throw RedisError(.invalidURL, "an IPv6 host lacks its closing bracket")
             }
             host = String(authority[authority.index(after: authority.startIndex)..<close])
+            // Like names below, the literal must not smuggle stray characters through: hex digits, ":" and "."
+            // (an embedded IPv4 tail) only.
+            guard host.contains(":"), host.utf8.allSatisfy({ Self.isIPv6LiteralByte($0) }) else {
+                throw RedisError(.invalidURL, "the IPv6 host in brackets is not an IPv6 address")
+            }
             let after = authority[authority.index(after: close)...]
             if !after.isEmpty {
                 guard after.hasPrefix(":") else { throw RedisError(.invalidURL, "unexpected text after the IPv6 host") }
@@ -74,7 +79,8 @@ extension RedisConfiguration {
         guard !host.isEmpty else { throw RedisError(.invalidURL, "the URL has no host") }
         var port = 6379
         if let portText {
-            guard let value = Int(portText), portText.allSatisfy(\.isASCII), (1...65535).contains(value) else {
+            // Digits only: `Int` alone would also accept a sign ("+6379").
+            guard Self.isDigits(portText), let value = Int(portText), (1...65535).contains(value) else {
                 throw RedisError(.invalidURL, "the port must be a number in 1...65535")
             }
             port = value
@@ -83,7 +89,7 @@ extension RedisConfiguration {
         if !rest.isEmpty {
             let path = rest.dropFirst()
             if !path.isEmpty {
-                guard let value = Int(path), path.allSatisfy(\.isASCII), value >= 0 else {
+                guard Self.isDigits(path), let value = Int(path) else {
                     throw RedisError(.invalidURL, "the path must be a database number, like /0")
                 }
                 database = value
@@ -106,7 +112,7 @@ extension RedisConfiguration {
                 let value = try Self.percentDecode(parts[1], what: String(parts[0]))
                 switch parts[0] {
                 case "db":
-                    guard let number = Int(value), number >= 0 else {
+                    guard Self.isDigits(value[...]), let number = Int(value) else {
                         throw RedisError(.invalidURL, "db must be a non-negative number")
                     }
                     database = number
@@ -117,6 +123,15 @@ extension RedisConfiguration {
             }
         }
         self.init(endpoint: .unix(path: path), username: username, password: password, database: database)
+    }
+
+    /// Whether `text` is a non-empty run of ASCII digits (no sign, no spaces).
+    private static func isDigits(_ text: Substring) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
+
+    private static func isIPv6LiteralByte(_ byte: UInt8) -> Bool {
+        hexValue(byte) != nil || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
     }
 
     private static func isHostByte(_ byte: UInt8) -> Bool {

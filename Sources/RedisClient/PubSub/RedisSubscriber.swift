@@ -170,7 +170,9 @@ final class SubscriberDriver: IOLoopDriver {
 
     /// Brings the server's subscriptions in line with the wanted channels, connecting first when needed.
     private func synchronize(_ loop: IOLoop, now: ContinuousClock.Instant) {
-        let wanted = shared.state.withLock { Set($0.channels.keys) }
+        let (wanted, unconfirmed) = shared.state.withLock { state in
+            (Set(state.channels.keys), Set(state.channels.filter { !$0.value.confirmed }.keys))
+        }
         if !loop.isConnected {
             guard !wanted.isEmpty else { return }
             if let reconnectAt, now < reconnectAt { return }
@@ -207,6 +209,13 @@ final class SubscriberDriver: IOLoopDriver {
             }
         } catch {
             loop.disconnect(error)
+            return
+        }
+        // A channel that was left and subscribed again before this thread sent its UNSUBSCRIBE is still subscribed
+        // on the server (it is in `sent`, no SUBSCRIBE reply outstanding), but its new entry is unconfirmed and no
+        // SUBSCRIBE goes out for it, so no confirmation would ever come: the new subscriber would wait forever.
+        for channel in unconfirmed where sent.contains(channel) && expectedReplies[channel] == nil {
+            confirm(channel)
         }
     }
 

@@ -1,7 +1,7 @@
 /// SHA-1, only to name Lua scripts the way Redis does (`EVALSHA` takes the hex SHA-1 of the source).
 /// Not used for anything security-related.
-enum SHA1 {
-    static func hexDigest(_ message: some Collection<UInt8>) -> String {
+package enum SHA1 {
+    package static func hexDigest(_ message: some Collection<UInt8>) -> String {
         var h0: UInt32 = 0x6745_2301
         var h1: UInt32 = 0xEFCD_AB89
         var h2: UInt32 = 0x98BA_DCFE

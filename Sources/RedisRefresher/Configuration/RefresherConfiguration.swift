@@ -1,0 +1,63 @@
+import RedisClient
+
+/// How a ``RedisRefresher`` coordinates one session.
+public struct RefresherConfiguration: Sendable {
+    /// The Redis server, e.g. `redis://127.0.0.1:6379` (see ``RedisConfiguration/init(url:)``).
+    public var redisURL: String
+    /// The session's name; see ``SessionName`` for what is allowed.
+    public var session: String
+    /// The first part of every key: `<prefix>:{<session>}:lock`. Same rules as a session name.
+    public var keyPrefix: String
+    /// How long the lock lives without extension. A holder that crashes is replaced after at most this plus
+    /// ``pollInterval``. While a refresh runs, the holder extends the lock every third of it.
+    public var lockTTL: Duration
+    /// How often waiters check the lock and generation when no pub/sub message arrives (lost message, crashed
+    /// holder). The seed's 1 s.
+    public var pollInterval: Duration
+    /// How long the refresh function may run before it counts as a transient failure.
+    public var refreshTimeout: Duration
+    /// The deadline of ``RedisRefresher/refreshAccessTokenOrReLogin(after:timeout:)`` when none is given.
+    public var defaultTimeout: Duration
+
+    /// A configuration with the defaults: prefix `refresher`, lock TTL 10 s, poll 1 s, refresh timeout 30 s,
+    /// default timeout 100 s.
+    public init(
+        redisURL: String,
+        session: String,
+        keyPrefix: String = "refresher",
+        lockTTL: Duration = .seconds(10),
+        pollInterval: Duration = .seconds(1),
+        refreshTimeout: Duration = .seconds(30),
+        defaultTimeout: Duration = .seconds(100)
+    ) {
+        self.redisURL = redisURL
+        self.session = session
+        self.keyPrefix = keyPrefix
+        self.lockTTL = lockTTL
+        self.pollInterval = pollInterval
+        self.refreshTimeout = refreshTimeout
+        self.defaultTimeout = defaultTimeout
+    }
+
+    /// Checks every value; throws ``RefresherError/Code/invalidConfiguration`` naming the bad one.
+    public func validate() throws(RefresherError) {
+        _ = try SessionName(session)
+        do {
+            _ = try SessionName(keyPrefix)
+        } catch {
+            throw RefresherError(.invalidConfiguration, "the key prefix: \(error.message)")
+        }
+        guard lockTTL >= .milliseconds(100), lockTTL <= .seconds(3600) else {
+            throw RefresherError(.invalidConfiguration, "lockTTL must be between 100 ms and 1 hour")
+        }
+        guard pollInterval >= .milliseconds(10), pollInterval <= .seconds(60) else {
+            throw RefresherError(.invalidConfiguration, "pollInterval must be between 10 ms and 60 s")
+        }
+        guard refreshTimeout > .zero, refreshTimeout <= .seconds(3600) else {
+            throw RefresherError(.invalidConfiguration, "refreshTimeout must be positive and at most 1 hour")
+        }
+        guard defaultTimeout > .zero else {
+            throw RefresherError(.invalidConfiguration, "defaultTimeout must be positive")
+        }
+    }
+}

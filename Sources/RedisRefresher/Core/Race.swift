@@ -1,0 +1,47 @@
+import Synchronization
+
+/// Runs `operation` in a task of its own and waits for it at most `timeout`.
+///
+/// Returns `nil` on timeout, after cancelling the operation's task without waiting for it: a refresh function that
+/// ignores cancellation cannot hold up the caller. The operation does not inherit the caller's cancellation.
+func race<T: Sendable>(
+    timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
+) async -> Result<T, any Error>? {
+    let box = RaceBox<T>()
+    let work = Task {
+        do { box.resume(.success(try await operation())) } catch { box.resume(.failure(error)) }
+    }
+    let timer = Task {
+        guard (try? await Task.sleep(for: timeout)) != nil else { return }
+        box.resume(nil)
+    }
+    let result = await withCheckedContinuation { continuation in box.install(continuation) }
+    timer.cancel()
+    if result == nil { work.cancel() }
+    return result
+}
+
+/// The first of the operation's result and the timeout, delivered once.
+private final class RaceBox<T: Sendable>: Sendable {
+    typealias Outcome = Result<T, any Error>?
+    private let state = Mutex<(continuation: CheckedContinuation<Outcome, Never>?, value: Outcome?)>((nil, nil))
+
+    func install(_ continuation: CheckedContinuation<Outcome, Never>) {
+        let ready = state.withLock { state -> Outcome? in
+            if let value = state.value { return .some(value) }
+            state.continuation = continuation
+            return nil
+        }
+        if let ready { continuation.resume(returning: ready) }
+    }
+
+    func resume(_ value: Outcome) {
+        let continuation = state.withLock { state -> CheckedContinuation<Outcome, Never>? in
+            guard state.value == nil else { return nil }
+            state.value = .some(value)
+            defer { state.continuation = nil }
+            return state.continuation
+        }
+        continuation?.resume(returning: value)
+    }
+}

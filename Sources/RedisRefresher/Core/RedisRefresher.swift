@@ -1,0 +1,316 @@
+import Logging
+import RedisClient
+import Synchronization
+
+/// Shares one authenticated session (access token + rotating refresh token) between every worker of a fleet and
+/// refreshes it exactly once per expiry, fleet-wide.
+///
+/// ```swift
+/// let refresher = try await RedisRefresher(
+///     configuration: .init(redisURL: "redis://127.0.0.1:6379", session: "crm-api"),
+///     refresh: { current in try await idp.refresh(using: current.refreshToken) })
+/// let creds = try await refresher.credentials()      // from memory when fresh
+/// // after a 401 with `creds`:
+/// let fresh = try await refresher.refreshAccessTokenOrReLogin(after: creds, timeout: .seconds(100))
+/// ```
+///
+/// The protocol (lock, fenced write, pub/sub outcome with a polling fallback) is described in `DESIGN.md`.
+public final class RedisRefresher: Sendable {
+    /// The user's refresh function: given the current credentials, returns new tokens from the identity provider,
+    /// or throws (``RefreshFailure/rejected(_:)`` when the refresh token was refused).
+    public typealias RefreshFunction = @Sendable (Credentials) async throws -> RefreshedTokens
+
+    /// The configuration.
+    public let configuration: RefresherConfiguration
+    /// The validated session name.
+    public let session: SessionName
+    /// The session's Redis keys and channel.
+    public let keys: SessionKeys
+    /// The connections in use (shared or owned).
+    public let connections: RefresherConnections
+
+    let refresh: RefreshFunction
+    let logger: Logger
+    private let ownsConnections: Bool
+    /// The id of the cache's handler in the event hub (known only after `self` exists).
+    private let cacheHandlerID = Mutex<UInt64>(0)
+    /// The id of this refresher's hook in ``RefresherConnections`` (known only after `self` exists).
+    private let shutdownHookID = Mutex<UInt64>(0)
+
+    struct State {
+        var cached: Credentials?
+        var stale = true
+        var load: Task<Credentials, any Error>?
+        var flights: [Int64: Flight] = [:]
+        var holding = 0
+        var isShutDown = false
+    }
+    let state = Mutex(State())
+
+    /// Creates a refresher for one session, validating the configuration and checking that Redis answers (and that
+    /// the scripts can be loaded: a wrong password or missing ACL permission fails here, not at the first 401).
+    ///
+    /// - Parameters:
+    ///   - connections: connections to share with other refreshers; `nil` creates (and owns) a pair for this one.
+    ///   - logger: receives info/debug lines with session, owner, generation and outcome; never a token.
+    ///   - refresh: the refresh function, called by at most one worker of the fleet per expiry.
+    public init(
+        configuration: RefresherConfiguration,
+        connections: RefresherConnections? = nil,
+        logger: Logger = Logger(label: "redis-refresher"),
+        refresh: @escaping RefreshFunction
+    ) async throws(RefresherError) {
+        try configuration.validate()
+        let session = try SessionName(configuration.session)
+        self.configuration = configuration
+        self.session = session
+        self.keys = SessionKeys(prefix: configuration.keyPrefix, session: session)
+        self.refresh = refresh
+        if let connections {
+            self.connections = connections
+            ownsConnections = false
+        } else {
+            self.connections = try RefresherConnections(url: configuration.redisURL, logger: logger)
+            ownsConnections = true
+        }
+        var logger = logger
+        logger[metadataKey: "session"] = "\(session.rawValue)"
+        logger[metadataKey: "owner"] = "\(self.connections.ownerID)"
+        self.logger = logger
+        do {
+            try await self.connections.commands.load(Scripts.all)
+        } catch {
+            if ownsConnections { self.connections.commands.close(); self.connections.subscriber.close() }
+            throw RefresherError(redis: error)
+        }
+        // The cache follows the events channel: any newer generation (or a gap) makes the next read go to Redis.
+        let handlerID = self.connections.hub.addHandler(channel: keys.events) { [weak self] event in
+            self?.cacheHears(event)
+        }
+        cacheHandlerID.withLock { $0 = handlerID }
+        self.connections.hub.listen(to: keys.events)
+        let hookID = self.connections.addShutdownHook { [weak self] grace in await self?.shutdownSession(grace) }
+        shutdownHookID.withLock { $0 = hookID }
+        logger.debug("refresher ready", metadata: ["lock": "\(keys.lock)"])
+    }
+
+    /// Keeps the cache current: a newer generation (or a gap in the subscription) makes the next read go to Redis.
+    private func cacheHears(_ event: RefresherEvent) {
+        switch event {
+        case .refreshed(let generation, _, _), .replaced(let generation, _):
+            state.withLock { state in
+                if (state.cached?.generation ?? -1) < generation { state.stale = true }
+            }
+        case .gap:
+            state.withLock { $0.stale = true }
+        case .failed, .released, .unknown:
+            break
+        }
+    }
+
+    deinit {
+        connections.hub.removeHandler(cacheHandlerID.withLock { $0 }, channel: keys.events)
+        connections.removeShutdownHook(shutdownHookID.withLock { $0 })
+        if ownsConnections {
+            connections.hub.close()
+            connections.subscriber.close()
+            connections.commands.close()
+        }
+    }
+
+    /// The current session: from memory when it is known to be current (no Redis round trip), otherwise read from
+    /// Redis once for all concurrent callers.
+    ///
+    /// - Throws: ``RefresherError/Code/noSession`` when nothing is stored yet (seed it with ``seedSession(_:)``).
+    public func credentials() async throws(RefresherError) -> Credentials {
+        let (cached, task) = state.withLock { state -> (Credentials?, Task<Credentials, any Error>?) in
+            if let cached = state.cached, !state.stale { return (cached, nil) }
+            if state.isShutDown { return (nil, nil) }
+            if let load = state.load { return (nil, load) }
+            let load = Task { try await self.loadSession() }
+            state.load = load
+            return (nil, load)
+        }
+        if let cached { return cached }
+        guard let task else { throw RefresherError(.shutdown, "the refresher was shut down") }
+        do {
+            return try await task.value
+        } catch let error as RefresherError {
+            throw error
+        } catch {
+            throw RefresherError(.cancelled, "cancelled")
+        }
+    }
+
+    /// Reads the session from Redis and caches it.
+    private func loadSession() async throws(RefresherError) -> Credentials {
+        defer { state.withLock { $0.load = nil } }
+        let reply: RedisValue
+        do {
+            // Mark the cache current *before* reading: an event that arrives during the read marks it stale again.
+            state.withLock { $0.stale = false }
+            reply = try await connections.commands.send("HGETALL", RedisArgument(keys.sessionHash))
+        } catch {
+            state.withLock { $0.stale = true }
+            throw RefresherError(redis: error)
+        }
+        guard let credentials = try SessionRecord.decode(reply) else {
+            state.withLock { $0.stale = true }
+            throw RefresherError(.noSession, "no session is stored at \(keys.sessionHash); seed one first")
+        }
+        remember(credentials)
+        return credentials
+    }
+
+    /// Caches `credentials` unless a newer generation is cached already.
+    func remember(_ credentials: Credentials) {
+        state.withLock { state in
+            if let cached = state.cached, cached.generation > credentials.generation { return }
+            state.cached = credentials
+        }
+    }
+
+    /// Fresh credentials after `stale` stopped working (a 401): refreshes the session unless another worker (or an
+    /// earlier call) already did, and waits at most `timeout`.
+    ///
+    /// - If the stored generation is already newer than `stale.generation`, returns the stored session: no lock,
+    ///   no refresh.
+    /// - Otherwise joins this process's refresh of that generation, or starts one: one worker of the fleet takes
+    ///   the lock and calls the refresh function, the others wait for its outcome (pub/sub, with a polling
+    ///   fallback).
+    ///
+    /// Timing out or being cancelled affects this caller only: the refresh other callers wait on goes on.
+    ///
+    /// - Throws: ``RefresherError`` with ``RefresherError/Code/reloginRequired`` when the refresh token was
+    ///   rejected, ``RefresherError/Code/refreshFailed`` when the refresh failed transiently,
+    ///   ``RefresherError/Code/timeout`` when the deadline passed.
+    public func refreshAccessTokenOrReLogin(
+        after stale: Credentials, timeout: Duration? = nil
+    ) async throws(RefresherError) -> Credentials {
+        let timeout = timeout ?? configuration.defaultTimeout
+        guard timeout > .zero else { throw RefresherError(.invalidConfiguration, "the timeout must be positive") }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        let generation = stale.generation
+        let (current, flight) = state.withLock { state -> (Credentials?, Flight?) in
+            if let cached = state.cached, !state.stale, cached.generation > generation { return (cached, nil) }
+            if state.isShutDown { return (nil, nil) }
+            if let flight = state.flights[generation] { return (nil, flight) }
+            let flight = Flight(generation: generation) { [weak self] flight in self?.forget(flight) }
+            state.flights[generation] = flight
+            flight.attach(Task { await self.run(flight) })
+            return (nil, flight)
+        }
+        if let current { return current }
+        guard let flight else { throw RefresherError(.shutdown, "the refresher was shut down") }
+        do {
+            return try await flight.join(deadline: deadline, timeout: timeout)
+        } catch {
+            if error.code == .timeout {
+                logger.info("caller timed out", metadata: ["generation": "\(generation)", "timeout": "\(timeout)"])
+                countTimeout()
+            }
+            throw error
+        }
+    }
+
+    /// Removes a flight from the registry (when it finishes or is abandoned).
+    func forget(_ flight: Flight) {
+        state.withLock { state in
+            if state.flights[flight.generation] === flight { state.flights[flight.generation] = nil }
+        }
+    }
+
+    private func countTimeout() {
+        let command = RedisCommand("HINCRBY", RedisArgument(keys.stats), "timeouts", 1)
+        let connection = connections.commands
+        Task { _ = try? await connection.send(command) }
+    }
+
+    /// Stores a session when none exists yet (first writer wins) and returns what is stored, with whether this call
+    /// stored it.
+    public func seedSession(_ tokens: RefreshedTokens) async throws(RefresherError) -> (Credentials, seeded: Bool) {
+        try validate(tokens, requireRefreshToken: true)
+        let reply = try await runScript(Scripts.seed, arguments: sessionArguments(tokens))
+        guard case .array(let parts) = reply, parts.count == 2, let wrote = parts[1].int else {
+            throw RefresherError(.redisError, "unexpected reply from the seed script")
+        }
+        markStale()
+        return (try await credentials(), wrote == 1)
+    }
+
+    /// Replaces the session after a fresh login: stores the tokens as the next generation, clears a rejected
+    /// refresh token, and tells the fleet (`replaced` event).
+    @discardableResult
+    public func replaceSession(_ tokens: RefreshedTokens) async throws(RefresherError) -> Credentials {
+        try validate(tokens, requireRefreshToken: true)
+        _ = try await runScript(Scripts.replace, arguments: sessionArguments(tokens))
+        markStale()
+        return try await credentials()
+    }
+
+    private func markStale() {
+        state.withLock { $0.stale = true }
+    }
+
+    private func sessionArguments(_ tokens: RefreshedTokens) -> [RedisArgument] {
+        [
+            RedisArgument(tokens.accessToken), RedisArgument(tokens.refreshToken ?? ""),
+            RedisArgument(tokens.expiresAtMilliseconds.map(String.init) ?? ""), RedisArgument(connections.ownerID),
+            RedisArgument(keys.events),
+        ]
+    }
+
+    /// Refuses tokens that would poison the shared session.
+    func validate(_ tokens: RefreshedTokens, requireRefreshToken: Bool) throws(RefresherError) {
+        guard !tokens.accessToken.isEmpty else {
+            throw RefresherError(.invalidConfiguration, "the access token is empty")
+        }
+        if requireRefreshToken && (tokens.refreshToken ?? "").isEmpty {
+            throw RefresherError(.invalidConfiguration, "the refresh token is empty")
+        }
+        for token in [tokens.accessToken, tokens.refreshToken ?? ""] where token.utf8.count > SessionRecord.maximumTokenBytes {
+            throw RefresherError(.invalidConfiguration, "a token is larger than \(SessionRecord.maximumTokenBytes) bytes")
+        }
+    }
+
+    /// Runs one of the protocol's scripts on this session's keys.
+    func runScript(_ script: RedisScript, arguments: [RedisArgument]) async throws(RefresherError) -> RedisValue {
+        do {
+            return try await connections.commands.run(script, keys: keys.scriptKeys, arguments: arguments)
+        } catch {
+            throw RefresherError(redis: error)
+        }
+    }
+
+    /// Stops this refresher: waits up to `gracePeriod` for a refresh this process is running to finish, releases
+    /// the lock if this process still holds it (owner-checked, publishing `released`), and fails waiting callers
+    /// with ``RefresherError/Code/shutdown``. Closes the connections when this refresher owns them.
+    public func shutdown(gracePeriod: Duration = .seconds(5)) async {
+        await shutdownSession(gracePeriod)
+        if ownsConnections { await connections.shutdown(gracePeriod: gracePeriod) }
+    }
+
+    private func shutdownSession(_ gracePeriod: Duration) async {
+        let alreadyDown = state.withLock { state in
+            defer { state.isShutDown = true }
+            return state.isShutDown
+        }
+        if alreadyDown { return }
+        let deadline = ContinuousClock.now.advanced(by: gracePeriod)
+        while state.withLock({ $0.holding > 0 }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if let released = try? await runScript(
+            Scripts.release,
+            arguments: [RedisArgument(connections.ownerID), RedisArgument(keys.events), "shutdown"]), released.int == 1
+        {
+            logger.info("released the lock on shutdown")
+        }
+        let flights = state.withLock { state in
+            defer { state.flights = [:] }
+            return Array(state.flights.values)
+        }
+        for flight in flights { flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down"))) }
+        connections.hub.removeHandler(cacheHandlerID.withLock { $0 }, channel: keys.events)
+    }
+}

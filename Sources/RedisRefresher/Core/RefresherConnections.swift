@@ -1,0 +1,100 @@
+import Logging
+import RedisClient
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The Redis connections a process shares between all its refreshers: one command connection (pipelined
+/// automatically) and one subscriber connection whose events are fanned out in-process, plus the process's lock
+/// owner id. Create one and pass it to every ``RedisRefresher`` to serve many sessions (tenants) over two
+/// connections.
+public final class RefresherConnections: Sendable {
+    /// This process's lock owner id: `host:pid:random`.
+    public let ownerID: String
+    /// The command connection.
+    public let commands: RedisConnection
+    let subscriber: RedisSubscriber
+    let hub: EventHub
+    let logger: Logger
+    private let shutdownHooks = Mutex<[UInt64: @Sendable (Duration) async -> Void]>([:])
+    private let nextHookID = Atomic<UInt64>(0)
+
+    /// Connections to the server at `url` (no I/O happens until first use).
+    public convenience init(url: String, ownerID: String? = nil, logger: Logger = Logger(label: "redis-refresher"))
+        throws(RefresherError)
+    {
+        let configuration: RedisConfiguration
+        do {
+            configuration = try RedisConfiguration(url: url)
+        } catch {
+            throw RefresherError(.invalidConfiguration, "the Redis URL: \(error.message)")
+        }
+        try self.init(configuration: configuration, ownerID: ownerID, logger: logger)
+    }
+
+    /// Connections with a full client configuration.
+    public init(
+        configuration: RedisConfiguration, ownerID: String? = nil, logger: Logger = Logger(label: "redis-refresher")
+    ) throws(RefresherError) {
+        let owner = ownerID ?? Self.makeOwnerID()
+        guard !owner.isEmpty, owner.utf8.count <= 200, !owner.utf8.contains(where: { $0 <= 32 || $0 >= 127 }) else {
+            throw RefresherError(.invalidConfiguration, "an owner id must be 1-200 printable ASCII bytes without spaces")
+        }
+        do {
+            var commandConfiguration = configuration
+            commandConfiguration.clientName = commandConfiguration.clientName ?? "refresher"
+            commands = try RedisConnection(configuration: commandConfiguration, name: "refresher-cmd")
+            var subscriberConfiguration = configuration
+            subscriberConfiguration.clientName = subscriberConfiguration.clientName ?? "refresher-sub"
+            subscriber = try RedisSubscriber(configuration: subscriberConfiguration, name: "refresher-sub")
+        } catch {
+            throw RefresherError(redis: error)
+        }
+        self.ownerID = owner
+        self.logger = logger
+        self.hub = EventHub(subscriber: subscriber, logger: logger)
+    }
+
+    /// Shuts down every refresher using these connections (see ``RedisRefresher/shutdown(gracePeriod:)``), then
+    /// closes the connections.
+    public func shutdown(gracePeriod: Duration = .seconds(5)) async {
+        let hooks = shutdownHooks.withLock { hooks in
+            defer { hooks = [:] }
+            return Array(hooks.values)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for hook in hooks { group.addTask { await hook(gracePeriod) } }
+        }
+        hub.close()
+        subscriber.close()
+        commands.close()
+    }
+
+    func addShutdownHook(_ hook: @escaping @Sendable (Duration) async -> Void) -> UInt64 {
+        let id = nextHookID.add(1, ordering: .relaxed).newValue
+        shutdownHooks.withLock { $0[id] = hook }
+        return id
+    }
+
+    func removeShutdownHook(_ id: UInt64) {
+        _ = shutdownHooks.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// `host:pid:random`, where random is 8 hex digits, so two processes never share an id.
+    static func makeOwnerID() -> String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let host =
+            buffer.withUnsafeMutableBufferPointer { pointer in
+                pointer.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress!, $0.count) }
+            } == 0 ? String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self) : "unknown-host"
+        let cleanHost = String(host.unicodeScalars.filter { $0.isASCII && $0.value > 32 && $0 != ":" }.prefix(64))
+        let random = String(UInt32.random(in: .min ... .max), radix: 16)
+        return "\(cleanHost.isEmpty ? "host" : cleanHost):\(getpid()):\(String(repeating: "0", count: 8 - random.count))\(random)"
+    }
+}

@@ -1,0 +1,55 @@
+import RedisClient
+
+/// Decoding of the `session` hash.
+enum SessionRecord {
+    /// The largest token accepted from Redis; a bigger value is treated as corrupt rather than passed on.
+    static let maximumTokenBytes = 64 * 1024
+
+    /// Decodes an `HGETALL` reply (a flat field/value array); `nil` for an empty hash (no session).
+    static func decode(_ value: RedisValue) throws(RefresherError) -> Credentials? {
+        guard case .array(let items) = value, items.count % 2 == 0 else {
+            throw RefresherError(.corruptSession, "the session hash did not come back as field/value pairs")
+        }
+        if items.isEmpty { return nil }
+        var fields: [String: [UInt8]] = [:]
+        var index = 0
+        while index < items.count {
+            guard let key = items[index].string, let bytes = items[index + 1].bytes else {
+                throw RefresherError(.corruptSession, "the session hash holds a non-string field")
+            }
+            fields[key] = bytes
+            index += 2
+        }
+        func token(_ name: String) throws(RefresherError) -> String {
+            guard let bytes = fields[name], !bytes.isEmpty else {
+                throw RefresherError(.corruptSession, "the session hash has no \(name)")
+            }
+            guard bytes.count <= maximumTokenBytes else {
+                throw RefresherError(.corruptSession, "the session's \(name) is larger than \(maximumTokenBytes) bytes")
+            }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw RefresherError(.corruptSession, "the session's \(name) is not UTF-8")
+            }
+            return text
+        }
+        func integer(_ name: String, required: Bool) throws(RefresherError) -> Int64? {
+            guard let bytes = fields[name], !bytes.isEmpty else {
+                if required { throw RefresherError(.corruptSession, "the session hash has no \(name)") }
+                return nil
+            }
+            guard bytes.count <= 20, let number = Int64(String(decoding: bytes, as: UTF8.self)) else {
+                throw RefresherError(.corruptSession, "the session's \(name) is not an integer")
+            }
+            return number
+        }
+        let generation = try integer("generation", required: true)!
+        guard generation >= 0 else { throw RefresherError(.corruptSession, "the session's generation is negative") }
+        return Credentials(
+            accessToken: try token("access_token"),
+            refreshToken: try token("refresh_token"),
+            expiresAtMilliseconds: try integer("expires_at", required: false),
+            generation: generation,
+            refreshedAtMilliseconds: try integer("refreshed_at", required: false),
+            refreshedBy: fields["refreshed_by"].map { String(decoding: $0.prefix(300), as: UTF8.self) })
+    }
+}

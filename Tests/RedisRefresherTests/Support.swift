@@ -1,0 +1,167 @@
+import Foundation
+import RedisRefresher
+import RedisTestSupport
+import Synchronization
+import Testing
+
+/// One test's session on a Redis server: unique names, a fake IdP, and a connection to inspect keys.
+struct Scenario {
+    let url: String
+    let session: String
+    let keys: SessionKeys
+    let redis: RedisConnection
+    let idp: FakeIdentityProvider
+
+    init(url: String = TestRedis.url, name: String = "s") throws {
+        self.url = url
+        session = "\(name)-\(UUID().uuidString.prefix(8))"
+        keys = SessionKeys(session: try SessionName(session))
+        redis = try RedisConnection(url: url)
+        idp = FakeIdentityProvider(connection: redis, namespace: session)
+    }
+
+    /// A refresh function backed by the fake IdP, with a latency.
+    func refreshFunction(latency: Duration = .milliseconds(50)) -> RedisRefresher.RefreshFunction {
+        let idp = self.idp
+        return { current in
+            try await Task.sleep(for: latency)
+            switch try await idp.refresh(current.refreshToken) {
+            case .refreshed(let access, let refresh):
+                return RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600))
+            case .rejected(let reason):
+                throw RefreshFailure.rejected("invalid_grant (\(reason))")
+            }
+        }
+    }
+
+    func configuration(lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1)) -> RefresherConfiguration {
+        RefresherConfiguration(redisURL: url, session: session, lockTTL: lockTTL, pollInterval: pollInterval)
+    }
+
+    /// A refresher for this scenario in this process.
+    func refresher(
+        latency: Duration = .milliseconds(50), lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1),
+        refresh: RedisRefresher.RefreshFunction? = nil
+    ) async throws -> RedisRefresher {
+        try await RedisRefresher(
+            configuration: configuration(lockTTL: lockTTL, pollInterval: pollInterval),
+            refresh: refresh ?? refreshFunction(latency: latency))
+    }
+
+    /// Starts the IdP family and seeds the session with its first tokens (generation 1).
+    @discardableResult
+    func seed(using refresher: RedisRefresher) async throws -> Credentials {
+        let (access, refresh) = try await idp.start(salt: session)
+        let (credentials, seeded) = try await refresher.seedSession(
+            RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600)))
+        #expect(seeded)
+        return credentials
+    }
+
+    func lockValue() async throws -> String? {
+        try await redis.send("GET", RedisArgument(keys.lock)).string
+    }
+
+    func storedGeneration() async throws -> Int64? {
+        try await redis.send("HGET", RedisArgument(keys.sessionHash), "generation").int
+    }
+
+    func stat(_ field: String) async throws -> Int64 {
+        try await redis.send("HGET", RedisArgument(keys.stats), RedisArgument(field)).int ?? 0
+    }
+}
+
+/// A `refresher-test-worker` child process and the lines it printed.
+final class WorkerProcess: @unchecked Sendable {
+    // `@unchecked Sendable`: `process` and `pipe` are set in init and only read after; `lines` is behind a Mutex.
+    let process = Process()
+    private let pipe = Pipe()
+    private let output = Mutex<(lines: [String], partial: String)>(([], ""))
+
+    static var executable: URL {
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return exe.deletingLastPathComponent().appendingPathComponent("refresher-test-worker")
+    }
+
+    init(environment: [String: String]) throws {
+        process.executableURL = Self.executable
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard !data.isEmpty, let self else { return }
+            self.output.withLock { output in
+                output.partial += String(decoding: data, as: UTF8.self)
+                while let newline = output.partial.firstIndex(of: "\n") {
+                    output.lines.append(String(output.partial[..<newline]))
+                    output.partial = String(output.partial[output.partial.index(after: newline)...])
+                }
+            }
+        }
+        try process.run()
+    }
+
+    var lines: [String] { output.withLock { $0.lines } }
+    var pid: Int32 { process.processIdentifier }
+
+    /// The "ready <owner>" line's owner.
+    func waitUntilReady(timeout: Duration = .seconds(30)) async throws -> String {
+        try await waitUntil(timeout: timeout, "worker \(pid) is ready") {
+            self.lines.contains { $0.hasPrefix("ready ") || $0.hasPrefix("error ") }
+        }
+        guard let line = lines.first(where: { $0.hasPrefix("ready ") }) else {
+            throw TestSupportError("worker failed: \(lines.joined(separator: " | "))")
+        }
+        return String(line.dropFirst("ready ".count))
+    }
+
+    /// Waits for the process to exit and returns the parsed per-task results.
+    func results(timeout: Duration = .seconds(60)) async throws -> [TaskResult] {
+        try await waitUntil(timeout: timeout, "worker \(pid) exits") { !self.process.isRunning }
+        // Let the readability handler drain what is left.
+        try await waitUntil(timeout: .seconds(5), "worker \(pid) output drained") {
+            self.output.withLock { $0.partial.isEmpty }
+        }
+        return lines.compactMap(TaskResult.init(line:))
+    }
+
+    func signal(_ signal: Int32) { kill(pid, signal) }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        pipe.fileHandleForReading.readabilityHandler = nil
+    }
+}
+
+/// One task's line from a worker.
+struct TaskResult {
+    let ok: Bool
+    let generation: Int64?
+    let resumedMicroseconds: Int64?
+    let holder: Bool
+    let error: String?
+
+    init?(line: String) {
+        guard line.hasPrefix("{"), let data = line.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        ok = object["ok"] as? Bool ?? false
+        generation = (object["generation"] as? NSNumber)?.int64Value
+        resumedMicroseconds = (object["t_resume"] as? NSNumber)?.int64Value
+        holder = object["holder"] as? Bool ?? false
+        error = object["err"] as? String
+    }
+}
+
+/// Percentile of sorted values (nearest rank).
+func percentile(_ sorted: [Int64], _ p: Double) -> Int64 {
+    guard !sorted.isEmpty else { return 0 }
+    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+    return sorted[min(max(rank, 0), sorted.count - 1)]
+}
+
+/// Unix time in seconds, fractional.
+func unixNow() -> Double { Date().timeIntervalSince1970 }

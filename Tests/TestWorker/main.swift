@@ -1,0 +1,92 @@
+// A worker process for the refresher's multi-process tests.
+//
+// Environment: REDIS_URL, SESSION, IDP_NAMESPACE, TASKS (default 16), START_AT (Unix seconds, fractional; tasks
+// wait for it, a start barrier), LATENCY_MS (refresh latency, default 200), LOCK_TTL_MS (default 10000),
+// TIMEOUT_MS (per call, default 20000), MODE:
+//   refresh  - each task reads the session, waits for START_AT, then refreshes after it (a 401 storm);
+//   static   - like refresh, but the refresh function sleeps LATENCY_MS and returns fixed tokens without the IdP;
+// Prints "ready <owner>" once connected, then one JSON line per task:
+//   {"ok":true,"generation":N,"t_resume":<unix µs>,"holder":true|false} or {"ok":false,"err":"<code>"}.
+// On SIGTERM it shuts the refresher down (releasing a held lock) and exits 143.
+import Foundation
+import RedisRefresher
+import RedisTestSupport
+
+let environment = ProcessInfo.processInfo.environment
+func setting(_ name: String, _ fallback: String) -> String { environment[name] ?? fallback }
+
+let redisURL = setting("REDIS_URL", "redis://127.0.0.1:6379")
+let sessionName = setting("SESSION", "test")
+let namespace = setting("IDP_NAMESPACE", sessionName)
+let tasks = Int(setting("TASKS", "16")) ?? 16
+let startAt = Double(setting("START_AT", "0")) ?? 0
+let latency = Duration.milliseconds(Int(setting("LATENCY_MS", "200")) ?? 200)
+let lockTTL = Duration.milliseconds(Int(setting("LOCK_TTL_MS", "10000")) ?? 10000)
+let timeout = Duration.milliseconds(Int(setting("TIMEOUT_MS", "20000")) ?? 20000)
+let mode = setting("MODE", "refresh")
+
+/// Writes one line to stdout at once (unbuffered), so the parent sees it even if this process is killed.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+func microsecondsNow() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
+}
+
+do {
+    let idpConnection = try RedisConnection(url: redisURL)
+    let idp = FakeIdentityProvider(connection: idpConnection, namespace: namespace)
+    let refresher = try await RedisRefresher(
+        configuration: .init(redisURL: redisURL, session: sessionName, lockTTL: lockTTL, pollInterval: .seconds(1)),
+        refresh: { current in
+            try await Task.sleep(for: latency)
+            if mode == "static" {
+                return RefreshedTokens(accessToken: "static-access", refreshToken: "static-refresh", expiresIn: .seconds(3600))
+            }
+            switch try await idp.refresh(current.refreshToken) {
+            case .refreshed(let access, let refresh):
+                return RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600))
+            case .rejected(let reason):
+                throw RefreshFailure.rejected("invalid_grant (\(reason))")
+            }
+        })
+    let owner = refresher.connections.ownerID
+
+    let signals = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+    signal(SIGTERM, SIG_IGN)
+    signals.setEventHandler {
+        Task {
+            await refresher.shutdown(gracePeriod: .milliseconds(500))
+            exit(143)
+        }
+    }
+    signals.resume()
+
+    let initial = try await refresher.credentials()
+    emit("ready \(owner)")
+    let delay = startAt - Date().timeIntervalSince1970
+    if delay > 0 { try await Task.sleep(for: Duration.milliseconds(Int(delay * 1000))) }
+    await withTaskGroup(of: String.self) { group in
+        for _ in 0..<tasks {
+            group.addTask {
+                do {
+                    let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: timeout)
+                    let resumed = microsecondsNow()
+                    let holder = fresh.refreshedBy == owner
+                    return #"{"ok":true,"generation":\#(fresh.generation),"t_resume":\#(resumed),"holder":\#(holder)}"#
+                } catch {
+                    return #"{"ok":false,"err":"\#((error as? RefresherError)?.code.description ?? "other")"}"#
+                }
+            }
+        }
+        for await line in group { emit(line) }
+    }
+    await refresher.shutdown()
+    idpConnection.close()
+} catch {
+    emit("error \(error)")
+    exit(1)
+}
