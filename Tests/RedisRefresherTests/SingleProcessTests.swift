@@ -304,3 +304,54 @@ struct SingleProcessTests {
         #expect(!tokens.description.contains("secret"))
     }
 }
+
+@Suite("Lock lifetime")
+struct LockLifetimeTests {
+    @Test("A refresh longer than a third of the TTL extends the lock, so nobody takes over")
+    func lockIsExtended() async throws {
+        let scenario = try Scenario()
+        let refresher = try await scenario.refresher(latency: .milliseconds(2000), lockTTL: .milliseconds(600))
+        let initial = try await scenario.seed(using: refresher)
+        let holder = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)) }
+        let owner = refresher.connections.ownerID
+        try await waitUntil(timeout: .seconds(5), "the lock is taken") { try await scenario.lockValue() == owner }
+        // A second worker with the same TTL waits instead of taking over, although 600 ms pass three times.
+        let other = try await scenario.refresher(lockTTL: .milliseconds(600), pollInterval: .milliseconds(100))
+        let waiter = Task { try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)) }
+        let fresh = try await holder.value
+        #expect(try await waiter.value.generation == fresh.generation)
+        #expect(try await scenario.idp.refreshCount() == 1)
+        #expect(try await scenario.stat("takeovers") == 0)
+        await other.shutdown()
+        await refresher.shutdown()
+    }
+
+    @Test("Callers that all time out leave no flight, task or extra subscription behind")
+    func nothingLeftBehind() async throws {
+        let scenario = try Scenario()
+        let refresher = try await scenario.refresher()
+        let initial = try await scenario.seed(using: refresher)
+        // A foreign holder that never finishes: every caller times out while waiting.
+        try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "stuck:1:0", "PX", "60000")
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    do {
+                        _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .milliseconds(300))
+                        Issue.record("expected a timeout")
+                    } catch {
+                        #expect((error as? RefresherError)?.code == .timeout)
+                    }
+                }
+            }
+        }
+        try await waitUntil(timeout: .seconds(5), "the abandoned flight is gone") {
+            refresher.activeFlightCount == 0
+        }
+        let subscribers = try await scenario.redis.send("PUBSUB", "NUMSUB", RedisArgument(scenario.keys.events))
+        #expect(subscribers.array?.last == .integer(1))
+        #expect(try await scenario.lockValue() == "stuck:1:0")
+        #expect(try await scenario.stat("timeouts") >= 1)
+        await refresher.shutdown()
+    }
+}

@@ -213,6 +213,9 @@ public final class RedisRefresher: Sendable {
         }
     }
 
+    /// How many in-process refreshes are under way (for tests and monitoring).
+    public var activeFlightCount: Int { state.withLock { $0.flights.count } }
+
     /// Removes a flight from the registry (when it finishes or is abandoned).
     func forget(_ flight: Flight) {
         state.withLock { state in
