@@ -7,9 +7,13 @@ let package = Package(
     products: [
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "RedisRefresher", targets: ["RedisRefresher"]),
+        .executable(name: "refresher", targets: ["refresher"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0")
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -32,6 +36,23 @@ let package = Package(
             ]
         ),
         .target(
+            name: "DemoIdentityProvider",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "refresher",
+            dependencies: [
+                "RedisRefresher",
+                "DemoIdentityProvider",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "RedisTestSupport",
             dependencies: ["RedisClient"],
             path: "Tests/RedisTestSupport"
@@ -48,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "RedisRefresherTests",
             dependencies: ["RedisRefresher", "RedisTestSupport", "refresher-test-worker"]
+        ),
+        .testTarget(
+            name: "RefresherCLITests",
+            dependencies: ["RedisRefresher", "RedisTestSupport", "refresher"]
         ),
     ],
     swiftLanguageModes: [.v6]

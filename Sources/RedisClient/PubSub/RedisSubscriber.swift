@@ -76,6 +76,9 @@ final class SubscriberShared: Sendable {
     struct Channel {
         var subscribers: [UInt64: AsyncStream<RedisSubscriptionEvent>.Continuation] = [:]
         var confirmed = false
+        /// The server refused to subscribe (an ACL `NOPERM`): subscribing to the channel fails with this error, and
+        /// it is not retried, until every subscription to it has left.
+        var failure: RedisError?
     }
 
     struct ConfirmationWaiter {
@@ -89,6 +92,25 @@ final class SubscriberShared: Sendable {
         var channels: [String: Channel] = [:]
         var waiters: [UInt64: ConfirmationWaiter] = [:]
         var closed = false
+        /// Per subscription: events yielded since its last `.gap`, saturating at the buffer limit (absent: none yet).
+        var eventsSinceGap: [UInt64: Int] = [:]
+
+        /// Yields `event` to subscription `id`. The stream keeps the newest ``RedisSubscriber/bufferLimit`` events;
+        /// when it drops the oldest one and no `.gap` is left among the buffered events, a `.gap` is yielded too, so
+        /// a reader that fell behind is always told that it missed messages. (A full buffer holds exactly the last
+        /// `bufferLimit` events yielded, so the last gap is still in it when fewer events followed it.)
+        mutating func deliver(
+            _ event: RedisSubscriptionEvent, to id: UInt64, _ continuation: AsyncStream<RedisSubscriptionEvent>.Continuation
+        ) {
+            let limit = RedisSubscriber.bufferLimit
+            let result = continuation.yield(event)
+            var since = event == .gap ? 0 : min((eventsSinceGap[id] ?? limit) + 1, limit)
+            if case .dropped = result, since >= limit {
+                continuation.yield(.gap)
+                since = 0
+            }
+            eventsSinceGap[id] = since
+        }
     }
 
     let state = Mutex(State())
@@ -109,6 +131,7 @@ final class SubscriberShared: Sendable {
     func unregister(id: UInt64, channels: [String]) {
         state.withLock { state in
             state.waiters[id] = nil
+            state.eventsSinceGap[id] = nil
             for channel in channels {
                 state.channels[channel]?.subscribers[id] = nil
                 if state.channels[channel]?.subscribers.isEmpty == true { state.channels[channel] = nil }
@@ -121,6 +144,9 @@ final class SubscriberShared: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let outcome: Result<Void, RedisError>? = state.withLock { state in
                     if state.closed { return .failure(RedisError(.clientClosed, "the subscriber was closed")) }
+                    for channel in channels {
+                        if let failure = state.channels[channel]?.failure { return .failure(failure) }
+                    }
                     let pending = Set(channels.filter { state.channels[$0]?.confirmed != true })
                     if pending.isEmpty { return .success(()) }
                     if state.waiters[id]?.cancelled == true {
@@ -153,6 +179,14 @@ final class SubscriberDriver: IOLoopDriver {
     private var expectedReplies: [String: Int] = [:]
     /// Channels that were confirmed when the connection dropped: they get a `.gap` once confirmed again.
     private var gapped: Set<String> = []
+    /// What each reply still expected on this connection answers, oldest first (every command sent gets exactly
+    /// one entry per reply): how a server error reply is matched to the SUBSCRIBE it refuses.
+    private var replyQueue: [ExpectedReply] = []
+
+    private enum ExpectedReply {
+        case subscribe(String)
+        case other
+    }
     private var lastActivity = ContinuousClock.now
     private var pingSentAt: ContinuousClock.Instant?
     private var reconnectAt: ContinuousClock.Instant?
@@ -170,8 +204,11 @@ final class SubscriberDriver: IOLoopDriver {
 
     /// Brings the server's subscriptions in line with the wanted channels, connecting first when needed.
     private func synchronize(_ loop: IOLoop, now: ContinuousClock.Instant) {
-        let (wanted, unconfirmed) = shared.state.withLock { state in
-            (Set(state.channels.keys), Set(state.channels.filter { !$0.value.confirmed }.keys))
+        let (wanted, unconfirmed, refused) = shared.state.withLock { state in
+            (
+                Set(state.channels.keys), Set(state.channels.filter { !$0.value.confirmed }.keys),
+                Set(state.channels.filter { $0.value.failure != nil }.keys)
+            )
         }
         if !loop.isConnected {
             guard !wanted.isEmpty else { return }
@@ -189,23 +226,23 @@ final class SubscriberDriver: IOLoopDriver {
                 return
             }
         }
-        let toSubscribe = wanted.subtracting(sent)
+        let toSubscribe = wanted.subtracting(sent).subtracting(refused)
         let toUnsubscribe = sent.subtracting(wanted)
         do {
-            if !toSubscribe.isEmpty {
-                var command = RedisCommand("SUBSCRIBE")
-                for channel in toSubscribe {
-                    command.append(RedisArgument(channel))
-                    expectedReplies[channel, default: 0] += 1
-                }
-                try loop.send(command)
-                sent.formUnion(toSubscribe)
+            // One SUBSCRIBE per channel (written together all the same): the server refuses a whole command when
+            // one of its channels is forbidden, and a refusal must fail only the subscriptions to that channel.
+            for channel in toSubscribe {
+                try loop.send(RedisCommand("SUBSCRIBE", RedisArgument(channel)))
+                expectedReplies[channel, default: 0] += 1
+                sent.insert(channel)
+                replyQueue.append(.subscribe(channel))
             }
             if !toUnsubscribe.isEmpty {
                 var command = RedisCommand("UNSUBSCRIBE")
                 for channel in toUnsubscribe { command.append(RedisArgument(channel)) }
                 try loop.send(command)
                 sent.subtract(toUnsubscribe)
+                replyQueue.append(contentsOf: repeatElement(.other, count: toUnsubscribe.count))
             }
         } catch {
             loop.disconnect(error)
@@ -224,15 +261,28 @@ final class SubscriberDriver: IOLoopDriver {
         pingSentAt = nil
         guard case .array(let parts) = value, let kind = parts.first?.string else {
             if case .error(let message) = value {
-                loop.disconnect(RedisError(.server, message))
+                let error = RedisError(.server, message)
+                if case .subscribe(let channel) = replyQueue.first {
+                    // The server refused this SUBSCRIBE (e.g. ACL NOPERM). Reconnecting would only be refused again,
+                    // in a tight loop, while the subscriber waited forever: fail the subscriptions to the channel.
+                    replyQueue.removeFirst()
+                    refuse(channel, error)
+                } else {
+                    loop.disconnect(error)
+                }
             }
             return
         }
+        if kind != "message", !replyQueue.isEmpty { replyQueue.removeFirst() }
         switch kind {
         case "message" where parts.count == 3:
             guard let channel = parts[1].string, let payload = parts[2].bytes else { return }
-            let subscribers = shared.state.withLock { $0.channels[channel].map { Array($0.subscribers.values) } ?? [] }
-            for subscriber in subscribers { subscriber.yield(.message(channel: channel, payload: payload)) }
+            // Yielded under the lock, which keeps each subscription's overflow bookkeeping (`deliver`) exact.
+            shared.state.withLock { state in
+                for (id, subscriber) in state.channels[channel]?.subscribers ?? [:] {
+                    state.deliver(.message(channel: channel, payload: payload), to: id, subscriber)
+                }
+            }
         case "subscribe" where parts.count == 3:
             guard let channel = parts[1].string else { return }
             let remaining = (expectedReplies[channel] ?? 1) - 1
@@ -247,9 +297,8 @@ final class SubscriberDriver: IOLoopDriver {
 
     private func confirm(_ channel: String) {
         let notifyGap = gapped.remove(channel) != nil
-        let (ready, subscribers) = shared.state.withLock {
-            state -> ([CheckedContinuation<Void, any Error>], [AsyncStream<RedisSubscriptionEvent>.Continuation]) in
-            guard state.channels[channel] != nil else { return ([], []) }
+        let ready = shared.state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            guard state.channels[channel] != nil else { return [] }
             state.channels[channel]?.confirmed = true
             var ready: [CheckedContinuation<Void, any Error>] = []
             for (id, var waiter) in state.waiters where waiter.pending.contains(channel) {
@@ -261,10 +310,30 @@ final class SubscriberDriver: IOLoopDriver {
                     state.waiters[id] = waiter
                 }
             }
-            return (ready, notifyGap ? Array(state.channels[channel]!.subscribers.values) : [])
+            if notifyGap {
+                for (id, subscriber) in state.channels[channel]!.subscribers { state.deliver(.gap, to: id, subscriber) }
+            }
+            return ready
         }
         for continuation in ready { continuation.resume() }
-        for subscriber in subscribers { subscriber.yield(.gap) }
+    }
+
+    /// Records the server's refusal to subscribe `channel` and fails the subscriptions waiting for it.
+    private func refuse(_ channel: String, _ error: RedisError) {
+        let remaining = (expectedReplies[channel] ?? 1) - 1
+        expectedReplies[channel] = remaining > 0 ? remaining : nil
+        if remaining <= 0 { sent.remove(channel) }
+        let waiters = shared.state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            guard state.channels[channel] != nil else { return [] }
+            state.channels[channel]?.failure = error
+            var failed: [CheckedContinuation<Void, any Error>] = []
+            for (id, waiter) in state.waiters where waiter.pending.contains(channel) {
+                if let continuation = waiter.continuation { failed.append(continuation) }
+                state.waiters[id] = nil
+            }
+            return failed
+        }
+        for waiter in waiters { waiter.resume(throwing: error) }
     }
 
     func connectionLost(_ error: RedisError, _ loop: IOLoop) {
@@ -279,6 +348,7 @@ final class SubscriberDriver: IOLoopDriver {
         gapped.formUnion(confirmed)
         sent = []
         expectedReplies = [:]
+        replyQueue = []
         pingSentAt = nil
         // Reconnect at once; later attempts back off.
         reconnectAt = .now
@@ -297,6 +367,7 @@ final class SubscriberDriver: IOLoopDriver {
             } else if pingSentAt == nil, !sent.isEmpty, now >= lastActivity.advanced(by: pingInterval) {
                 do {
                     try loop.send(RedisCommand("PING"))
+                    replyQueue.append(.other)
                     pingSentAt = now
                 } catch {
                     loop.disconnect(error)

@@ -1,0 +1,212 @@
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+
+/// A strict identity provider for the demo and the benchmarks, served over HTTP on loopback.
+///
+/// It behaves like an OAuth 2.1 server with refresh-token rotation and reuse detection:
+/// - `POST /refresh-token` with `{"refresh_token": "..."}` answers `{"access_token", "refresh_token", "expires_in"}`
+///   and rotates the refresh token; presenting a **used** refresh token revokes the whole session (every later
+///   call gets 401 `invalid_grant`), as real servers do;
+/// - `GET /resource` accepts only `Authorization: Bearer <current, unexpired access token>`;
+/// - `POST /login` starts a new session (a fresh login) and returns its tokens;
+/// - `GET /stats` returns the counters as JSON.
+/// Latency and access-token lifetime are configurable.
+public final class DemoIdentityProvider: Sendable {
+    /// How the provider behaves.
+    public struct Configuration: Sendable {
+        /// How long `/refresh-token` takes to answer.
+        public var refreshLatency: Duration
+        /// How long an access token is accepted.
+        public var accessTokenLifetime: Duration
+
+        public init(refreshLatency: Duration = .milliseconds(200), accessTokenLifetime: Duration = .seconds(60)) {
+            self.refreshLatency = refreshLatency
+            self.accessTokenLifetime = accessTokenLifetime
+        }
+    }
+
+    /// The provider's counters.
+    public struct Stats: Codable, Sendable, Equatable {
+        /// Successful refreshes (rotations).
+        public var refreshes = 0
+        /// Used refresh tokens presented again: each one revoked the session.
+        public var reuseEvents = 0
+        /// Refresh attempts rejected for any reason.
+        public var rejectedRefreshes = 0
+        /// `/resource` calls answered 200.
+        public var resourceOK = 0
+        /// `/resource` calls answered 401.
+        public var resource401 = 0
+        /// Access tokens that were presented after they expired (each counted once): the expiries the fleet saw.
+        public var expiries = 0
+        /// Whether the session is revoked (the fleet is logged out).
+        public var revoked = false
+        /// Logins.
+        public var logins = 0
+    }
+
+    /// Tokens as issued.
+    public struct Tokens: Codable, Sendable, Equatable {
+        public var access_token: String
+        public var refresh_token: String
+        public var expires_in: Int
+    }
+
+    private struct State {
+        var accessToken = ""
+        var accessExpiry = ContinuousClock.now
+        var refreshToken = ""
+        var usedRefreshTokens: Set<String> = []
+        var expiredSeen: Set<String> = []
+        var counter = 0
+        var stats = Stats()
+    }
+
+    public let configuration: Configuration
+    private let state = Mutex(State())
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// The counters now.
+    public var stats: Stats { state.withLock { $0.stats } }
+
+    /// Starts a new session, as a user logging in.
+    public func login() -> Tokens {
+        state.withLock { state in
+            state.stats.logins += 1
+            state.stats.revoked = false
+            state.usedRefreshTokens = []
+            return issue(&state)
+        }
+    }
+
+    private func issue(_ state: inout State) -> Tokens {
+        state.counter += 1
+        let salt = UInt64.random(in: .min ... .max)
+        state.accessToken = "at-\(state.counter)-\(String(salt, radix: 36))"
+        state.refreshToken = "rt-\(state.counter)-\(String(salt &* 31, radix: 36))"
+        state.accessExpiry = ContinuousClock.now.advanced(by: configuration.accessTokenLifetime)
+        let seconds = configuration.accessTokenLifetime.components.seconds
+        return Tokens(access_token: state.accessToken, refresh_token: state.refreshToken, expires_in: Int(seconds))
+    }
+
+    /// Presents a refresh token: new tokens, or `nil` (rejected; a reused token revokes the session).
+    public func refresh(_ presented: String) -> Tokens? {
+        state.withLock { state in
+            if state.stats.revoked {
+                state.stats.rejectedRefreshes += 1
+                return nil
+            }
+            if presented == state.refreshToken && !presented.isEmpty {
+                state.usedRefreshTokens.insert(presented)
+                state.stats.refreshes += 1
+                return issue(&state)
+            }
+            state.stats.rejectedRefreshes += 1
+            if state.usedRefreshTokens.contains(presented) {
+                state.stats.reuseEvents += 1
+                state.stats.revoked = true
+            }
+            return nil
+        }
+    }
+
+    /// Checks an access token for `/resource`.
+    public func authorize(_ accessToken: String) -> Bool {
+        state.withLock { state in
+            let ok = !state.stats.revoked && accessToken == state.accessToken && ContinuousClock.now < state.accessExpiry
+            if ok {
+                state.stats.resourceOK += 1
+            } else {
+                state.stats.resource401 += 1
+                if accessToken == state.accessToken, !state.stats.revoked, !state.expiredSeen.contains(accessToken) {
+                    state.expiredSeen.insert(accessToken)
+                    state.stats.expiries += 1
+                }
+            }
+            return ok
+        }
+    }
+
+    /// A running HTTP server for this provider.
+    public struct Server: Sendable {
+        /// The bound port on 127.0.0.1.
+        public let port: Int
+        /// `http://127.0.0.1:<port>`.
+        public var url: String { "http://127.0.0.1:\(port)" }
+        let task: Task<Void, any Error>
+
+        /// Stops the server.
+        public func stop() async {
+            task.cancel()
+            _ = await task.result
+        }
+    }
+
+    /// Serves the provider on `host:port` (port 0 picks a free one) until ``Server/stop()``.
+    public func serve(host: String = "127.0.0.1", port: Int = 0, logger: Logger? = nil) async throws -> Server {
+        let router = Router()
+        router.post("/refresh-token") { request, context -> Response in
+            struct Body: Decodable { var refresh_token: String }
+            let body = try await request.decode(as: Body.self, context: context)
+            try await Task.sleep(for: self.configuration.refreshLatency)
+            guard let tokens = self.refresh(body.refresh_token) else {
+                return Self.json(["error": "invalid_grant"], status: .unauthorized)
+            }
+            return try Self.json(tokens)
+        }
+        router.post("/login") { _, _ -> Response in try Self.json(self.login()) }
+        router.get("/resource") { request, _ -> Response in
+            let header = request.headers[.authorization] ?? ""
+            guard header.hasPrefix("Bearer "), self.authorize(String(header.dropFirst(7))) else {
+                return Self.json(["error": "invalid_token"], status: .unauthorized)
+            }
+            return Self.json(["data": "ok"], status: .ok)
+        }
+        router.get("/stats") { _, _ -> Response in try Self.json(self.stats) }
+        var quiet = logger ?? Logger(label: "demo-idp")
+        if logger == nil { quiet.logLevel = .warning }
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            },
+            logger: quiet)
+        let task = Task {
+            // A server that fails to start (port taken) must still end the wait for its port.
+            defer { portContinuation.finish() }
+            try await app.run()
+        }
+        var iterator = portStream.makeAsyncIterator()
+        guard let bound = await iterator.next(), bound > 0 else {
+            task.cancel()
+            throw DemoIdentityProviderError(message: "the identity provider could not bind \(host):\(port)")
+        }
+        return Server(port: bound, task: task)
+    }
+
+    private static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try JSONEncoder().encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    private static func json(_ value: [String: String], status: HTTPResponse.Status) -> Response {
+        let data = (try? JSONEncoder().encode(value)) ?? Data()
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// A failure to start the demo identity provider.
+public struct DemoIdentityProviderError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

@@ -1,0 +1,117 @@
+import RedisClient
+
+/// Operator access to one session's keys: read its status, release a stuck lock, install a session after a fresh
+/// login. Used by the `refresher` command; usable from any tool.
+public struct SessionAdmin: Sendable {
+    public let connection: RedisConnection
+    public let keys: SessionKeys
+
+    public init(connection: RedisConnection, keys: SessionKeys) {
+        self.connection = connection
+        self.keys = keys
+    }
+
+    /// Everything an operator needs to know about a session, without its tokens.
+    public struct Status: Sendable, Codable, Equatable {
+        /// The lock holder's owner id, if locked.
+        public var lockHolder: String?
+        /// The lock's remaining TTL in milliseconds, if locked.
+        public var lockTTLMilliseconds: Int64?
+        /// When the last refresh started (ms since epoch).
+        public var lastRefreshTime: Int64?
+        /// Whether a session is stored.
+        public var hasSession: Bool
+        public var generation: Int64?
+        public var expiresAt: Int64?
+        public var refreshedAt: Int64?
+        public var refreshedBy: String?
+        /// Short fingerprints (`sha1:1a2b3c4d`) of the tokens, never the tokens.
+        public var accessTokenFingerprint: String?
+        public var refreshTokenFingerprint: String?
+        /// Set when the identity provider rejected the refresh token of this generation: re-login required.
+        public var rejectedReason: String?
+        /// The fleet-wide counters.
+        public var stats: [String: Int64]
+        /// The server's clock (ms since epoch), to compare the times above with.
+        public var serverTime: Int64
+    }
+
+    /// Reads the status in one round trip.
+    public func status() async throws(RefresherError) -> Status {
+        let replies: [Result<RedisValue, RedisError>]
+        do {
+            replies = try await connection.pipeline([
+                RedisCommand("GET", RedisArgument(keys.lock)),
+                RedisCommand("PTTL", RedisArgument(keys.lock)),
+                RedisCommand("GET", RedisArgument(keys.lastRefreshTime)),
+                RedisCommand("HGETALL", RedisArgument(keys.sessionHash)),
+                RedisCommand("HGETALL", RedisArgument(keys.stats)),
+                RedisCommand("TIME"),
+            ])
+        } catch {
+            throw RefresherError(redis: error)
+        }
+        func value(_ index: Int) throws(RefresherError) -> RedisValue {
+            do { return try replies[index].get() } catch { throw RefresherError(redis: error) }
+        }
+        let holder = try value(0).string
+        let pttl = try value(1).int ?? -2
+        let session = try value(3).hash ?? [:]
+        func text(_ field: String) -> String? { session[field].map { String(decoding: $0, as: UTF8.self) } }
+        func number(_ field: String) -> Int64? { text(field).flatMap { Int64($0) } }
+        var stats: [String: Int64] = [:]
+        for (field, bytes) in try value(4).hash ?? [:] {
+            if let number = Int64(String(decoding: bytes, as: UTF8.self)) { stats[field] = number }
+        }
+        let time = try value(5).array ?? []
+        let serverTime = (time.first?.int ?? 0) * 1000 + (time.dropFirst().first?.int ?? 0) / 1000
+        return Status(
+            lockHolder: holder, lockTTLMilliseconds: holder != nil && pttl >= 0 ? pttl : nil,
+            lastRefreshTime: try value(2).int, hasSession: !session.isEmpty, generation: number("generation"),
+            expiresAt: number("expires_at"), refreshedAt: number("refreshed_at"), refreshedBy: text("refreshed_by"),
+            accessTokenFingerprint: text("access_token").map(TokenFingerprint.of),
+            refreshTokenFingerprint: text("refresh_token").map(TokenFingerprint.of),
+            rejectedReason: text("rejected_reason"), stats: stats, serverTime: serverTime)
+    }
+
+    /// Releases the lock only if `owner` holds it (compare-and-delete), publishing `released`. Returns whether it
+    /// was released.
+    public func release(owner: String, reason: String = "operator") async throws(RefresherError) -> Bool {
+        let reply: RedisValue
+        do {
+            reply = try await connection.run(
+                Scripts.release, keys: keys.scriptKeys,
+                arguments: [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason)])
+        } catch {
+            throw RefresherError(redis: error)
+        }
+        return reply.int == 1
+    }
+
+    /// Installs a session after a fresh login: the next generation, a cleared rejection, and a `replaced` event.
+    /// Returns the new generation.
+    public func putSession(_ tokens: RefreshedTokens, by owner: String = "operator") async throws(RefresherError) -> Int64 {
+        guard !tokens.accessToken.isEmpty, let refreshToken = tokens.refreshToken, !refreshToken.isEmpty else {
+            throw RefresherError(.invalidConfiguration, "both an access token and a refresh token are required")
+        }
+        guard tokens.accessToken.utf8.count <= SessionRecord.maximumTokenBytes,
+            refreshToken.utf8.count <= SessionRecord.maximumTokenBytes
+        else {
+            throw RefresherError(.invalidConfiguration, "a token is larger than \(SessionRecord.maximumTokenBytes) bytes")
+        }
+        let reply: RedisValue
+        do {
+            reply = try await connection.run(
+                Scripts.replace, keys: keys.scriptKeys,
+                arguments: [
+                    RedisArgument(tokens.accessToken), RedisArgument(refreshToken),
+                    RedisArgument(tokens.expiresAtMilliseconds.map(String.init) ?? ""), RedisArgument(owner),
+                    RedisArgument(keys.events),
+                ])
+        } catch {
+            throw RefresherError(redis: error)
+        }
+        guard let generation = reply.int else { throw RefresherError(.redisError, "unexpected reply from the replace script") }
+        return generation
+    }
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "TODO")
+    func run() async throws {}
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "watch", abstract: "TODO")
+    func run() async throws {}
+}

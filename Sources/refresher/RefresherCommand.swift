@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import RedisRefresher
+
+/// `refresher`: runs a demo fleet, and lets operators watch and repair a shared session.
+@main
+struct RefresherCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "refresher",
+        abstract: "Share one session across a fleet and refresh it exactly once per expiry, coordinated by Redis.",
+        subcommands: [
+            DemoCommand.self, StatusCommand.self, WatchCommand.self, ReleaseCommand.self, SessionCommand.self,
+            WorkerCommand.self,
+        ])
+
+    /// Parses and runs a subcommand; every failure becomes one line on stderr and a non-zero exit, never a trace.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as RefresherError {
+            printError("refresher: error: \(error.message)")
+            Foundation.exit(1)
+        } catch let error as RedisError {
+            printError("refresher: error: \(error.message)")
+            Foundation.exit(1)
+        } catch let error as CLIError {
+            printError("refresher: error: \(error.description)")
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
