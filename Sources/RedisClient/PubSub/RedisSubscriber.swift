@@ -76,9 +76,6 @@ final class SubscriberShared: Sendable {
     struct Channel {
         var subscribers: [UInt64: AsyncStream<RedisSubscriptionEvent>.Continuation] = [:]
         var confirmed = false
-        /// The server refused to subscribe (an ACL `NOPERM`): subscribing to the channel fails with this error, and
-        /// it is not retried, until every subscription to it has left.
-        var failure: RedisError?
     }
 
     struct ConfirmationWaiter {
@@ -144,9 +141,6 @@ final class SubscriberShared: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let outcome: Result<Void, RedisError>? = state.withLock { state in
                     if state.closed { return .failure(RedisError(.clientClosed, "the subscriber was closed")) }
-                    for channel in channels {
-                        if let failure = state.channels[channel]?.failure { return .failure(failure) }
-                    }
                     let pending = Set(channels.filter { state.channels[$0]?.confirmed != true })
                     if pending.isEmpty { return .success(()) }
                     if state.waiters[id]?.cancelled == true {
@@ -182,6 +176,10 @@ final class SubscriberDriver: IOLoopDriver {
     /// What each reply still expected on this connection answers, oldest first (every command sent gets exactly
     /// one entry per reply): how a server error reply is matched to the SUBSCRIBE it refuses.
     private var replyQueue: [ExpectedReply] = []
+    /// Channels whose SUBSCRIBE the server refused, and when to try again (the subscriptions still wanting them
+    /// were resubscribing after a reconnect; new ones are failed with the refusal).
+    private var refusedUntil: [String: ContinuousClock.Instant] = [:]
+    private static let refusalRetryDelay: Duration = .seconds(1)
 
     private enum ExpectedReply {
         case subscribe(String)
@@ -204,12 +202,10 @@ final class SubscriberDriver: IOLoopDriver {
 
     /// Brings the server's subscriptions in line with the wanted channels, connecting first when needed.
     private func synchronize(_ loop: IOLoop, now: ContinuousClock.Instant) {
-        let (wanted, unconfirmed, refused) = shared.state.withLock { state in
-            (
-                Set(state.channels.keys), Set(state.channels.filter { !$0.value.confirmed }.keys),
-                Set(state.channels.filter { $0.value.failure != nil }.keys)
-            )
+        let (wanted, unconfirmed) = shared.state.withLock { state in
+            (Set(state.channels.keys), Set(state.channels.filter { !$0.value.confirmed }.keys))
         }
+        if !refusedUntil.isEmpty { refusedUntil = refusedUntil.filter { wanted.contains($0.key) && now < $0.value } }
         if !loop.isConnected {
             guard !wanted.isEmpty else { return }
             if let reconnectAt, now < reconnectAt { return }
@@ -226,7 +222,7 @@ final class SubscriberDriver: IOLoopDriver {
                 return
             }
         }
-        let toSubscribe = wanted.subtracting(sent).subtracting(refused)
+        let toSubscribe = wanted.subtracting(sent).subtracting(refusedUntil.keys)
         let toUnsubscribe = sent.subtracting(wanted)
         do {
             // One SUBSCRIBE per channel (written together all the same): the server refuses a whole command when
@@ -263,8 +259,9 @@ final class SubscriberDriver: IOLoopDriver {
             if case .error(let message) = value {
                 let error = RedisError(.server, message)
                 if case .subscribe(let channel) = replyQueue.first {
-                    // The server refused this SUBSCRIBE (e.g. ACL NOPERM). Reconnecting would only be refused again,
-                    // in a tight loop, while the subscriber waited forever: fail the subscriptions to the channel.
+                    // The server refused this SUBSCRIBE (e.g. ACL NOPERM). Disconnecting to retry, as for other
+                    // errors, would be refused again in a tight reconnect loop while the subscriber waited forever:
+                    // fail the subscriptions waiting for the channel and retry it later for the ones still on it.
                     replyQueue.removeFirst()
                     refuse(channel, error)
                 } else {
@@ -322,10 +319,11 @@ final class SubscriberDriver: IOLoopDriver {
     private func refuse(_ channel: String, _ error: RedisError) {
         let remaining = (expectedReplies[channel] ?? 1) - 1
         expectedReplies[channel] = remaining > 0 ? remaining : nil
-        if remaining <= 0 { sent.remove(channel) }
+        if remaining <= 0 {
+            sent.remove(channel)
+            refusedUntil[channel] = .now.advanced(by: Self.refusalRetryDelay)
+        }
         let waiters = shared.state.withLock { state -> [CheckedContinuation<Void, any Error>] in
-            guard state.channels[channel] != nil else { return [] }
-            state.channels[channel]?.failure = error
             var failed: [CheckedContinuation<Void, any Error>] = []
             for (id, waiter) in state.waiters where waiter.pending.contains(channel) {
                 if let continuation = waiter.continuation { failed.append(continuation) }
@@ -356,8 +354,15 @@ final class SubscriberDriver: IOLoopDriver {
 
     func nextDeadline() -> ContinuousClock.Instant? {
         if let reconnectAt { return reconnectAt }
-        if let pingSentAt { return pingSentAt.advanced(by: commandTimeout) }
-        return sent.isEmpty ? nil : lastActivity.advanced(by: pingInterval)
+        var deadline: ContinuousClock.Instant?
+        if let pingSentAt {
+            deadline = pingSentAt.advanced(by: commandTimeout)
+        } else if !sent.isEmpty {
+            deadline = lastActivity.advanced(by: pingInterval)
+        }
+        // Wake up to retry refused channels (`synchronize` runs on every turn of the loop).
+        if let retry = refusedUntil.values.min() { deadline = min(deadline ?? retry, retry) }
+        return deadline
     }
 
     func timerFired(_ now: ContinuousClock.Instant, _ loop: IOLoop) {

@@ -18,6 +18,17 @@ public struct RefresherConfiguration: Sendable {
     public var refreshTimeout: Duration
     /// The deadline of ``RedisRefresher/refreshAccessTokenOrReLogin(after:timeout:)`` when none is given.
     public var defaultTimeout: Duration
+    /// How waiters learn the holder's outcome.
+    public var wakeUp: WakeUp
+
+    /// How waiters learn the holder's outcome.
+    public enum WakeUp: Sendable, Hashable {
+        /// The outcome message on the events channel wakes them within milliseconds; polling remains the fallback.
+        case pubSub
+        /// Only polling every ``RefresherConfiguration/pollInterval``, like the browser module this replaces. For
+        /// comparisons (benchmarks); not for production.
+        case pollingOnly
+    }
 
     /// A configuration with the defaults: prefix `refresher`, lock TTL 10 s, poll 1 s, refresh timeout 30 s,
     /// default timeout 100 s.
@@ -28,7 +39,8 @@ public struct RefresherConfiguration: Sendable {
         lockTTL: Duration = .seconds(10),
         pollInterval: Duration = .seconds(1),
         refreshTimeout: Duration = .seconds(30),
-        defaultTimeout: Duration = .seconds(100)
+        defaultTimeout: Duration = .seconds(100),
+        wakeUp: WakeUp = .pubSub
     ) {
         self.redisURL = redisURL
         self.session = session
@@ -37,6 +49,7 @@ public struct RefresherConfiguration: Sendable {
         self.pollInterval = pollInterval
         self.refreshTimeout = refreshTimeout
         self.defaultTimeout = defaultTimeout
+        self.wakeUp = wakeUp
     }
 
     /// Checks every value; throws ``RefresherError/Code/invalidConfiguration`` naming the bad one.

@@ -18,7 +18,10 @@ extension RedisRefresher {
         let generation = flight.generation
         let mailbox = Mailbox<RefresherEvent>()
         // Listen before the first check, so an outcome published after the check is never missed.
-        let handlerID = connections.hub.addHandler(channel: keys.events) { event in mailbox.post(event) }
+        let pubSub = configuration.wakeUp == .pubSub
+        let handlerID = connections.hub.addHandler(channel: keys.events) { event in
+            if pubSub { mailbox.post(event) }
+        }
         defer {
             connections.hub.removeHandler(handlerID, channel: keys.events)
             forget(flight)
@@ -75,7 +78,7 @@ extension RedisRefresher {
                 // Check again when the outcome is published, at the latest after a poll interval, or as soon as
                 // the holder's lock would expire.
                 var wait = configuration.pollInterval
-                if let remaining, remaining < wait { wait = max(remaining, .milliseconds(1)) }
+                if pubSub, let remaining, remaining < wait { wait = max(remaining, .milliseconds(1)) }
                 switch await mailbox.next(timeout: wait) {
                 case .failed(let failedGeneration, let rejected, _, let reason) where failedGeneration == generation:
                     let error =

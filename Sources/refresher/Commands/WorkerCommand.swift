@@ -1,5 +1,209 @@
 import ArgumentParser
+import Foundation
+import Logging
+import RedisRefresher
+
+/// One worker process of a fleet, as the demo and the benchmarks run it.
+///
+/// Storm mode (default): each of TASKS tasks reads the session, waits until START_AT, calls `GET /resource`, on a
+/// 401 gets fresh credentials through the library (refreshing via `POST /refresh-token` when it is the one to), calls
+/// `/resource` again, and prints one JSON line: `{"t_401":…,"t_ok":…,"ok":…,"err":…}`. The process exits within
+/// TASK_TIMEOUT seconds after START_AT.
+///
+/// Continuous mode (`--duration`): the tasks call `/resource` until the duration is over, refreshing on every 401,
+/// then the process prints one summary JSON line.
 struct WorkerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "worker", abstract: "TODO")
-    func run() async throws {}
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run one worker process: tasks that call the identity provider's /resource and refresh on 401.")
+
+    @Option(help: "Redis URL ($REDIS_URL).") var redisURL: String?
+    @Option(help: "Identity provider base URL ($IDP_URL).") var idpURL: String?
+    @Option(help: "Session name ($SESSION).") var session: String?
+    @Option(help: "Concurrent tasks ($TASKS, default 16).") var tasks: Int?
+    @Option(help: "Unix time (seconds, fractional) at which the tasks start ($START_AT, default now).") var startAt: Double?
+    @Option(help: "Seconds after START_AT by which every task is done ($TASK_TIMEOUT, default 30).") var taskTimeout: Double?
+    @Option(help: "Run continuously for this many seconds, then print a summary ($DURATION).") var duration: Double?
+    @Option(help: "redis (the library) or none (every task refreshes on its own) ($COORDINATION).") var coordination: String?
+    @Option(help: "Pause between requests of one task in continuous mode, ms ($REQUEST_INTERVAL_MS, default 100).")
+    var requestIntervalMs: Int?
+    @Option(help: "How waiters wake: pubsub (default) or poll (only the 1 s polling) ($WAKE).") var wake: String?
+
+    func run() async throws {
+        guard let idpURL = Environment.string(idpURL, "IDP_URL") else { throw CLIError("no identity provider: --idp-url or IDP_URL") }
+        guard let sessionName = Environment.string(session, "SESSION") else { throw CLIError("no session: --session or SESSION") }
+        let redisURL = Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379"
+        let taskCount = try Environment.int(tasks, "TASKS", default: 16)
+        guard (1...100_000).contains(taskCount) else { throw CLIError("TASKS must be between 1 and 100000") }
+        let start = try Environment.double(startAt, "START_AT") ?? unixSeconds()
+        let timeout = try Environment.double(taskTimeout, "TASK_TIMEOUT") ?? 30
+        guard timeout > 0 else { throw CLIError("TASK_TIMEOUT must be positive") }
+        let runFor = try Environment.double(duration, "DURATION")
+        let mode = Environment.string(coordination, "COORDINATION") ?? "redis"
+        guard mode == "redis" || mode == "none" else { throw CLIError("COORDINATION must be redis or none") }
+        let wakeMode = Environment.string(wake, "WAKE") ?? "pubsub"
+        guard wakeMode == "pubsub" || wakeMode == "poll" else { throw CLIError("WAKE must be pubsub or poll") }
+        let interval = try Environment.int(requestIntervalMs, "REQUEST_INTERVAL_MS", default: 100)
+
+        let http = DemoHTTP(baseURL: idpURL, connections: taskCount)
+        var logger = Logger(label: "refresher-worker")
+        logger.logLevel = .warning
+        var configuration = RefresherConfiguration(redisURL: redisURL, session: sessionName)
+        configuration.wakeUp = wakeMode == "poll" ? .pollingOnly : .pubSub
+        let refresher = try await RedisRefresher(configuration: configuration, logger: logger) { current in
+            try await http.refresh(using: current.refreshToken)
+        }
+        let shutdown = ShutdownSignal.install {
+            await refresher.shutdown(gracePeriod: .seconds(1))
+            await http.shutdown()
+        }
+        defer { shutdown.cancel() }
+        let initial = try await refresher.credentials()
+        let context = WorkerContext(
+            refresher: refresher, http: http, initial: initial, start: start, coordinated: mode == "redis")
+        if let runFor {
+            let summary = await context.runContinuously(
+                tasks: taskCount, until: start + runFor, interval: .milliseconds(interval))
+            emit(summary)
+        } else {
+            await context.runStorm(tasks: taskCount, deadline: start + timeout)
+        }
+        await refresher.shutdown()
+        await http.shutdown()
+    }
+}
+
+/// What every task of a worker shares.
+struct WorkerContext: Sendable {
+    let refresher: RedisRefresher
+    let http: DemoHTTP
+    let initial: Credentials
+    let start: Double
+    let coordinated: Bool
+
+    /// Storm mode: one request, a refresh on 401, a second request; one JSON line per task.
+    func runStorm(tasks: Int, deadline: Double) async {
+        await withTaskGroup(of: String.self) { group in
+            for _ in 0..<tasks {
+                group.addTask { await self.stormTask(deadline: deadline) }
+            }
+            // Print lines as tasks finish; tasks still running at the deadline are reported as timed out.
+            let watchdog = Task {
+                try await sleep(untilUnix: deadline + 0.5)
+                emit(#"{"t_401":null,"t_ok":null,"ok":false,"err":"worker deadline"}"#)
+                Foundation.exit(2)
+            }
+            for await line in group { emit(line) }
+            watchdog.cancel()
+        }
+    }
+
+    private func stormTask(deadline: Double) async -> String {
+        var t401: Double?
+        do {
+            let credentials = try await refresher.credentials()
+            try await sleep(untilUnix: start)
+            if try await http.resource(accessToken: credentials.accessToken) == 200 {
+                return line(t401: nil, tOK: unixSeconds(), ok: true, error: nil)
+            }
+            t401 = unixSeconds()
+            let remaining = deadline - unixSeconds()
+            guard remaining > 0 else { return line(t401: t401, tOK: nil, ok: false, error: "deadline") }
+            let fresh = try await refresher.refreshAccessTokenOrReLogin(
+                after: credentials, timeout: .milliseconds(Int64(remaining * 1000)))
+            let status = try await http.resource(accessToken: fresh.accessToken)
+            return status == 200
+                ? line(t401: t401, tOK: unixSeconds(), ok: true, error: nil)
+                : line(t401: t401, tOK: nil, ok: false, error: "HTTP \(status) after refresh")
+        } catch let error as RefresherError {
+            return line(t401: t401, tOK: nil, ok: false, error: "\(error.code): \(error.message)")
+        } catch {
+            return line(t401: t401, tOK: nil, ok: false, error: "\(type(of: error))")
+        }
+    }
+
+    /// `{"t_401":…,"t_ok":…,"ok":…,"err":…}` with explicit nulls.
+    private func line(t401: Double?, tOK: Double?, ok: Bool, error: String?) -> String {
+        func number(_ value: Double?) -> String { value.map { String(format: "%.6f", $0) } ?? "null" }
+        let errorJSON = error.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        return #"{"t_401":\#(number(t401)),"t_ok":\#(number(tOK)),"ok":\#(ok),"err":\#(errorJSON)}"#
+    }
+
+    /// Continuous mode: requests until `end`, refreshing on 401; returns the summary line.
+    func runContinuously(tasks: Int, until end: Double, interval: Duration) async -> String {
+        let summary = await withTaskGroup(of: WorkerSummary.self) { group in
+            for _ in 0..<tasks {
+                group.addTask {
+                    var summary = WorkerSummary()
+                    await self.continuousTask(until: end, interval: interval, summary: &summary)
+                    return summary
+                }
+            }
+            return await group.reduce(into: WorkerSummary()) { $0.merge($1) }
+        }
+        let data = (try? JSONEncoder().encode(summary)) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func continuousTask(until end: Double, interval: Duration, summary: inout WorkerSummary) async {
+        var credentials = initial
+        try? await sleep(untilUnix: start)
+        while unixSeconds() < end {
+            do {
+                let status = try await http.resource(accessToken: credentials.accessToken)
+                summary.requests += 1
+                if status == 200 {
+                    summary.ok += 1
+                } else if status == 401 {
+                    summary.unauthorized += 1
+                    if summary.loggedOut {
+                        // Nothing left to try: the session is revoked.
+                    } else if coordinated {
+                        let remaining = max(end - unixSeconds(), 0.001) + 10
+                        let fresh = try await refresher.refreshAccessTokenOrReLogin(
+                            after: credentials, timeout: .milliseconds(Int64(remaining * 1000)))
+                        if fresh.generation > credentials.generation, let refreshedAt = fresh.refreshedAtMilliseconds {
+                            summary.wakeMilliseconds.append(max(0, Int64(unixSeconds() * 1000) - refreshedAt))
+                        }
+                        credentials = fresh
+                    } else {
+                        // No coordination: every task presents the refresh token it holds.
+                        summary.refreshCalls += 1
+                        let tokens = try await http.refresh(using: credentials.refreshToken)
+                        credentials = Credentials(
+                            accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? credentials.refreshToken,
+                            expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: credentials.generation + 1)
+                    }
+                }
+            } catch let failure as RefreshFailure where failure.isRejected {
+                summary.loggedOut = true
+            } catch let error as RefresherError where error.code == .reloginRequired {
+                summary.loggedOut = true
+            } catch {
+                summary.errors += 1
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+/// One worker's totals in continuous mode.
+struct WorkerSummary: Codable, Sendable {
+    var requests = 0
+    var ok = 0
+    var unauthorized = 0
+    var refreshCalls = 0
+    var errors = 0
+    var loggedOut = false
+    var wakeMilliseconds: [Int64] = []
+
+    mutating func merge(_ other: WorkerSummary) {
+        requests += other.requests
+        ok += other.ok
+        unauthorized += other.unauthorized
+        refreshCalls += other.refreshCalls
+        errors += other.errors
+        loggedOut = loggedOut || other.loggedOut
+        wakeMilliseconds += other.wakeMilliseconds
+    }
 }
