@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -40,6 +41,7 @@ let package = Package(
             name: "DemoIdentityProvider",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -75,7 +77,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RefresherCLITests",
-            dependencies: ["RedisRefresher", "RedisTestSupport", "refresher"]
+            dependencies: ["RedisRefresher", "RedisTestSupport", "DemoIdentityProvider", "refresher"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -8,6 +8,8 @@ ensure_packages() {
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    # Only the tests need it: they validate docker-compose.yml with `docker-compose config`.
+    [ "${NEED_COMPOSE:-0}" = 1 ] && ! command -v docker-compose >/dev/null 2>&1 && missing+=(docker-compose)
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "setup: installing ${missing[*]}" >&2
     local sudo=""

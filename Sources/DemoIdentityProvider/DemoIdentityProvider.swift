@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// A strict identity provider for the demo and the benchmarks, served over HTTP on loopback.
@@ -139,10 +140,11 @@ public final class DemoIdentityProvider: Sendable {
         /// `http://127.0.0.1:<port>`.
         public var url: String { "http://127.0.0.1:\(port)" }
         let task: Task<Void, any Error>
+        let group: ServiceGroup
 
-        /// Stops the server.
+        /// Stops the server gracefully (open requests finish first).
         public func stop() async {
-            task.cancel()
+            await group.triggerGracefulShutdown()
             _ = await task.result
         }
     }
@@ -179,17 +181,18 @@ public final class DemoIdentityProvider: Sendable {
                 portContinuation.finish()
             },
             logger: quiet)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: quiet))
         let task = Task {
             // A server that fails to start (port taken) must still end the wait for its port.
             defer { portContinuation.finish() }
-            try await app.run()
+            try await group.run()
         }
         var iterator = portStream.makeAsyncIterator()
         guard let bound = await iterator.next(), bound > 0 else {
-            task.cancel()
+            await group.triggerGracefulShutdown()
             throw DemoIdentityProviderError(message: "the identity provider could not bind \(host):\(port)")
         }
-        return Server(port: bound, task: task)
+        return Server(port: bound, task: task, group: group)
     }
 
     private static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -10,7 +10,7 @@ struct RefresherCommand: AsyncParsableCommand {
         abstract: "Share one session across a fleet and refresh it exactly once per expiry, coordinated by Redis.",
         subcommands: [
             DemoCommand.self, StatusCommand.self, WatchCommand.self, ReleaseCommand.self, SessionCommand.self,
-            WorkerCommand.self,
+            WorkerCommand.self, IdpCommand.self,
         ])
 
     /// Parses and runs a subcommand; every failure becomes one line on stderr and a non-zero exit, never a trace.
@@ -32,7 +32,13 @@ struct RefresherCommand: AsyncParsableCommand {
             printError("refresher: error: \(error.description)")
             Foundation.exit(1)
         } catch {
-            exit(withError: error)
+            // --help and --version print their full text; everything else (unknown flags, failed validation, an
+            // explicit exit code) is one line, like the errors above.
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            let message = message(for: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
+            if !message.isEmpty { printError("refresher: error: \(message) (see --help)") }
+            Foundation.exit(code.rawValue)
         }
     }
 }

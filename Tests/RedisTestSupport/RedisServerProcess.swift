@@ -73,7 +73,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// A raw-socket PING, independent of the client under test.
-    static func answersPing(port: Int) -> Bool {
+    public static func answersPing(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -20,6 +20,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Refresh latency of the identity provider, in milliseconds.") var latencyMs = 200
     @Option(help: "Pause between requests of one task, in milliseconds.") var requestIntervalMs = 100
     @Option(help: "redis (the library) or none (every worker refreshes on its own).") var coordination = "redis"
+    @Flag(help: "Always start an embedded throwaway redis-server, even if one answers.") var embeddedRedis = false
     @Flag(help: "Print the summary as JSON.") var json = false
 
     func validate() throws {
@@ -113,6 +114,10 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// Redis: the given one, or the default if it answers, or an embedded throwaway server.
     private func resolveRedis() async throws -> (String, EmbeddedRedis?) {
+        if embeddedRedis {
+            let server = try await EmbeddedRedis()
+            return (server.url, server)
+        }
         if let given = redisURL ?? ProcessInfo.processInfo.environment["REDIS_URL"] {
             guard await EmbeddedRedis.answers(given) else { throw CLIError("no Redis answers at \(given)") }
             return (given, nil)

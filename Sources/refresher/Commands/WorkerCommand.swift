@@ -45,20 +45,29 @@ struct WorkerCommand: AsyncParsableCommand {
         guard wakeMode == "pubsub" || wakeMode == "poll" else { throw CLIError("WAKE must be pubsub or poll") }
         let interval = try Environment.int(requestIntervalMs, "REQUEST_INTERVAL_MS", default: 100)
 
-        let http = DemoHTTP(baseURL: idpURL, connections: taskCount)
         var logger = Logger(label: "refresher-worker")
         logger.logLevel = .warning
         var configuration = RefresherConfiguration(redisURL: redisURL, session: sessionName)
         configuration.wakeUp = wakeMode == "poll" ? .pollingOnly : .pubSub
-        let refresher = try await RedisRefresher(configuration: configuration, logger: logger) { current in
-            try await http.refresh(using: current.refreshToken)
+        try configuration.validate()
+        let http = DemoHTTP(baseURL: idpURL, connections: taskCount)
+        let refresher: RedisRefresher
+        let initial: Credentials
+        do {
+            refresher = try await RedisRefresher(configuration: configuration, logger: logger) { current in
+                try await http.refresh(using: current.refreshToken)
+            }
+            initial = try await refresher.credentials()
+        } catch {
+            // The HTTP client must be shut down on every path (AsyncHTTPClient traps otherwise).
+            await http.shutdown()
+            throw error
         }
         let shutdown = ShutdownSignal.install {
             await refresher.shutdown(gracePeriod: .seconds(1))
             await http.shutdown()
         }
         defer { shutdown.cancel() }
-        let initial = try await refresher.credentials()
         let context = WorkerContext(
             refresher: refresher, http: http, initial: initial, start: start, coordinated: mode == "redis")
         if let runFor {
