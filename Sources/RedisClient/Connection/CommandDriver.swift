@@ -58,6 +58,9 @@ final class CommandDriver: IOLoopDriver {
     func wakeUp(_ loop: IOLoop) {
         let batch = queue.takeAll()
         guard !batch.isEmpty else { return }
+        // A close by the server that arrived before these commands were queued is noticed now, so they go to a new
+        // connection rather than fail on the dead one.
+        loop.readPending()
         do {
             try loop.connect()
         } catch {

@@ -40,7 +40,8 @@ final class HiredisContext {
             // A rejected SELECT (database out of range) is a configuration problem that no reconnect fixes: report
             // it as documented for `authenticationFailed` ("AUTH or SELECT was rejected"), not as a retryable
             // `connectionFailed`.
-            try handshake(RedisCommand("SELECT", RedisArgument(configuration.database)), code: .authenticationFailed,
+            try handshake(
+                RedisCommand("SELECT", RedisArgument(configuration.database)), code: .authenticationFailed,
                 what: "SELECT \(configuration.database)")
         }
         if let name = configuration.clientName {

@@ -88,6 +88,31 @@ final class IOLoop: @unchecked Sendable {
         try context.append(command)
     }
 
+    /// Reads what the socket already holds (replies, or the server's close) without waiting.
+    ///
+    /// Drivers call this before writing new commands on an open connection: the server may have closed it since the
+    /// loop last polled (while the previous reply was being handled, say), and commands written to the dead socket
+    /// would fail although a new connection would serve them.
+    func readPending() {
+        guard let context else { return }
+        var socket = pollfd(fd: context.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&socket, 1, 0) > 0, socket.revents != 0 else { return }
+        readAvailable(context)
+    }
+
+    /// Reads once from the socket and hands every complete reply to the driver; a failure closes the connection.
+    private func readAvailable(_ context: HiredisContext) {
+        do {
+            try context.read()
+            while let value = try context.nextReply() {
+                driver?.received(value, self)
+                if self.context == nil { break }
+            }
+        } catch {
+            disconnect(error)
+        }
+    }
+
     /// Closes the connection and tells the driver why.
     func disconnect(_ error: RedisError) {
         guard context != nil else { return }
@@ -124,15 +149,7 @@ final class IOLoop: @unchecked Sendable {
             // Let the driver take new work on every turn: cheap, and a wake-up is never lost to a race.
             driver.wakeUp(self)
             if let context, count == 2, fds[1].revents != 0 {
-                do {
-                    try context.read()
-                    while let value = try context.nextReply() {
-                        driver.received(value, self)
-                        if self.context == nil { break }
-                    }
-                } catch {
-                    disconnect(error)
-                }
+                readAvailable(context)
             }
             if let context, context.hasPendingOutput {
                 do { try context.flush() } catch { disconnect(error) }

@@ -65,7 +65,7 @@ public final class RedisConnection: Sendable {
         // hiredis encodes a command without arguments as "*0\r\n", which the server skips without a reply: the
         // replies of every later command would go to the caller before it. Refuse it before anything is sent.
         guard !commands.contains(where: { $0.count == 0 }) else {
-            throw RedisError(.invalidConfiguration, "a command needs at least one argument (its name); nothing was sent")
+            throw RedisError(.invalidConfiguration, "a command needs at least its name; nothing was sent")
         }
         let request = PendingRequest(commands)
         do {

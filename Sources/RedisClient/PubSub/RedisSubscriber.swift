@@ -97,7 +97,8 @@ final class SubscriberShared: Sendable {
         /// a reader that fell behind is always told that it missed messages. (A full buffer holds exactly the last
         /// `bufferLimit` events yielded, so the last gap is still in it when fewer events followed it.)
         mutating func deliver(
-            _ event: RedisSubscriptionEvent, to id: UInt64, _ continuation: AsyncStream<RedisSubscriptionEvent>.Continuation
+            _ event: RedisSubscriptionEvent, to id: UInt64,
+            _ continuation: AsyncStream<RedisSubscriptionEvent>.Continuation
         ) {
             let limit = RedisSubscriber.bufferLimit
             let result = continuation.yield(event)

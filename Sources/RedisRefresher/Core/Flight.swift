@@ -10,14 +10,24 @@ import Synchronization
 final class Flight: Sendable {
     let generation: Int64
 
+    private struct Waiter {
+        let continuation: CheckedContinuation<Credentials, any Error>
+        let deadline: ContinuousClock.Instant
+        let timeout: Duration
+    }
+
     private struct State {
-        var waiters: [UInt64: CheckedContinuation<Credentials, any Error>] = [:]
+        var waiters: [UInt64: Waiter] = [:]
         var nextID: UInt64 = 0
         var result: Result<Credentials, RefresherError>?
         var isHolding = false
         var isAbandoned = false
         var task: Task<Void, Never>?
         var lastProblem: String?
+        /// One timer per flight, not per caller: it wakes at the earliest deadline of the waiting callers, so 10,000
+        /// waiting callers cost 10,000 continuations and no extra tasks.
+        var timer: Task<Void, Never>?
+        var timerTarget: ContinuousClock.Instant?
     }
 
     private let state = Mutex(State())
@@ -48,13 +58,18 @@ final class Flight: Sendable {
 
     /// Delivers the outcome to every caller still waiting.
     func finish(_ result: Result<Credentials, RefresherError>) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Credentials, any Error>] in
-            guard state.result == nil else { return [] }
+        let (waiters, timer) = state.withLock { state -> ([Waiter], Task<Void, Never>?) in
+            guard state.result == nil else { return ([], nil) }
             state.result = result
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            defer {
+                state.waiters = [:]
+                state.timer = nil
+                state.timerTarget = nil
+            }
+            return (Array(state.waiters.values), state.timer)
         }
-        for waiter in waiters { waiter.resume(with: result.mapError { $0 as any Error }) }
+        timer?.cancel()
+        for waiter in waiters { waiter.continuation.resume(with: result.mapError { $0 as any Error }) }
     }
 
     /// Waits for the outcome until `deadline`; a timeout or cancellation affects this caller only.
@@ -63,28 +78,25 @@ final class Flight: Sendable {
             state.nextID += 1
             return state.nextID
         }
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil, let self else { return }
-            let problem = self.state.withLock { $0.lastProblem }
-            self.leave(
-                id,
-                error: RefresherError(
-                    .timeout, "no fresh credentials within \(timeout)" + (problem.map { "; last problem: \($0)" } ?? "")))
-        }
-        defer { timer.cancel() }
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Credentials, any Error>) in
-                    let ready = state.withLock { state -> Result<Credentials, RefresherError>? in
-                        if let result = state.result { return result }
-                        if Task.isCancelled { return .failure(RefresherError(.cancelled, "the caller was cancelled")) }
-                        state.waiters[id] = continuation
-                        return nil
+                    let (ready, replacedTimer) = state.withLock {
+                        state -> (Result<Credentials, RefresherError>?, Task<Void, Never>??) in
+                        if let result = state.result { return (result, nil) }
+                        if Task.isCancelled { return (.failure(RefresherError(.cancelled, "the caller was cancelled")), nil) }
+                        state.waiters[id] = Waiter(continuation: continuation, deadline: deadline, timeout: timeout)
+                        guard state.timerTarget.map({ deadline < $0 }) ?? true else { return (nil, nil) }
+                        let old = state.timer
+                        state.timerTarget = deadline
+                        state.timer = Task { [weak self] in await self?.expire(at: deadline) }
+                        return (nil, .some(old))
                     }
+                    if let replacedTimer { replacedTimer?.cancel() }
                     if let ready { continuation.resume(with: ready.mapError { $0 as any Error }) }
                 }
             } onCancel: {
-                leave(id, error: RefresherError(.cancelled, "the caller was cancelled"))
+                leave([id], error: { _ in RefresherError(.cancelled, "the caller was cancelled") })
             }
         } catch let error as RefresherError {
             throw error
@@ -93,20 +105,44 @@ final class Flight: Sendable {
         }
     }
 
-    /// Removes one caller, resuming it with `error`; abandons the flight when it was the last and the flight is
-    /// only waiting.
-    private func leave(_ id: UInt64, error: RefresherError) {
-        let (waiter, abandon, task) = state.withLock {
-            state -> (CheckedContinuation<Credentials, any Error>?, Bool, Task<Void, Never>?) in
-            let waiter = state.waiters.removeValue(forKey: id)
-            guard waiter != nil, state.waiters.isEmpty, !state.isHolding, state.result == nil, !state.isAbandoned else {
-                return (waiter, false, nil)
-            }
-            state.isAbandoned = true
-            return (waiter, true, state.task)
+    /// The timer: at `target`, times out every caller whose deadline passed and re-arms for the next deadline.
+    private func expire(at target: ContinuousClock.Instant) async {
+        guard (try? await Task.sleep(until: target, clock: .continuous)) != nil else { return }
+        let now = ContinuousClock.now
+        let (expired, problem) = state.withLock { state -> ([UInt64], String?) in
+            guard state.timerTarget == target else { return ([], nil) }
+            let expired = state.waiters.filter { $0.value.deadline <= now }.map(\.key)
+            let next = state.waiters.values.filter { $0.deadline > now }.map(\.deadline).min()
+            state.timerTarget = next
+            state.timer = next.map { next in Task { [weak self] in await self?.expire(at: next) } }
+            return (expired, state.lastProblem)
         }
-        waiter?.resume(throwing: error)
+        leave(expired) { waiter in
+            RefresherError(
+                .timeout,
+                "no fresh credentials within \(waiter.timeout)" + (problem.map { "; last problem: \($0)" } ?? ""))
+        }
+    }
+
+    /// Removes callers, resuming each with its error; abandons the flight when the last one left while the flight
+    /// was only waiting.
+    private func leave(_ ids: [UInt64], error: (Waiter) -> RefresherError) {
+        guard !ids.isEmpty else { return }
+        let (waiters, abandon, task, timer) = state.withLock {
+            state -> ([Waiter], Bool, Task<Void, Never>?, Task<Void, Never>?) in
+            let waiters = ids.compactMap { state.waiters.removeValue(forKey: $0) }
+            guard !waiters.isEmpty, state.waiters.isEmpty, !state.isHolding, state.result == nil, !state.isAbandoned
+            else { return (waiters, false, nil, nil) }
+            state.isAbandoned = true
+            defer {
+                state.timer = nil
+                state.timerTarget = nil
+            }
+            return (waiters, true, state.task, state.timer)
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: error(waiter)) }
         if abandon {
+            timer?.cancel()
             onAbandon(self)
             task?.cancel()
         }

@@ -39,10 +39,12 @@ struct ReleaseCommand: AsyncParsableCommand {
 
     func validate() throws {
         if force, owner != nil {
-            throw ValidationError("use either --owner (release that owner's lock) or --force (release the current holder)")
+            throw ValidationError(
+                "use either --owner (release that owner's lock) or --force (release the current holder)")
         }
         if !force, owner == nil {
-            throw ValidationError("--owner OWNER is required (or --force to release whoever holds the lock, after confirmation)")
+            throw ValidationError(
+                "--owner OWNER is required (or --force to release whoever holds the lock, after confirmation)")
         }
         if let owner, owner.isEmpty { throw ValidationError("--owner must not be empty") }
         if yes, !force { throw ValidationError("--yes only applies to --force") }
@@ -126,7 +128,8 @@ struct ReleaseCommand: AsyncParsableCommand {
             line = "released lock held by \(Operator.printable(holder))"
             object = JSONReport(session: session, outcome: "released", released: true, holder: holder, expected: holder)
         case .heldByAnother(let expected, let holder):
-            line = "not released: the lock is held by \(Operator.printable(holder))"
+            line =
+                "not released: the lock is held by \(Operator.printable(holder))"
                 + (force ? " now (it changed hands)" : ", not \(Operator.printable(expected))")
             object = JSONReport(
                 session: session, outcome: "held_by_another", released: false, holder: holder, expected: expected)

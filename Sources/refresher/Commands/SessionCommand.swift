@@ -104,7 +104,8 @@ struct SessionPutCommand: AsyncParsableCommand {
             data = try read(FileHandle.standardInput, name: "stdin")
         }
         guard !data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
-            throw CLIError("no input on \(file ?? "stdin"): expected the session JSON (see `refresher session put --help`)")
+            throw CLIError(
+                "no input on \(file ?? "stdin"): expected the session JSON (see `refresher session put --help`)")
         }
         return data
     }
@@ -143,7 +144,8 @@ enum SessionInput {
             do {
                 container = try decoder.container(keyedBy: CodingKeys.self)
             } catch {
-                throw CLIError("the session JSON must be an object like {\"access_token\": ..., \"refresh_token\": ...}")
+                throw CLIError(
+                    "the session JSON must be an object like {\"access_token\": ..., \"refresh_token\": ...}")
             }
             func field<Value: Decodable>(_ key: CodingKeys, _ type: Value.Type, _ expected: String) throws -> Value? {
                 do {
@@ -167,7 +169,8 @@ enum SessionInput {
         } catch let error as CLIError {
             throw error
         } catch {
-            throw CLIError("the session input is not valid JSON (expected {\"access_token\": ..., \"refresh_token\": ...})")
+            throw CLIError(
+                "the session input is not valid JSON (expected {\"access_token\": ..., \"refresh_token\": ...})")
         }
         guard let access = fields.accessToken, !access.isEmpty else {
             throw CLIError("access_token is missing or empty")

@@ -143,7 +143,9 @@ struct StatusReport: Encodable {
     /// The human-readable lines: `key  value`, values aligned.
     var rows: [(String, String)] {
         let now = serverTime
-        func when(_ time: Int64) -> String { "\(Operator.utc(milliseconds: time)) (\(Operator.relative(time, to: now)))" }
+        func when(_ time: Int64) -> String {
+            "\(Operator.utc(milliseconds: time)) (\(Operator.relative(time, to: now)))"
+        }
         var rows: [(String, String)] = [("session", session), ("redis", redis)]
         switch state {
         case "no_session": rows.append(("state", "no session stored (store one with `refresher session put`)"))
@@ -154,7 +156,8 @@ struct StatusReport: Encodable {
         if hasSession {
             rows.append(("generation", generation.map(String.init) ?? "unknown"))
             if let expiresAt {
-                let relative = expiresAt > now
+                let relative =
+                    expiresAt > now
                     ? "expires in \(Operator.span(milliseconds: expiresAt - now))"
                     : "expired \(Operator.span(milliseconds: now - expiresAt)) ago"
                 rows.append(("expires", "\(Operator.utc(milliseconds: expiresAt)) (\(relative))"))

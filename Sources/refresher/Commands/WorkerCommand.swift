@@ -75,6 +75,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 tasks: taskCount, until: start + runFor, interval: .milliseconds(interval))
             emit(summary)
         } else {
+            // Tells a benchmark driver that this process is connected and waiting for START_AT.
+            printError("ready")
             await context.runStorm(tasks: taskCount, deadline: start + timeout)
         }
         await refresher.shutdown()
@@ -108,34 +110,50 @@ struct WorkerContext: Sendable {
     }
 
     private func stormTask(deadline: Double) async -> String {
-        var t401: Double?
+        var result = StormLine()
         do {
             let credentials = try await refresher.credentials()
             try await sleep(untilUnix: start)
             if try await http.resource(accessToken: credentials.accessToken) == 200 {
-                return line(t401: nil, tOK: unixSeconds(), ok: true, error: nil)
+                result.tOK = unixSeconds()
+                result.ok = true
+                return result.json
             }
-            t401 = unixSeconds()
+            result.t401 = unixSeconds()
             let remaining = deadline - unixSeconds()
-            guard remaining > 0 else { return line(t401: t401, tOK: nil, ok: false, error: "deadline") }
-            let fresh = try await refresher.refreshAccessTokenOrReLogin(
-                after: credentials, timeout: .milliseconds(Int64(remaining * 1000)))
-            let status = try await http.resource(accessToken: fresh.accessToken)
-            return status == 200
-                ? line(t401: t401, tOK: unixSeconds(), ok: true, error: nil)
-                : line(t401: t401, tOK: nil, ok: false, error: "HTTP \(status) after refresh")
+            guard remaining > 0 else {
+                result.error = "deadline"
+                return result.json
+            }
+            let accessToken: String
+            if coordinated {
+                let fresh = try await refresher.refreshAccessTokenOrReLogin(
+                    after: credentials, timeout: .milliseconds(Int64(remaining * 1000)))
+                result.tFresh = unixSeconds()
+                result.holder = fresh.refreshedBy == refresher.connections.ownerID
+                accessToken = fresh.accessToken
+            } else {
+                // No coordination: this task presents the refresh token it holds, like every other task.
+                let tokens = try await http.refresh(using: credentials.refreshToken)
+                result.tFresh = unixSeconds()
+                result.holder = true
+                accessToken = tokens.accessToken
+            }
+            let status = try await http.resource(accessToken: accessToken)
+            if status == 200 {
+                result.tOK = unixSeconds()
+                result.ok = true
+            } else {
+                result.error = "HTTP \(status) after refresh"
+            }
         } catch let error as RefresherError {
-            return line(t401: t401, tOK: nil, ok: false, error: "\(error.code): \(error.message)")
+            result.error = "\(error.code): \(error.message)"
+        } catch let failure as RefreshFailure {
+            result.error = failure.isRejected ? "reloginRequired: \(failure.reason)" : "refreshFailed: \(failure.reason)"
         } catch {
-            return line(t401: t401, tOK: nil, ok: false, error: "\(type(of: error))")
+            result.error = "\(type(of: error))"
         }
-    }
-
-    /// `{"t_401":…,"t_ok":…,"ok":…,"err":…}` with explicit nulls.
-    private func line(t401: Double?, tOK: Double?, ok: Bool, error: String?) -> String {
-        func number(_ value: Double?) -> String { value.map { String(format: "%.6f", $0) } ?? "null" }
-        let errorJSON = error.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? "null"
-        return #"{"t_401":\#(number(t401)),"t_ok":\#(number(tOK)),"ok":\#(ok),"err":\#(errorJSON)}"#
+        return result.json
     }
 
     /// Continuous mode: requests until `end`, refreshing on 401; returns the summary line.
@@ -193,6 +211,37 @@ struct WorkerContext: Sendable {
             }
             try? await Task.sleep(for: interval)
         }
+    }
+}
+
+/// One task's line in storm mode: `{"t_401":…,"t_ok":…,"ok":…,"err":…}` with explicit nulls, plus `t_fresh`
+/// (when fresh credentials arrived) and `holder` (whether this process performed the refresh), for benchmarks.
+struct StormLine: Codable, Sendable {
+    var t401: Double?
+    var tOK: Double?
+    var ok = false
+    var error: String?
+    var tFresh: Double?
+    var holder = false
+
+    enum CodingKeys: String, CodingKey {
+        case t401 = "t_401", tOK = "t_ok", ok, error = "err", tFresh = "t_fresh", holder
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(t401, forKey: .t401)
+        try container.encode(tOK, forKey: .tOK)
+        try container.encode(ok, forKey: .ok)
+        try container.encode(error, forKey: .error)
+        try container.encode(tFresh, forKey: .tFresh)
+        try container.encode(holder, forKey: .holder)
+    }
+
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
 

@@ -2,11 +2,11 @@ import Foundation
 import RedisRefresher
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Formatting and I/O helpers shared by the operator commands (`status`, `watch`, `release`, `session put`).
@@ -73,7 +73,8 @@ enum Operator {
 
     /// Replaces control characters, so text that came from Redis cannot forge extra output lines or move the cursor.
     static func printable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
+        String(
+            String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
     }
 
     /// Runs `body`, naming the (password-redacted) server in "Redis unavailable" errors: the first thing an operator

@@ -1,0 +1,167 @@
+import Foundation
+import RedisRefresher
+import Synchronization
+
+/// Single-process measurements: the fast path, round trips, throughput, and the cost of many waiting tasks.
+struct MicroResults: Codable, Sendable {
+    /// Cached `credentials()` reads per second, one task (one core).
+    var credentialsReadsPerSecond: Double
+    /// `GET` round trip on loopback, µs.
+    var getRoundTripP50Us: Double
+    var getRoundTripP99Us: Double
+    /// `SET NX PX` + owner-checked release (EVALSHA), µs per pair.
+    var lockAcquireReleaseUs: Double
+    /// Commands per second with `pipeline(_:)` batches of 1,000 `SET`s.
+    var pipelinedCommandsPerSecond: Double
+    /// Commands per second from 1,000 concurrent tasks on one connection (automatic pipelining).
+    var concurrentCommandsPerSecond: Double
+    /// 10,000 tasks waiting on one refresh in one process.
+    var waitingTasks: Int
+    var waitingRSSGrowthMB: Double
+    var waitingRedisCommands: Int
+    var waitingResolvedMs: Double
+}
+
+struct MicroBench {
+    let redisURL: String
+
+    func run(progress: (String) -> Void) async throws -> MicroResults {
+        let redis = try RedisConnection(url: redisURL)
+        defer { redis.close() }
+        let session = "bench-micro-\(UInt32.random(in: .min ... .max))"
+        let keys = SessionKeys(session: try SessionName(session))
+        let refresher = try await RedisRefresher(configuration: .init(redisURL: redisURL, session: session)) { _ in
+            RefreshedTokens(accessToken: "never", refreshToken: "never", expiresIn: .seconds(60))
+        }
+        let (seeded, _) = try await refresher.seedSession(
+            RefreshedTokens(accessToken: "micro-access", refreshToken: "micro-refresh", expiresIn: .seconds(3600)))
+
+        // 1. The fast path.
+        var bestRate = 0.0
+        for _ in 0..<5 {
+            let reads = 2_000_000
+            let started = ContinuousClock.now
+            var generation: Int64 = 0
+            for _ in 0..<reads { generation &+= try await refresher.credentials().generation }
+            let elapsed = (ContinuousClock.now - started).seconds
+            precondition(generation != 0)
+            bestRate = max(bestRate, Double(reads) / elapsed)
+        }
+        progress(String(format: "micro: cached credentials() %.1f M reads/s", bestRate / 1e6))
+
+        // 2. GET round trip.
+        try await redis.send("SET", RedisArgument(keys.stats + ":probe"), "x")
+        var samples: [Double] = []
+        for _ in 0..<10_000 {
+            let started = ContinuousClock.now
+            _ = try await redis.send("GET", RedisArgument(keys.stats + ":probe"))
+            samples.append((ContinuousClock.now - started).seconds * 1e6)
+        }
+        samples.sort()
+        let p50 = Statistics.percentile(samples, 50) ?? 0
+        let p99 = Statistics.percentile(samples, 99) ?? 0
+        progress(String(format: "micro: GET round trip p50 %.0f µs, p99 %.0f µs", p50, p99))
+
+        // 3. Lock acquire + owner-checked release.
+        let admin = SessionAdmin(connection: redis, keys: keys)
+        let pairs = 5_000
+        var started = ContinuousClock.now
+        for _ in 0..<pairs {
+            _ = try await redis.send("SET", RedisArgument(keys.lock), "micro-owner", "NX", "PX", "10000")
+            _ = try await admin.release(owner: "micro-owner", reason: "bench")
+        }
+        let pairUs = (ContinuousClock.now - started).seconds * 1e6 / Double(pairs)
+        progress(String(format: "micro: lock acquire + release %.0f µs", pairUs))
+
+        // 4. Throughput: explicit pipelines, then concurrent callers.
+        let batch = (0..<1000).map { RedisCommand("SET", RedisArgument(keys.stats + ":p\($0 % 100)"), "v") }
+        started = ContinuousClock.now
+        for _ in 0..<200 { _ = try await redis.pipeline(batch) }
+        let pipelined = 200_000 / (ContinuousClock.now - started).seconds
+        started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<1000 {
+                group.addTask {
+                    for _ in 0..<100 { _ = try await redis.send("SET", RedisArgument(keys.stats + ":c\(task % 100)"), "v") }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let concurrent = 100_000 / (ContinuousClock.now - started).seconds
+        progress(String(format: "micro: pipelined %.0f k commands/s, 1,000 concurrent callers %.0f k commands/s",
+                        pipelined / 1000, concurrent / 1000))
+
+        // 5. 10,000 tasks waiting on one refresh held by another worker.
+        let waiting = 10_000
+        try await redis.send("SET", RedisArgument(keys.lock), "other-worker:1:0", "PX", "60000")
+        let rssBefore = Self.residentMegabytes()
+        try await redis.send("CONFIG", "RESETSTAT")
+        let joined = Counter()
+        let resolved = Counter()
+        let group = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<waiting {
+                    group.addTask {
+                        joined.increment()
+                        if (try? await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(60))) != nil {
+                            resolved.increment()
+                        }
+                    }
+                }
+            }
+        }
+        while joined.value < waiting { try await Task.sleep(for: .milliseconds(5)) }
+        // Wait through two poll intervals so the per-process polling is part of what is counted.
+        try await Task.sleep(for: .milliseconds(2100))
+        let rssAfter = Self.residentMegabytes()
+        let commands = try await StormBench.commandStats(redis).values.reduce(0, +)
+        // The "other worker" stores generation + 1 and publishes, as a real holder's commit would.
+        started = ContinuousClock.now
+        _ = try await redis.pipeline([
+            RedisCommand("HSET", RedisArgument(keys.sessionHash), "generation", RedisArgument(seeded.generation + 1)),
+            RedisCommand("DEL", RedisArgument(keys.lock)),
+            RedisCommand("PUBLISH", RedisArgument(keys.events), RedisArgument("refreshed generation=\(seeded.generation + 1) by=other-worker:1:0 duration_ms=0")),
+        ])
+        await group.value
+        let resolvedMs = (ContinuousClock.now - started).seconds * 1000
+        progress(String(format: "micro: %d waiting tasks: RSS +%.1f MB, %d Redis commands while waiting, all resolved in %.0f ms",
+                        waiting, rssAfter - rssBefore, commands, resolvedMs))
+        await refresher.shutdown()
+        var cleanup = RedisCommand(
+            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
+            RedisArgument(keys.lastRefreshTime), RedisArgument(keys.stats + ":probe"))
+        for index in 0..<100 {
+            cleanup.append(RedisArgument(keys.stats + ":p\(index)"))
+            cleanup.append(RedisArgument(keys.stats + ":c\(index)"))
+        }
+        _ = try? await redis.send(cleanup)
+        return MicroResults(
+            credentialsReadsPerSecond: bestRate, getRoundTripP50Us: p50, getRoundTripP99Us: p99,
+            lockAcquireReleaseUs: pairUs, pipelinedCommandsPerSecond: pipelined,
+            concurrentCommandsPerSecond: concurrent, waitingTasks: resolved.value,
+            waitingRSSGrowthMB: rssAfter - rssBefore, waitingRedisCommands: commands, waitingResolvedMs: resolvedMs)
+    }
+
+    /// Resident set size from /proc/self/status, in MB.
+    static func residentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return kilobytes / 1024
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) / 1e18
+    }
+}
+
+/// A counter shared by tasks.
+final class Counter: Sendable {
+    private let atomic = Atomic<Int>(0)
+    func increment() { atomic.add(1, ordering: .relaxed) }
+    var value: Int { atomic.load(ordering: .relaxed) }
+}

@@ -1,0 +1,187 @@
+import DemoIdentityProvider
+import Foundation
+import RedisRefresher
+
+/// How the fleet coordinates in one storm.
+enum StormMode: String, CaseIterable, Codable, Sendable {
+    /// The product: lock + pub/sub wake-up (polling only as a fallback).
+    case pubsub
+    /// The same lock with only the 1 s polling wake-up: the browser module's behaviour.
+    case poll
+    /// No coordination: every task refreshes on its own.
+    case none
+
+    var environment: [String: String] {
+        switch self {
+        case .pubsub: ["COORDINATION": "redis", "WAKE": "pubsub"]
+        case .poll: ["COORDINATION": "redis", "WAKE": "poll"]
+        case .none: ["COORDINATION": "none"]
+        }
+    }
+}
+
+/// The measurements of one storm: P processes × T tasks hit a 401 at the same instant.
+struct StormResult: Codable, Sendable {
+    var processes: Int
+    var tasks: Int
+    var mode: StormMode
+    var refreshes: Int
+    var reuseEvents: Int
+    var tasksOK: Int
+    var tasksTotal: Int
+    /// Refresh stored → task resumed, for tasks of processes that did not refresh, in milliseconds.
+    var wakeP50Ms: Double?
+    var wakeP99Ms: Double?
+    var wakeMaxMs: Double?
+    /// First 401 → last success, in milliseconds.
+    var stormMs: Double?
+    /// Commands the fleet sent to Redis during the storm (`INFO commandstats`).
+    var redisCommands: Int
+    var redisCommandsPerProcess: Double
+    /// Whether every process was connected and waiting before the start instant.
+    var barrierHeld: Bool
+    var commandBreakdown: [String: Int]
+
+    /// Correct means: one refresh and no reuse (with coordination); every task served.
+    var correct: Bool {
+        mode == .none ? true : refreshes == 1 && reuseEvents == 0 && tasksOK == tasksTotal
+    }
+}
+
+/// Runs storms with real worker processes (`refresher worker`) against the built-in identity provider.
+struct StormBench {
+    let redisURL: String
+    let refreshLatency: Duration
+    let executable: URL
+
+    func run(processes: Int, tasks: Int, mode: StormMode) async throws -> StormResult {
+        let idp = DemoIdentityProvider(
+            configuration: .init(refreshLatency: refreshLatency, accessTokenLifetime: .seconds(3600)))
+        let server = try await idp.serve()
+        let redis = try RedisConnection(url: redisURL)
+        defer { redis.close() }
+        let sessionName = "bench-\(mode.rawValue)-\(UInt32.random(in: .min ... .max))"
+        let keys = SessionKeys(session: try SessionName(sessionName))
+        let admin = SessionAdmin(connection: redis, keys: keys)
+        let login = idp.login()
+        // The stored access token is one the provider no longer accepts: every task's first call is a 401.
+        _ = try await admin.putSession(
+            RefreshedTokens(accessToken: "expired-\(login.access_token)", refreshToken: login.refresh_token,
+                            expiresIn: .seconds(3600)),
+            by: "bench")
+
+        let startAt = unixSeconds() + 1.0 + Double(processes) * 0.12
+        var environment = mode.environment
+        environment["REDIS_URL"] = redisURL
+        environment["IDP_URL"] = server.url
+        environment["SESSION"] = sessionName
+        environment["TASKS"] = String(tasks)
+        environment["START_AT"] = String(startAt)
+        environment["TASK_TIMEOUT"] = "20"
+        let workers = try (0..<processes).map { _ in try BenchWorker(executable: executable, environment: environment) }
+        // Reset the server's counters once every worker is connected, before the start instant.
+        while unixSeconds() < startAt - 0.05, !workers.allSatisfy(\.isReady) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let barrierHeld = workers.allSatisfy(\.isReady) && unixSeconds() < startAt
+        try await redis.send("CONFIG", "RESETSTAT")
+        let hardStop = startAt + 30
+        while workers.contains(where: \.isRunning) {
+            if unixSeconds() > hardStop {
+                for worker in workers { worker.kill() }
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let breakdown = try await Self.commandStats(redis)
+        await server.stop()
+        _ = try? await redis.send(
+            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
+            RedisArgument(keys.lastRefreshTime))
+
+        let lines = workers.flatMap(\.lines)
+        let finished = lines.filter(\.holder).compactMap(\.tFresh).min()
+        let wakeups = lines.filter { !$0.holder }.compactMap(\.tFresh).map { max(0, ($0 - (finished ?? $0)) * 1000) }.sorted()
+        let first401 = lines.compactMap(\.t401).min()
+        let lastOK = lines.compactMap(\.tOK).max()
+        let total = breakdown.values.reduce(0, +)
+        let stats = idp.stats
+        return StormResult(
+            processes: processes, tasks: tasks, mode: mode, refreshes: stats.refreshes, reuseEvents: stats.reuseEvents,
+            tasksOK: lines.filter(\.ok).count, tasksTotal: processes * tasks,
+            wakeP50Ms: mode == .none ? nil : Statistics.percentile(wakeups, 50),
+            wakeP99Ms: mode == .none ? nil : Statistics.percentile(wakeups, 99),
+            wakeMaxMs: mode == .none ? nil : wakeups.last,
+            stormMs: first401.flatMap { start in lastOK.map { ($0 - start) * 1000 } },
+            redisCommands: total, redisCommandsPerProcess: Double(total) / Double(processes), barrierHeld: barrierHeld,
+            commandBreakdown: breakdown)
+    }
+
+    /// Calls per command since the last `CONFIG RESETSTAT`, without the benchmark's own bookkeeping.
+    static func commandStats(_ redis: RedisConnection) async throws -> [String: Int] {
+        let info = try await redis.send("INFO", "commandstats").string ?? ""
+        var result: [String: Int] = [:]
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
+            let name = line.dropFirst("cmdstat_".count).prefix { $0 != ":" }
+            guard name != "info", name != "config|resetstat", name != "config" else { continue }
+            let calls = line.split(separator: ",").first { $0.contains("calls=") }?.split(separator: "=").last
+            result[String(name)] = Int(calls ?? "") ?? 0
+        }
+        return result
+    }
+}
+
+/// One `refresher worker` process in a storm.
+final class BenchWorker: @unchecked Sendable {
+    // `@unchecked Sendable`: `process` and the pipes are set once; the collected output is behind its own lock.
+    private let process = Process()
+    private let stdout = OutputCollector()
+    private let stderr = OutputCollector()
+
+    init(executable: URL, environment: [String: String]) throws {
+        process.executableURL = executable
+        process.arguments = ["worker"]
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let stdout = self.stdout
+        let stderr = self.stderr
+        out.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { stdout.append(data) }
+        }
+        err.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { stderr.append(data) }
+        }
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+    var isReady: Bool { String(decoding: stderr.data, as: UTF8.self).contains("ready") }
+    func kill() { process.terminate() }
+
+    var lines: [StormLine] {
+        String(decoding: stdout.data, as: UTF8.self).split(separator: "\n").compactMap {
+            try? JSONDecoder().decode(StormLine.self, from: Data($0.utf8))
+        }
+    }
+}
+
+/// Percentiles and medians.
+enum Statistics {
+    /// Nearest-rank percentile of sorted values.
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double? {
+        guard !sorted.isEmpty else { return nil }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
+
+    static func median(_ values: [Double]) -> Double? {
+        percentile(values.sorted(), 50)
+    }
+}

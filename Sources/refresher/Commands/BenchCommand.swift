@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import RedisRefresher
+
+/// `refresher bench`: storms of real worker processes in three modes side by side, and micro-benchmarks.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure 401 storms (pubsub vs poll vs none) and the library's fast paths.")
+
+    @Option(help: "Redis URL; default: an embedded throwaway redis-server (clean statistics).") var redisURL: String?
+    @Option(help: "Storms per configuration and mode.") var runs = 3
+    @Option(help: "Grid points as PROCESSESxTASKS, comma-separated (default 8x16,32x4; --large adds 64x16).")
+    var grid: String?
+    @Flag(help: "Add the 64x16 grid point.") var large = false
+    @Option(help: "Modes, comma-separated: pubsub, poll, none.") var modes = "pubsub,poll,none"
+    @Option(help: "Refresh latency of the identity provider, in milliseconds.") var latencyMs = 200
+    @Flag(help: "Skip the micro-benchmarks.") var skipMicro = false
+    @Flag(help: "Only the micro-benchmarks.") var onlyMicro = false
+    @Flag(help: "Print the results as JSON (progress goes to stderr).") var json = false
+
+    func run() async throws {
+        let points = try parseGrid()
+        let modeList = try modes.split(separator: ",").map { name in
+            guard let mode = StormMode(rawValue: String(name)) else { throw CLIError("unknown mode '\(name)'") }
+            return mode
+        }
+        guard (1...100).contains(runs) else { throw CLIError("--runs must be 1...100") }
+        let embedded: EmbeddedRedis? = redisURL == nil ? try await EmbeddedRedis() : nil
+        let url = redisURL ?? embedded!.url
+        defer { if let embedded { Task { await embedded.stop() } } }
+        let cleanup = ShutdownSignal.install { await embedded?.stop() }
+        defer { cleanup.cancel() }
+        let say: (String) -> Void = { line in json ? printError(line) : print(line) }
+
+        let machine = await Machine.describe(redisURL: url)
+        say("machine: \(machine.summary)")
+        var storms: [StormResult] = []
+        if !onlyMicro {
+            let bench = StormBench(
+                redisURL: url, refreshLatency: .milliseconds(latencyMs),
+                executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath())
+            for (processes, tasks) in points {
+                for run in 1...runs {
+                    // Modes alternate within each run, so a noisy moment hits all of them alike.
+                    for mode in modeList {
+                        let result = try await bench.run(processes: processes, tasks: tasks, mode: mode)
+                        storms.append(result)
+                        say(Self.progressLine(result, run: run, of: runs))
+                    }
+                }
+            }
+        }
+        var micro: MicroResults?
+        if !skipMicro {
+            micro = try await MicroBench(redisURL: url).run(progress: say)
+        }
+        let report = BenchReport(machine: machine, latencyMs: latencyMs, runs: runs, storms: storms, micro: micro)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("")
+            print(report.markdown)
+        }
+        if let embedded { await embedded.stop() }
+        if !storms.allSatisfy(\.correct) { throw ExitCode(3) }
+    }
+
+    private func parseGrid() throws -> [(Int, Int)] {
+        var text = grid ?? "8x16,32x4"
+        if large { text += ",64x16" }
+        return try text.split(separator: ",").map { point in
+            let parts = point.split(separator: "x")
+            guard parts.count == 2, let p = Int(parts[0]), let t = Int(parts[1]), (1...256).contains(p),
+                (1...10_000).contains(t)
+            else { throw CLIError("bad grid point '\(point)': use PROCESSESxTASKS, e.g. 8x16") }
+            return (p, t)
+        }
+    }
+
+    static func progressLine(_ result: StormResult, run: Int, of runs: Int) -> String {
+        func ms(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
+        return String(
+            format: "storm %3dx%-3d %-6@ run %d/%d: refreshes=%d reuse=%d ok=%d/%d wake p50/p99/max=%@/%@/%@ ms storm=%@ ms cmds=%d (%.1f/process)%@",
+            result.processes, result.tasks, result.mode.rawValue, run, runs, result.refreshes, result.reuseEvents,
+            result.tasksOK, result.tasksTotal, ms(result.wakeP50Ms), ms(result.wakeP99Ms), ms(result.wakeMaxMs),
+            ms(result.stormMs), result.redisCommands, result.redisCommandsPerProcess,
+            result.barrierHeld ? "" : " (barrier missed)")
+    }
+}
+
+/// What the benchmark ran on.
+struct Machine: Codable, Sendable {
+    var cpus: Int
+    var memoryGB: Double
+    var cpuModel: String
+    var redisVersion: String
+    var os: String
+
+    var summary: String {
+        "\(cpus) cores (\(cpuModel)), \(String(format: "%.0f", memoryGB)) GiB, \(os), redis \(redisVersion)"
+    }
+
+    static func describe(redisURL: String) async -> Machine {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
+        let os = ((try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? "").split(separator: "\n")
+            .first { $0.hasPrefix("PRETTY_NAME=") }?.dropFirst("PRETTY_NAME=".count).replacingOccurrences(of: "\"", with: "")
+            ?? "Linux"
+        var version = "unknown"
+        if let redis = try? RedisConnection(url: redisURL) {
+            let info = (try? await redis.send("INFO", "server").string) ?? ""
+            version = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?
+                .split(separator: ":").last.map(String.init) ?? "unknown"
+            redis.close()
+        }
+        return Machine(
+            cpus: ProcessInfo.processInfo.activeProcessorCount,
+            memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824, cpuModel: model,
+            redisVersion: version, os: os)
+    }
+}
+
+/// All results, with a Markdown rendering for BENCHMARKS.md.
+struct BenchReport: Codable, Sendable {
+    var machine: Machine
+    var latencyMs: Int
+    var runs: Int
+    var storms: [StormResult]
+    var micro: MicroResults?
+
+    var markdown: String {
+        var lines: [String] = []
+        lines.append("Machine: \(machine.summary). Identity-provider refresh latency \(latencyMs) ms; \(runs) storm(s) per cell.")
+        if !storms.isEmpty {
+            lines.append("")
+            lines.append("| P×T | mode | refreshes (per run) | reuse | tasks ok | wake p50 | wake p99 | wake max | storm | Redis cmds / process |")
+            lines.append("|---|---|---|---|---|---|---|---|---|---|")
+            var seen: [String] = []
+            for result in storms {
+                let key = "\(result.processes)x\(result.tasks) \(result.mode.rawValue)"
+                guard !seen.contains(key) else { continue }
+                seen.append(key)
+                let cell = storms.filter {
+                    $0.processes == result.processes && $0.tasks == result.tasks && $0.mode == result.mode
+                }
+                func median(_ values: [Double?]) -> String {
+                    Statistics.median(values.compactMap { $0 }).map { String(format: "%.1f ms", $0) } ?? "–"
+                }
+                let refreshes = cell.map { String($0.refreshes) }.joined(separator: ", ")
+                let reuse = cell.map(\.reuseEvents).reduce(0, +)
+                let ok = cell.map(\.tasksOK).reduce(0, +)
+                let total = cell.map(\.tasksTotal).reduce(0, +)
+                let commands = Statistics.median(cell.map(\.redisCommandsPerProcess)) ?? 0
+                lines.append(
+                    "| \(result.processes)×\(result.tasks) | \(result.mode.rawValue) | \(refreshes) | \(reuse) | \(ok)/\(total) | "
+                        + "\(median(cell.map(\.wakeP50Ms))) | \(median(cell.map(\.wakeP99Ms))) | \(median(cell.map(\.wakeMaxMs))) | "
+                        + "\(median(cell.map(\.stormMs))) | \(String(format: "%.1f", commands)) |")
+            }
+            lines.append("")
+            lines.append("Wake-up: refresh stored → task in another process resumed. Storm: first 401 → last success. Latencies are medians over the runs of each run's percentile.")
+        }
+        if let micro {
+            lines.append("")
+            lines.append("| micro-benchmark | result |")
+            lines.append("|---|---|")
+            lines.append(String(format: "| cached `credentials()`, one task | %.1f M reads/s |", micro.credentialsReadsPerSecond / 1e6))
+            lines.append(String(format: "| `GET` round trip (loopback) | p50 %.0f µs, p99 %.0f µs |", micro.getRoundTripP50Us, micro.getRoundTripP99Us))
+            lines.append(String(format: "| lock acquire + owner-checked release | %.0f µs |", micro.lockAcquireReleaseUs))
+            lines.append(String(format: "| `pipeline(_:)` of 1,000 `SET`s | %.0f k commands/s |", micro.pipelinedCommandsPerSecond / 1000))
+            lines.append(String(format: "| 1,000 concurrent callers, one connection | %.0f k commands/s |", micro.concurrentCommandsPerSecond / 1000))
+            lines.append(String(format: "| %d tasks waiting on one refresh | RSS +%.1f MB, %d Redis commands in 2.1 s, all resolved %.0f ms after the outcome |",
+                                micro.waitingTasks, micro.waitingRSSGrowthMB, micro.waitingRedisCommands, micro.waitingResolvedMs))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
