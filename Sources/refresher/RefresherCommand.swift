@@ -10,7 +10,7 @@ struct RefresherCommand: AsyncParsableCommand {
         abstract: "Share one session across a fleet and refresh it exactly once per expiry, coordinated by Redis.",
         subcommands: [
             DemoCommand.self, StatusCommand.self, WatchCommand.self, ReleaseCommand.self, SessionCommand.self,
-            WorkerCommand.self, IdpCommand.self, BenchCommand.self,
+            WorkerCommand.self, IdpCommand.self, BenchCommand.self, WaitersCommand.self,
         ])
 
     /// Parses and runs a subcommand; every failure becomes one line on stderr and a non-zero exit, never a trace.

@@ -10,10 +10,15 @@ import Synchronization
 final class Flight: Sendable {
     let generation: Int64
 
+    /// Why a waiting caller was resumed; the result itself is read from the flight, which keeps each waiting
+    /// task's frame small (10,000 waiters cost 10,000 small frames).
+    enum Wake: Sendable {
+        case finished, timedOut, cancelled
+    }
+
     private struct Waiter {
-        let continuation: CheckedContinuation<Credentials, any Error>
+        let continuation: CheckedContinuation<Wake, Never>
         let deadline: ContinuousClock.Instant
-        let timeout: Duration
     }
 
     private struct State {
@@ -69,7 +74,7 @@ final class Flight: Sendable {
             return (Array(state.waiters.values), state.timer)
         }
         timer?.cancel()
-        for waiter in waiters { waiter.continuation.resume(with: result.mapError { $0 as any Error }) }
+        for waiter in waiters { waiter.continuation.resume(returning: .finished) }
     }
 
     /// Waits for the outcome until `deadline`; a timeout or cancellation affects this caller only.
@@ -78,55 +83,68 @@ final class Flight: Sendable {
             state.nextID += 1
             return state.nextID
         }
-        do {
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Credentials, any Error>) in
-                    let (ready, replacedTimer) = state.withLock {
-                        state -> (Result<Credentials, RefresherError>?, Task<Void, Never>??) in
-                        if let result = state.result { return (result, nil) }
-                        if Task.isCancelled { return (.failure(RefresherError(.cancelled, "the caller was cancelled")), nil) }
-                        state.waiters[id] = Waiter(continuation: continuation, deadline: deadline, timeout: timeout)
-                        guard state.timerTarget.map({ deadline < $0 }) ?? true else { return (nil, nil) }
-                        let old = state.timer
-                        state.timerTarget = deadline
-                        state.timer = Task { [weak self] in await self?.expire(at: deadline) }
-                        return (nil, .some(old))
-                    }
-                    if let replacedTimer { replacedTimer?.cancel() }
-                    if let ready { continuation.resume(with: ready.mapError { $0 as any Error }) }
-                }
-            } onCancel: {
-                leave([id], error: { _ in RefresherError(.cancelled, "the caller was cancelled") })
+        let wake = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                register(id, continuation, deadline: deadline)
             }
-        } catch let error as RefresherError {
-            throw error
-        } catch {
-            throw RefresherError(.cancelled, "the caller was cancelled")
+        } onCancel: {
+            leave([id], reason: .cancelled)
         }
+        return try outcome(wake, timeout: timeout)
+    }
+
+    private func outcome(_ wake: Wake, timeout: Duration) throws(RefresherError) -> Credentials {
+        switch wake {
+        case .finished:
+            guard let result = state.withLock({ $0.result }) else { throw RefresherError(.cancelled, "no result") }
+            return try result.get()
+        case .cancelled: throw RefresherError(.cancelled, "the caller was cancelled")
+        case .timedOut:
+            let problem = state.withLock { $0.lastProblem }
+            throw RefresherError(.timeout, "no fresh credentials within \(timeout)" + (problem.map { "; last problem: \($0)" } ?? ""))
+        }
+    }
+
+    private func register(_ id: UInt64, _ continuation: CheckedContinuation<Wake, Never>, deadline: ContinuousClock.Instant) {
+        var ready: Wake?
+        var replaced: Task<Void, Never>?
+        state.withLock { state in
+            if state.result != nil {
+                ready = .finished
+                return
+            }
+            if Task.isCancelled {
+                ready = .cancelled
+                return
+            }
+            state.waiters[id] = Waiter(continuation: continuation, deadline: deadline)
+            guard state.timerTarget.map({ deadline < $0 }) ?? true else { return }
+            replaced = state.timer
+            state.timerTarget = deadline
+            state.timer = Task { [weak self] in await self?.expire(at: deadline) }
+        }
+        replaced?.cancel()
+        if let ready { continuation.resume(returning: ready) }
     }
 
     /// The timer: at `target`, times out every caller whose deadline passed and re-arms for the next deadline.
     private func expire(at target: ContinuousClock.Instant) async {
         guard (try? await Task.sleep(until: target, clock: .continuous)) != nil else { return }
         let now = ContinuousClock.now
-        let (expired, problem) = state.withLock { state -> ([UInt64], String?) in
-            guard state.timerTarget == target else { return ([], nil) }
+        let expired = state.withLock { state -> [UInt64] in
+            guard state.timerTarget == target else { return [] }
             let expired = state.waiters.filter { $0.value.deadline <= now }.map(\.key)
             let next = state.waiters.values.filter { $0.deadline > now }.map(\.deadline).min()
             state.timerTarget = next
             state.timer = next.map { next in Task { [weak self] in await self?.expire(at: next) } }
-            return (expired, state.lastProblem)
+            return expired
         }
-        leave(expired) { waiter in
-            RefresherError(
-                .timeout,
-                "no fresh credentials within \(waiter.timeout)" + (problem.map { "; last problem: \($0)" } ?? ""))
-        }
+        leave(expired, reason: .timedOut)
     }
 
     /// Removes callers, resuming each with its error; abandons the flight when the last one left while the flight
     /// was only waiting.
-    private func leave(_ ids: [UInt64], error: (Waiter) -> RefresherError) {
+    private func leave(_ ids: [UInt64], reason: Wake) {
         guard !ids.isEmpty else { return }
         let (waiters, abandon, task, timer) = state.withLock {
             state -> ([Waiter], Bool, Task<Void, Never>?, Task<Void, Never>?) in
@@ -140,7 +158,7 @@ final class Flight: Sendable {
             }
             return (waiters, true, state.task, state.timer)
         }
-        for waiter in waiters { waiter.continuation.resume(throwing: error(waiter)) }
+        for waiter in waiters { waiter.continuation.resume(returning: reason) }
         if abandon {
             timer?.cancel()
             onAbandon(self)

@@ -34,16 +34,22 @@ extension RedisRefresher {
                 return
             }
             let outcome: CheckOutcome
+            // Counted as lock activity from before the attempt: shutdown must release a lock that this check may
+            // take, even if the reply has not been processed yet.
+            state.withLock { $0.holding += 1 }
             do {
                 outcome = try await check(
                     generation: generation, takeover: lastHolder != nil, countWait: firstCheck)
+                if case .acquired = outcome {} else { state.withLock { $0.holding -= 1 } }
             } catch where error.code == .redisUnavailable {
+                state.withLock { $0.holding -= 1 }
                 // Keep trying until the callers' deadlines; they learn the reason if they time out.
                 flight.note(problem: error.message)
                 logger.debug("check failed; will retry", metadata: ["error": "\(error.message)"])
                 _ = await mailbox.next(timeout: configuration.pollInterval)
                 continue
             } catch {
+                state.withLock { $0.holding -= 1 }
                 flight.finish(.failure(error))
                 return
             }
@@ -61,6 +67,15 @@ extension RedisRefresher {
                 return
             case .acquired(let credentials, let acquiredAt):
                 flight.markHolding()
+                if state.withLock({ $0.isShutDown }) {
+                    // Shut down while the lock was being taken: give it back instead of refreshing.
+                    _ = try? await runScript(
+                        Scripts.release,
+                        arguments: [RedisArgument(connections.ownerID), RedisArgument(keys.events), "shutdown"])
+                    state.withLock { $0.holding -= 1 }
+                    flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down")))
+                    return
+                }
                 if lastHolder != nil {
                     logger.info("took over an expired lock", metadata: ["generation": "\(generation)"])
                 }
@@ -131,7 +146,7 @@ extension RedisRefresher {
     /// Runs the refresh function while holding the lock (extending it), then stores the result with the fenced
     /// write or publishes the failure; the lock is released either way.
     func refreshAsHolder(_ current: Credentials, acquiredAt: Int64) async -> Result<Credentials, RefresherError> {
-        state.withLock { $0.holding += 1 }
+        // The lock activity counted when the check took the lock ends here.
         defer { state.withLock { $0.holding -= 1 } }
         let generation = current.generation
         let started = ContinuousClock.now

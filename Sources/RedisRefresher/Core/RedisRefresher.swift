@@ -42,6 +42,7 @@ public final class RedisRefresher: Sendable {
         var stale = true
         var load: Task<Credentials, any Error>?
         var flights: [Int64: Flight] = [:]
+        /// Checks that may take the lock, plus refreshes holding it: while above zero, shutdown releases the lock.
         var holding = 0
         var isShutDown = false
     }
@@ -187,30 +188,45 @@ public final class RedisRefresher: Sendable {
     public func refreshAccessTokenOrReLogin(
         after stale: Credentials, timeout: Duration? = nil
     ) async throws(RefresherError) -> Credentials {
+        // The synchronous part decides everything it can; the awaiting part keeps only what it needs, so a waiting
+        // caller's task stays small (10,000 waiting callers are a design point).
         let timeout = timeout ?? configuration.defaultTimeout
+        if let current = try cachedCredentials(newerThan: stale.generation, timeout: timeout) { return current }
+        let flight = try joinFlight(after: stale.generation)
+        do {
+            return try await flight.join(deadline: ContinuousClock.now.advanced(by: timeout), timeout: timeout)
+        } catch {
+            if error.code == .timeout { noteTimeout(generation: flight.generation, timeout: timeout) }
+            throw error
+        }
+    }
+
+    /// The cached session when it is current and newer than `generation`.
+    private func cachedCredentials(newerThan generation: Int64, timeout: Duration) throws(RefresherError) -> Credentials? {
         guard timeout > .zero else { throw RefresherError(.invalidConfiguration, "the timeout must be positive") }
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        let generation = stale.generation
-        let (current, flight) = state.withLock { state -> (Credentials?, Flight?) in
-            if let cached = state.cached, !state.stale, cached.generation > generation { return (cached, nil) }
-            if state.isShutDown { return (nil, nil) }
-            if let flight = state.flights[generation] { return (nil, flight) }
+        return state.withLock { state in
+            guard let cached = state.cached, !state.stale, cached.generation > generation else { return nil }
+            return cached
+        }
+    }
+
+    /// This process's flight for `generation`, started if there is none.
+    private func joinFlight(after generation: Int64) throws(RefresherError) -> Flight {
+        let flight = state.withLock { state -> Flight? in
+            if state.isShutDown { return nil }
+            if let flight = state.flights[generation] { return flight }
             let flight = Flight(generation: generation) { [weak self] flight in self?.forget(flight) }
             state.flights[generation] = flight
             flight.attach(Task { await self.run(flight) })
-            return (nil, flight)
+            return flight
         }
-        if let current { return current }
         guard let flight else { throw RefresherError(.shutdown, "the refresher was shut down") }
-        do {
-            return try await flight.join(deadline: deadline, timeout: timeout)
-        } catch {
-            if error.code == .timeout {
-                logger.info("caller timed out", metadata: ["generation": "\(generation)", "timeout": "\(timeout)"])
-                countTimeout()
-            }
-            throw error
-        }
+        return flight
+    }
+
+    private func noteTimeout(generation: Int64, timeout: Duration) {
+        logger.info("caller timed out", metadata: ["generation": "\(generation)", "timeout": "\(timeout)"])
+        countTimeout()
     }
 
     /// How many in-process refreshes are under way (for tests and monitoring).
@@ -303,9 +319,13 @@ public final class RedisRefresher: Sendable {
         while state.withLock({ $0.holding > 0 }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        if let released = try? await runScript(
-            Scripts.release,
-            arguments: [RedisArgument(connections.ownerID), RedisArgument(keys.events), "shutdown"]), released.int == 1
+        // The commit and failure scripts release the lock themselves: only a refresh still running after the grace
+        // period can leave one behind, so only then is a release needed (owner-checked, as always).
+        if state.withLock({ $0.holding > 0 }),
+            let released = try? await runScript(
+                Scripts.release,
+                arguments: [RedisArgument(connections.ownerID), RedisArgument(keys.events), "shutdown"]),
+            released.int == 1
         {
             logger.info("released the lock on shutdown")
         }

@@ -18,6 +18,8 @@ struct MicroResults: Codable, Sendable {
     /// 10,000 tasks waiting on one refresh in one process.
     var waitingTasks: Int
     var waitingRSSGrowthMB: Double
+    /// The same number of tasks each suspended on a bare continuation: the cost of the tasks themselves.
+    var waitingBaselineRSSGrowthMB: Double
     var waitingRedisCommands: Int
     var waitingResolvedMs: Double
 }
@@ -91,11 +93,89 @@ struct MicroBench {
         progress(String(format: "micro: pipelined %.0f k commands/s, 1,000 concurrent callers %.0f k commands/s",
                         pipelined / 1000, concurrent / 1000))
 
-        // 5. 10,000 tasks waiting on one refresh held by another worker.
-        let waiting = 10_000
+        // 5. 10,000 tasks waiting on one refresh held by another worker, and a baseline of 10,000 tasks suspended on
+        // bare continuations: the difference is what the library adds per waiting task. Each runs in a fresh
+        // process, so neither reuses heap pages the other (or the steps above) freed.
+        let waiting = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", "10000"])
+        let baseline = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", "10000", "--bare"])
+        progress(String(format: "micro: %d waiting tasks: RSS +%.1f MB (bare tasks +%.1f MB), %d Redis commands while waiting, all resolved in %.0f ms",
+                        waiting.resolved, waiting.rssGrowthMB, baseline.rssGrowthMB, waiting.commands, waiting.resolvedMs))
+        await refresher.shutdown()
+        var cleanup = RedisCommand(
+            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
+            RedisArgument(keys.lastRefreshTime), RedisArgument(keys.stats + ":probe"))
+        for index in 0..<100 {
+            cleanup.append(RedisArgument(keys.stats + ":p\(index)"))
+            cleanup.append(RedisArgument(keys.stats + ":c\(index)"))
+        }
+        _ = try? await redis.send(cleanup)
+        return MicroResults(
+            credentialsReadsPerSecond: bestRate, getRoundTripP50Us: p50, getRoundTripP99Us: p99,
+            lockAcquireReleaseUs: pairUs, pipelinedCommandsPerSecond: pipelined,
+            concurrentCommandsPerSecond: concurrent, waitingTasks: waiting.resolved,
+            waitingRSSGrowthMB: waiting.rssGrowthMB, waitingBaselineRSSGrowthMB: baseline.rssGrowthMB,
+            waitingRedisCommands: waiting.commands, waitingResolvedMs: waiting.resolvedMs)
+    }
+
+    /// What one `_waiters` child process measured.
+    struct WaitingResult: Codable, Sendable {
+        var rssGrowthMB: Double
+        var commands = 0
+        var resolved = 0
+        var resolvedMs = 0.0
+    }
+
+    /// Runs `refresher _waiters <arguments>` and decodes its result line.
+    static func inChildProcess(_ arguments: [String]) async throws -> WaitingResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["_waiters"] + arguments
+        let output = OutputCollector()
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.append(data) }
+        }
+        try process.run()
+        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw CLIError("the waiting-tasks measurement did not finish")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        for _ in 0..<100 {
+            let text = String(decoding: output.data, as: UTF8.self)
+            if let line = text.split(separator: "\n").last,
+                let result = try? JSONDecoder().decode(WaitingResult.self, from: Data(line.utf8))
+            {
+                return result
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw CLIError("the waiting-tasks measurement printed no result")
+    }
+
+    /// In a fresh process: `tasks` tasks wait on one refresh that another worker holds; returns the RSS growth,
+    /// the client commands sent while they waited (through two poll intervals), and how fast they all resolved
+    /// once the outcome was published.
+    static func measureWaiting(redisURL: String, tasks waiting: Int) async throws -> WaitingResult {
+        let redis = try RedisConnection(url: redisURL)
+        defer { redis.close() }
+        let session = "bench-waiters-\(UInt32.random(in: .min ... .max))"
+        let keys = SessionKeys(session: try SessionName(session))
+        let refresher = try await RedisRefresher(configuration: .init(redisURL: redisURL, session: session)) { _ in
+            RefreshedTokens(accessToken: "never", refreshToken: "never", expiresIn: .seconds(60))
+        }
+        let (seeded, _) = try await refresher.seedSession(
+            RefreshedTokens(accessToken: "waiters-access", refreshToken: "waiters-refresh", expiresIn: .seconds(3600)))
         try await redis.send("SET", RedisArgument(keys.lock), "other-worker:1:0", "PX", "60000")
-        let rssBefore = Self.residentMegabytes()
-        try await redis.send("CONFIG", "RESETSTAT")
+        let monitor = try RedisMonitor(configuration: RedisConfiguration(url: redisURL))
+        try await monitor.start()
+        let counting = Task { await ClientCommandCount.collect(monitor.lines) }
+        let rssBefore = residentMegabytes()
         let joined = Counter()
         let resolved = Counter()
         let group = Task {
@@ -113,33 +193,44 @@ struct MicroBench {
         while joined.value < waiting { try await Task.sleep(for: .milliseconds(5)) }
         // Wait through two poll intervals so the per-process polling is part of what is counted.
         try await Task.sleep(for: .milliseconds(2100))
-        let rssAfter = Self.residentMegabytes()
-        let commands = try await StormBench.commandStats(redis).values.reduce(0, +)
+        let rssAfter = residentMegabytes()
+        monitor.close()
+        let commands = await counting.value.total
         // The "other worker" stores generation + 1 and publishes, as a real holder's commit would.
-        started = ContinuousClock.now
+        let started = ContinuousClock.now
         _ = try await redis.pipeline([
             RedisCommand("HSET", RedisArgument(keys.sessionHash), "generation", RedisArgument(seeded.generation + 1)),
             RedisCommand("DEL", RedisArgument(keys.lock)),
-            RedisCommand("PUBLISH", RedisArgument(keys.events), RedisArgument("refreshed generation=\(seeded.generation + 1) by=other-worker:1:0 duration_ms=0")),
+            RedisCommand(
+                "PUBLISH", RedisArgument(keys.events),
+                RedisArgument("refreshed generation=\(seeded.generation + 1) by=other-worker:1:0 duration_ms=0")),
         ])
         await group.value
         let resolvedMs = (ContinuousClock.now - started).seconds * 1000
-        progress(String(format: "micro: %d waiting tasks: RSS +%.1f MB, %d Redis commands while waiting, all resolved in %.0f ms",
-                        waiting, rssAfter - rssBefore, commands, resolvedMs))
         await refresher.shutdown()
-        var cleanup = RedisCommand(
+        _ = try? await redis.send(
             "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime), RedisArgument(keys.stats + ":probe"))
-        for index in 0..<100 {
-            cleanup.append(RedisArgument(keys.stats + ":p\(index)"))
-            cleanup.append(RedisArgument(keys.stats + ":c\(index)"))
+            RedisArgument(keys.lastRefreshTime))
+        return WaitingResult(
+            rssGrowthMB: rssAfter - rssBefore, commands: commands, resolved: resolved.value, resolvedMs: resolvedMs)
+    }
+
+    /// RSS growth of `tasks` child tasks suspended on bare continuations.
+    static func baselineGrowth(tasks: Int) async throws -> Double {
+        let parked = ParkedContinuations()
+        let before = residentMegabytes()
+        let group = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask { await withCheckedContinuation { parked.add($0) } }
+                }
+            }
         }
-        _ = try? await redis.send(cleanup)
-        return MicroResults(
-            credentialsReadsPerSecond: bestRate, getRoundTripP50Us: p50, getRoundTripP99Us: p99,
-            lockAcquireReleaseUs: pairUs, pipelinedCommandsPerSecond: pipelined,
-            concurrentCommandsPerSecond: concurrent, waitingTasks: resolved.value,
-            waitingRSSGrowthMB: rssAfter - rssBefore, waitingRedisCommands: commands, waitingResolvedMs: resolvedMs)
+        while parked.count < tasks { try await Task.sleep(for: .milliseconds(5)) }
+        let after = residentMegabytes()
+        parked.resumeAll()
+        await group.value
+        return after - before
     }
 
     /// Resident set size from /proc/self/status, in MB.
@@ -164,4 +255,14 @@ final class Counter: Sendable {
     private let atomic = Atomic<Int>(0)
     func increment() { atomic.add(1, ordering: .relaxed) }
     var value: Int { atomic.load(ordering: .relaxed) }
+}
+
+/// Continuations parked by the baseline measurement.
+final class ParkedContinuations: Sendable {
+    private let list = Mutex<[CheckedContinuation<Void, Never>]>([])
+    func add(_ continuation: CheckedContinuation<Void, Never>) { list.withLock { $0.append(continuation) } }
+    var count: Int { list.withLock { $0.count } }
+    func resumeAll() {
+        for continuation in list.withLock({ list in defer { list = [] }; return list }) { continuation.resume() }
+    }
 }

@@ -38,6 +38,8 @@ struct StormResult: Codable, Sendable {
     /// Commands the fleet sent to Redis during the storm (`INFO commandstats`).
     var redisCommands: Int
     var redisCommandsPerProcess: Double
+    /// The most commands one connection sent (the holder's command connection, in coordinated modes).
+    var maxCommandsPerConnection: Int
     /// Whether every process was connected and waiting before the start instant.
     var barrierHeld: Bool
     var commandBreakdown: [String: Int]
@@ -78,13 +80,20 @@ struct StormBench {
         environment["TASKS"] = String(tasks)
         environment["START_AT"] = String(startAt)
         environment["TASK_TIMEOUT"] = "20"
+        // Workers stay up until the storm is over everywhere: a process exiting early would steal CPU from the
+        // wake-ups being measured on these 2-core machines.
+        environment["LINGER"] = mode == .poll ? "2.5" : "1.5"
         let workers = try (0..<processes).map { _ in try BenchWorker(executable: executable, environment: environment) }
         // Reset the server's counters once every worker is connected, before the start instant.
         while unixSeconds() < startAt - 0.05, !workers.allSatisfy(\.isReady) {
             try await Task.sleep(for: .milliseconds(5))
         }
         let barrierHeld = workers.allSatisfy(\.isReady) && unixSeconds() < startAt
-        try await redis.send("CONFIG", "RESETSTAT")
+        // MONITOR tells client commands from the commands scripts run inside Redis (`[0 lua]`), and which
+        // connection sent each one.
+        let monitor = try RedisMonitor(configuration: RedisConfiguration(url: redisURL))
+        try await monitor.start()
+        let counting = Task { await ClientCommandCount.collect(monitor.lines) }
         let hardStop = startAt + 30
         while workers.contains(where: \.isRunning) {
             if unixSeconds() > hardStop {
@@ -93,7 +102,11 @@ struct StormBench {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        let breakdown = try await Self.commandStats(redis)
+        // Let the monitor see the last commands (the workers' shutdown releases), then stop it.
+        try await redis.send("PING")
+        try await Task.sleep(for: .milliseconds(100))
+        monitor.close()
+        let counted = await counting.value
         await server.stop()
         _ = try? await redis.send(
             "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
@@ -104,7 +117,7 @@ struct StormBench {
         let wakeups = lines.filter { !$0.holder }.compactMap(\.tFresh).map { max(0, ($0 - (finished ?? $0)) * 1000) }.sorted()
         let first401 = lines.compactMap(\.t401).min()
         let lastOK = lines.compactMap(\.tOK).max()
-        let total = breakdown.values.reduce(0, +)
+        let total = counted.total
         let stats = idp.stats
         return StormResult(
             processes: processes, tasks: tasks, mode: mode, refreshes: stats.refreshes, reuseEvents: stats.reuseEvents,
@@ -113,8 +126,9 @@ struct StormBench {
             wakeP99Ms: mode == .none ? nil : Statistics.percentile(wakeups, 99),
             wakeMaxMs: mode == .none ? nil : wakeups.last,
             stormMs: first401.flatMap { start in lastOK.map { ($0 - start) * 1000 } },
-            redisCommands: total, redisCommandsPerProcess: Double(total) / Double(processes), barrierHeld: barrierHeld,
-            commandBreakdown: breakdown)
+            redisCommands: total, redisCommandsPerProcess: Double(total) / Double(processes),
+            maxCommandsPerConnection: counted.maxPerConnection, barrierHeld: barrierHeld,
+            commandBreakdown: counted.byCommand)
     }
 
     /// Calls per command since the last `CONFIG RESETSTAT`, without the benchmark's own bookkeeping.
@@ -128,6 +142,31 @@ struct StormBench {
             result[String(name)] = Int(calls ?? "") ?? 0
         }
         return result
+    }
+}
+
+/// Client commands seen by `MONITOR`, without those that scripts ran inside Redis and without the benchmark's own.
+struct ClientCommandCount: Sendable {
+    var byCommand: [String: Int] = [:]
+    var byConnection: [String: Int] = [:]
+    var total: Int { byCommand.values.reduce(0, +) }
+    var maxPerConnection: Int { byConnection.values.max() ?? 0 }
+
+    static func collect(_ lines: AsyncStream<String>) async -> ClientCommandCount {
+        var count = ClientCommandCount()
+        for await line in lines {
+            // `<time> [<db> <client>] "<command>" ...`
+            guard let open = line.firstIndex(of: "["), let close = line.firstIndex(of: "]") else { continue }
+            let client = line[line.index(after: open)..<close].split(separator: " ").last.map(String.init) ?? ""
+            guard client != "lua" else { continue }
+            let rest = line[line.index(after: close)...].drop { $0 == " " }
+            let command = rest.dropFirst().prefix { $0 != "\"" }.lowercased()
+            // The benchmark's own PING that flushes the monitor.
+            if command == "ping" { continue }
+            count.byCommand[command, default: 0] += 1
+            count.byConnection[client, default: 0] += 1
+        }
+        return count
     }
 }
 

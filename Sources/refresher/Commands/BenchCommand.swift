@@ -26,14 +26,17 @@ struct BenchCommand: AsyncParsableCommand {
             return mode
         }
         guard (1...100).contains(runs) else { throw CLIError("--runs must be 1...100") }
-        let embedded: EmbeddedRedis? = redisURL == nil ? try await EmbeddedRedis() : nil
+        let embedded: EmbeddedRedis? = redisURL == nil ? try await EmbeddedRedis(raisePriority: true) : nil
         let url = redisURL ?? embedded!.url
         defer { if let embedded { Task { await embedded.stop() } } }
         let cleanup = ShutdownSignal.install { await embedded?.stop() }
         defer { cleanup.cancel() }
         let say: (String) -> Void = { line in json ? printError(line) : print(line) }
 
-        let machine = await Machine.describe(redisURL: url)
+        var machine = await Machine.describe(redisURL: url)
+        machine.redisSetup =
+            embedded == nil
+            ? "given server \(url)" : "embedded on loopback" + (embedded!.raisedPriority ? ", nice -10" : ", default priority")
         say("machine: \(machine.summary)")
         var storms: [StormResult] = []
         if !onlyMicro {
@@ -83,10 +86,10 @@ struct BenchCommand: AsyncParsableCommand {
     static func progressLine(_ result: StormResult, run: Int, of runs: Int) -> String {
         func ms(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
         return String(
-            format: "storm %3dx%-3d %-6@ run %d/%d: refreshes=%d reuse=%d ok=%d/%d wake p50/p99/max=%@/%@/%@ ms storm=%@ ms cmds=%d (%.1f/process)%@",
+            format: "storm %3dx%-3d %-6@ run %d/%d: refreshes=%d reuse=%d ok=%d/%d wake p50/p99/max=%@/%@/%@ ms storm=%@ ms cmds=%d (%.1f/process, max %d/connection)%@",
             result.processes, result.tasks, result.mode.rawValue, run, runs, result.refreshes, result.reuseEvents,
             result.tasksOK, result.tasksTotal, ms(result.wakeP50Ms), ms(result.wakeP99Ms), ms(result.wakeMaxMs),
-            ms(result.stormMs), result.redisCommands, result.redisCommandsPerProcess,
+            ms(result.stormMs), result.redisCommands, result.redisCommandsPerProcess, result.maxCommandsPerConnection,
             result.barrierHeld ? "" : " (barrier missed)")
     }
 }
@@ -98,9 +101,10 @@ struct Machine: Codable, Sendable {
     var cpuModel: String
     var redisVersion: String
     var os: String
+    var redisSetup = ""
 
     var summary: String {
-        "\(cpus) cores (\(cpuModel)), \(String(format: "%.0f", memoryGB)) GiB, \(os), redis \(redisVersion)"
+        "\(cpus) cores (\(cpuModel)), \(String(format: "%.0f", memoryGB)) GiB, \(os), redis \(redisVersion) (\(redisSetup))"
     }
 
     static func describe(redisURL: String) async -> Machine {
@@ -172,8 +176,8 @@ struct BenchReport: Codable, Sendable {
             lines.append(String(format: "| lock acquire + owner-checked release | %.0f µs |", micro.lockAcquireReleaseUs))
             lines.append(String(format: "| `pipeline(_:)` of 1,000 `SET`s | %.0f k commands/s |", micro.pipelinedCommandsPerSecond / 1000))
             lines.append(String(format: "| 1,000 concurrent callers, one connection | %.0f k commands/s |", micro.concurrentCommandsPerSecond / 1000))
-            lines.append(String(format: "| %d tasks waiting on one refresh | RSS +%.1f MB, %d Redis commands in 2.1 s, all resolved %.0f ms after the outcome |",
-                                micro.waitingTasks, micro.waitingRSSGrowthMB, micro.waitingRedisCommands, micro.waitingResolvedMs))
+            lines.append(String(format: "| %d tasks waiting on one refresh | RSS +%.1f MB (the same number of bare suspended tasks: +%.1f MB); %d client commands to Redis in 2.1 s of waiting; all resolved %.0f ms after the outcome |",
+                                micro.waitingTasks, micro.waitingRSSGrowthMB, micro.waitingBaselineRSSGrowthMB, micro.waitingRedisCommands, micro.waitingResolvedMs))
         }
         return lines.joined(separator: "\n")
     }

@@ -28,6 +28,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Pause between requests of one task in continuous mode, ms ($REQUEST_INTERVAL_MS, default 100).")
     var requestIntervalMs: Int?
     @Option(help: "How waiters wake: pubsub (default) or poll (only the 1 s polling) ($WAKE).") var wake: String?
+    @Option(help: "Storm mode: stay alive until this many seconds after START_AT, so exiting processes do not compete with the storm for CPU ($LINGER, default 0).")
+    var linger: Double?
 
     func run() async throws {
         guard let idpURL = Environment.string(idpURL, "IDP_URL") else { throw CLIError("no identity provider: --idp-url or IDP_URL") }
@@ -78,6 +80,8 @@ struct WorkerCommand: AsyncParsableCommand {
             // Tells a benchmark driver that this process is connected and waiting for START_AT.
             printError("ready")
             await context.runStorm(tasks: taskCount, deadline: start + timeout)
+            let lingerUntil = start + min(try Environment.double(linger, "LINGER") ?? 0, timeout)
+            try? await sleep(untilUnix: lingerUntil)
         }
         await refresher.shutdown()
         await http.shutdown()
