@@ -26,6 +26,8 @@ struct MicroResults: Codable, Sendable {
 
 struct MicroBench {
     let redisURL: String
+    /// Divides every iteration count (1 for the real measurement; the smoke test uses a large one).
+    var scale = 1
 
     func run(progress: (String) -> Void) async throws -> MicroResults {
         let redis = try RedisConnection(url: redisURL)
@@ -41,7 +43,7 @@ struct MicroBench {
         // 1. The fast path.
         var bestRate = 0.0
         for _ in 0..<5 {
-            let reads = 2_000_000
+            let reads = 2_000_000 / scale
             let started = ContinuousClock.now
             var generation: Int64 = 0
             for _ in 0..<reads { generation &+= try await refresher.credentials().generation }
@@ -54,7 +56,7 @@ struct MicroBench {
         // 2. GET round trip.
         try await redis.send("SET", RedisArgument(keys.stats + ":probe"), "x")
         var samples: [Double] = []
-        for _ in 0..<10_000 {
+        for _ in 0..<(10_000 / scale) {
             let started = ContinuousClock.now
             _ = try await redis.send("GET", RedisArgument(keys.stats + ":probe"))
             samples.append((ContinuousClock.now - started).seconds * 1e6)
@@ -66,7 +68,7 @@ struct MicroBench {
 
         // 3. Lock acquire + owner-checked release.
         let admin = SessionAdmin(connection: redis, keys: keys)
-        let pairs = 5_000
+        let pairs = 5_000 / scale
         var started = ContinuousClock.now
         for _ in 0..<pairs {
             _ = try await redis.send("SET", RedisArgument(keys.lock), "micro-owner", "NX", "PX", "10000")
@@ -78,26 +80,30 @@ struct MicroBench {
         // 4. Throughput: explicit pipelines, then concurrent callers.
         let batch = (0..<1000).map { RedisCommand("SET", RedisArgument(keys.stats + ":p\($0 % 100)"), "v") }
         started = ContinuousClock.now
-        for _ in 0..<200 { _ = try await redis.pipeline(batch) }
-        let pipelined = 200_000 / (ContinuousClock.now - started).seconds
+        let batches = max(200 / scale, 1)
+        for _ in 0..<batches { _ = try await redis.pipeline(batch) }
+        let pipelined = Double(batches * 1000) / (ContinuousClock.now - started).seconds
         started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<1000 {
                 group.addTask {
-                    for _ in 0..<100 { _ = try await redis.send("SET", RedisArgument(keys.stats + ":c\(task % 100)"), "v") }
+                    for _ in 0..<max(100 / scale, 1) {
+                        _ = try await redis.send("SET", RedisArgument(keys.stats + ":c\(task % 100)"), "v")
+                    }
                 }
             }
             try await group.waitForAll()
         }
-        let concurrent = 100_000 / (ContinuousClock.now - started).seconds
+        let concurrent = Double(1000 * max(100 / scale, 1)) / (ContinuousClock.now - started).seconds
         progress(String(format: "micro: pipelined %.0f k commands/s, 1,000 concurrent callers %.0f k commands/s",
                         pipelined / 1000, concurrent / 1000))
 
         // 5. 10,000 tasks waiting on one refresh held by another worker, and a baseline of 10,000 tasks suspended on
         // bare continuations: the difference is what the library adds per waiting task. Each runs in a fresh
         // process, so neither reuses heap pages the other (or the steps above) freed.
-        let waiting = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", "10000"])
-        let baseline = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", "10000", "--bare"])
+        let waiters = String(10_000 / scale)
+        let waiting = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", waiters])
+        let baseline = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", waiters, "--bare"])
         progress(String(format: "micro: %d waiting tasks: RSS +%.1f MB (bare tasks +%.1f MB), %d Redis commands while waiting, all resolved in %.0f ms",
                         waiting.resolved, waiting.rssGrowthMB, baseline.rssGrowthMB, waiting.commands, waiting.resolvedMs))
         await refresher.shutdown()

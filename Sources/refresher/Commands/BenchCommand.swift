@@ -18,6 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Skip the micro-benchmarks.") var skipMicro = false
     @Flag(help: "Only the micro-benchmarks.") var onlyMicro = false
     @Flag(help: "Print the results as JSON (progress goes to stderr).") var json = false
+    @Flag(help: "Micro-benchmarks with 1/100 of the iterations: a smoke test, not a measurement.") var quick = false
 
     func run() async throws {
         let points = try parseGrid()
@@ -56,7 +57,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var micro: MicroResults?
         if !skipMicro {
-            micro = try await MicroBench(redisURL: url).run(progress: say)
+            micro = try await MicroBench(redisURL: url, scale: quick ? 100 : 1).run(progress: say)
         }
         let report = BenchReport(machine: machine, latencyMs: latencyMs, runs: runs, storms: storms, micro: micro)
         if json {

@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+
+/// Keeps `refresher bench` from rotting: a tiny grid, one run, correctness only (never a timing).
+@Suite("refresher bench smoke test")
+struct BenchSmokeTests {
+    @Test("bench --grid 2x2 --runs 1 --quick: one refresh and no reuse per coordinated storm")
+    func smoke() async throws {
+        let result = try await CLI.run(
+            ["bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json"], timeout: .seconds(180))
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let storms = try #require(report["storms"] as? [[String: Any]])
+        #expect(storms.count == 3)
+        for storm in storms {
+            let mode = storm["mode"] as? String ?? ""
+            #expect(storm["tasksTotal"] as? Int == 4)
+            guard mode != "none" else { continue }
+            #expect(storm["refreshes"] as? Int == 1, "\(mode)")
+            #expect(storm["reuseEvents"] as? Int == 0, "\(mode)")
+            #expect(storm["tasksOK"] as? Int == 4, "\(mode)")
+            #expect((storm["redisCommands"] as? Int ?? 0) > 0, "\(mode)")
+        }
+        let micro = try #require(report["micro"] as? [String: Any])
+        #expect(micro["waitingTasks"] as? Int == 100)
+        #expect((micro["credentialsReadsPerSecond"] as? Double ?? 0) > 0)
+        // Machine facts are part of every report.
+        let machine = try #require(report["machine"] as? [String: Any])
+        #expect((machine["cpus"] as? Int ?? 0) >= 1)
+    }
+}
