@@ -40,6 +40,8 @@ public final class RedisRefresher: Sendable {
     struct State {
         var cached: Credentials?
         var stale = true
+        /// The newest generation announced on the events channel; a cached session older than it is stale.
+        var newestAnnounced: Int64 = -1
         var load: Task<Credentials, any Error>?
         var flights: [Int64: Flight] = [:]
         /// Checks that may take the lock, plus refreshes holding it: while above zero, shutdown releases the lock.
@@ -100,6 +102,7 @@ public final class RedisRefresher: Sendable {
         switch event {
         case .refreshed(let generation, _, _), .replaced(let generation, _):
             state.withLock { state in
+                state.newestAnnounced = max(state.newestAnnounced, generation)
                 if (state.cached?.generation ?? -1) < generation { state.stale = true }
             }
         case .gap:
@@ -163,11 +166,14 @@ public final class RedisRefresher: Sendable {
         return credentials
     }
 
-    /// Caches `credentials` unless a newer generation is cached already.
+    /// Caches `credentials` unless a newer generation is cached already. Credentials read from Redis that are at
+    /// least as new as every announced generation make the cache current again, so callers that arrive after an
+    /// outcome was both announced and fetched are answered from memory.
     func remember(_ credentials: Credentials) {
         state.withLock { state in
             if let cached = state.cached, cached.generation > credentials.generation { return }
             state.cached = credentials
+            if credentials.generation >= state.newestAnnounced { state.stale = false }
         }
     }
 

@@ -87,9 +87,9 @@ struct BenchCommand: AsyncParsableCommand {
     static func progressLine(_ result: StormResult, run: Int, of runs: Int) -> String {
         func ms(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
         return String(
-            format: "storm %3dx%-3d %-6@ run %d/%d: refreshes=%d reuse=%d ok=%d/%d wake p50/p99/max=%@/%@/%@ ms storm=%@ ms cmds=%d (%.1f/process, max %d/connection)%@",
+            format: "storm %3dx%-3d %-6@ run %d/%d: refreshes=%d reuse=%d ok=%d/%d woken=%d wake p50/p99/max=%@/%@/%@ ms storm=%@ ms cmds=%d (%.1f/process, max %d/connection)%@",
             result.processes, result.tasks, result.mode.rawValue, run, runs, result.refreshes, result.reuseEvents,
-            result.tasksOK, result.tasksTotal, ms(result.wakeP50Ms), ms(result.wakeP99Ms), ms(result.wakeMaxMs),
+            result.tasksOK, result.tasksTotal, result.wokenTasks, ms(result.wakeP50Ms), ms(result.wakeP99Ms), ms(result.wakeMaxMs),
             ms(result.stormMs), result.redisCommands, result.redisCommandsPerProcess, result.maxCommandsPerConnection,
             result.barrierHeld ? "" : " (barrier missed)")
     }
