@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "RedisRefresher", targets: ["RedisRefresher"]),
+        .library(name: "RedisRefresherHTTP", targets: ["RedisRefresherHTTP"]),
         .executable(name: "refresher", targets: ["refresher"]),
     ],
     dependencies: [
@@ -16,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -35,6 +38,18 @@ let package = Package(
             dependencies: [
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "RedisRefresherHTTP",
+            dependencies: [
+                "RedisRefresher",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -49,6 +64,7 @@ let package = Package(
             name: "refresher",
             dependencies: [
                 "RedisRefresher",
+                "RedisRefresherHTTP",
                 "DemoIdentityProvider",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -78,6 +94,16 @@ let package = Package(
         .testTarget(
             name: "RefresherCLITests",
             dependencies: ["RedisRefresher", "RedisTestSupport", "DemoIdentityProvider", "refresher"]
+        ),
+        .testTarget(
+            name: "RedisRefresherHTTPTests",
+            dependencies: [
+                "RedisRefresherHTTP", "RedisTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -10,7 +10,12 @@ import Synchronization
 /// - `POST /refresh-token` with `{"refresh_token": "..."}` answers `{"access_token", "refresh_token", "expires_in"}`
 ///   and rotates the refresh token; presenting a **used** refresh token revokes the whole session (every later
 ///   call gets 401 `invalid_grant`), as real servers do;
-/// - `GET /resource` accepts only `Authorization: Bearer <current, unexpired access token>`;
+/// - `POST /oauth/token` is the same refresh as OAuth 2.0's `refresh_token` grant (RFC 6749 §6): a form-encoded
+///   `grant_type=refresh_token&refresh_token=...` from an identified client (HTTP Basic or `client_id`), answered
+///   with `{"access_token", "token_type", "expires_in", "refresh_token"}` or 400 `{"error": "invalid_grant"}`;
+/// - `GET /resource` accepts `Authorization: Bearer <access token>` with an access token it issued, until that token
+///   expires (a refresh does not revoke earlier access tokens, as with JWT access tokens), while the session is not
+///   revoked;
 /// - `POST /login` starts a new session (a fresh login) and returns its tokens;
 /// - `GET /stats` returns the counters as JSON.
 /// Latency and access-token lifetime are configurable.
@@ -58,6 +63,8 @@ public final class DemoIdentityProvider: Sendable {
     private struct State {
         var accessToken = ""
         var accessExpiry = ContinuousClock.now
+        /// Every access token of the session still worth remembering, with its expiry.
+        var issued: [String: ContinuousClock.Instant] = [:]
         var refreshToken = ""
         var usedRefreshTokens: Set<String> = []
         var expiredSeen: Set<String> = []
@@ -81,6 +88,7 @@ public final class DemoIdentityProvider: Sendable {
             state.stats.logins += 1
             state.stats.revoked = false
             state.usedRefreshTokens = []
+            state.issued = [:]
             return issue(&state)
         }
     }
@@ -91,6 +99,10 @@ public final class DemoIdentityProvider: Sendable {
         state.accessToken = "at-\(state.counter)-\(String(salt, radix: 36))"
         state.refreshToken = "rt-\(state.counter)-\(String(salt &* 31, radix: 36))"
         state.accessExpiry = ContinuousClock.now.advanced(by: configuration.accessTokenLifetime)
+        // Tokens long expired (and already counted as an expiry, if presented) are forgotten.
+        let horizon = ContinuousClock.now.advanced(by: .seconds(-60))
+        state.issued = state.issued.filter { $0.value > horizon }
+        state.issued[state.accessToken] = state.accessExpiry
         let seconds = configuration.accessTokenLifetime.components.seconds
         return Tokens(access_token: state.accessToken, refresh_token: state.refreshToken, expires_in: Int(seconds))
     }
@@ -119,12 +131,13 @@ public final class DemoIdentityProvider: Sendable {
     /// Checks an access token for `/resource`.
     public func authorize(_ accessToken: String) -> Bool {
         state.withLock { state in
-            let ok = !state.stats.revoked && accessToken == state.accessToken && ContinuousClock.now < state.accessExpiry
+            let expiry = state.issued[accessToken]
+            let ok = !state.stats.revoked && expiry.map { ContinuousClock.now < $0 } ?? false
             if ok {
                 state.stats.resourceOK += 1
             } else {
                 state.stats.resource401 += 1
-                if accessToken == state.accessToken, !state.stats.revoked, !state.expiredSeen.contains(accessToken) {
+                if expiry != nil, !state.stats.revoked, !state.expiredSeen.contains(accessToken) {
                     state.expiredSeen.insert(accessToken)
                     state.stats.expiries += 1
                 }
@@ -160,6 +173,34 @@ public final class DemoIdentityProvider: Sendable {
                 return Self.json(["error": "invalid_grant"], status: .unauthorized)
             }
             return try Self.json(tokens)
+        }
+        router.post("/oauth/token") { request, context -> Response in
+            struct Form: Decodable {
+                var grant_type: String?
+                var refresh_token: String?
+                var client_id: String?
+            }
+            struct Grant: Encodable {
+                var access_token: String
+                var token_type = "Bearer"
+                var expires_in: Int
+                var refresh_token: String
+            }
+            let form = try await URLEncodedFormDecoder().decode(Form.self, from: request, context: context)
+            let basic = request.headers[.authorization]?.hasPrefix("Basic ") ?? false
+            guard basic || !(form.client_id ?? "").isEmpty else {
+                return Self.json(["error": "invalid_client"], status: .unauthorized)
+            }
+            guard form.grant_type == "refresh_token" else {
+                return Self.json(["error": "unsupported_grant_type"], status: .badRequest)
+            }
+            try await Task.sleep(for: self.configuration.refreshLatency)
+            guard let tokens = self.refresh(form.refresh_token ?? "") else {
+                return Self.json(["error": "invalid_grant"], status: .badRequest)
+            }
+            let grant = Grant(
+                access_token: tokens.access_token, expires_in: tokens.expires_in, refresh_token: tokens.refresh_token)
+            return try Self.json(grant)
         }
         router.post("/login") { _, _ -> Response in try Self.json(self.login()) }
         router.get("/resource") { request, _ -> Response in

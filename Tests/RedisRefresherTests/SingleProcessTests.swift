@@ -310,13 +310,14 @@ struct LockLifetimeTests {
     @Test("A refresh longer than a third of the TTL extends the lock, so nobody takes over")
     func lockIsExtended() async throws {
         let scenario = try Scenario()
-        let refresher = try await scenario.refresher(latency: .milliseconds(2000), lockTTL: .milliseconds(600))
+        // TTL 1.5 s, extended every 500 ms: wide enough that a loaded CI machine still extends in time.
+        let refresher = try await scenario.refresher(latency: .milliseconds(4000), lockTTL: .milliseconds(1500))
         let initial = try await scenario.seed(using: refresher)
         let holder = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)) }
         let owner = refresher.connections.ownerID
         try await waitUntil(timeout: .seconds(5), "the lock is taken") { try await scenario.lockValue() == owner }
-        // A second worker with the same TTL waits instead of taking over, although 600 ms pass three times.
-        let other = try await scenario.refresher(lockTTL: .milliseconds(600), pollInterval: .milliseconds(100))
+        // A second worker with the same TTL waits instead of taking over, although the TTL passes twice over.
+        let other = try await scenario.refresher(lockTTL: .milliseconds(1500), pollInterval: .milliseconds(100))
         let waiter = Task { try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)) }
         let fresh = try await holder.value
         #expect(try await waiter.value.generation == fresh.generation)

@@ -76,7 +76,7 @@ final class WorkerProcess: @unchecked Sendable {
     // `@unchecked Sendable`: `process` and `pipe` are set in init and only read after; `lines` is behind a Mutex.
     let process = Process()
     private let pipe = Pipe()
-    private let output = Mutex<(lines: [String], partial: String)>(([], ""))
+    private let output = LineBuffer()
 
     static var executable: URL {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
@@ -90,18 +90,26 @@ final class WorkerProcess: @unchecked Sendable {
         process.environment = env
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty, let self else { return }
-            self.output.withLock { output in
-                output.partial += String(decoding: data, as: UTF8.self)
-                while let newline = output.partial.firstIndex(of: "\n") {
-                    output.lines.append(String(output.partial[..<newline]))
-                    output.partial = String(output.partial[output.partial.index(after: newline)...])
+        try process.run()
+        // A reader thread of its own until end of file: Foundation's readability handlers can miss the last chunk
+        // (and the end of file) when many processes run at once, and a lost line would look like a lost caller.
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread { [output] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty {
+                    output.withLock { $0.closed = true }
+                    return
+                }
+                output.withLock { output in
+                    output.partial += String(decoding: data, as: UTF8.self)
+                    while let newline = output.partial.firstIndex(of: "\n") {
+                        output.lines.append(String(output.partial[..<newline]))
+                        output.partial = String(output.partial[output.partial.index(after: newline)...])
+                    }
                 }
             }
         }
-        try process.run()
     }
 
     var lines: [String] { output.withLock { $0.lines } }
@@ -121,9 +129,8 @@ final class WorkerProcess: @unchecked Sendable {
     /// Waits for the process to exit and returns the parsed per-task results.
     func results(timeout: Duration = .seconds(60)) async throws -> [TaskResult] {
         try await waitUntil(timeout: timeout, "worker \(pid) exits") { !self.process.isRunning }
-        // Let the readability handler drain what is left.
-        try await waitUntil(timeout: .seconds(5), "worker \(pid) output drained") {
-            self.output.withLock { $0.partial.isEmpty }
+        try await waitUntil(timeout: .seconds(5), "worker \(pid) output read to its end") {
+            self.output.withLock { $0.closed }
         }
         return lines.compactMap(TaskResult.init(line:))
     }
@@ -132,7 +139,6 @@ final class WorkerProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        pipe.fileHandleForReading.readabilityHandler = nil
     }
 }
 
@@ -141,6 +147,7 @@ struct TaskResult {
     let ok: Bool
     let generation: Int64?
     let resumedMicroseconds: Int64?
+    let calledMicroseconds: Int64?
     let holder: Bool
     let error: String?
 
@@ -151,6 +158,7 @@ struct TaskResult {
         ok = object["ok"] as? Bool ?? false
         generation = (object["generation"] as? NSNumber)?.int64Value
         resumedMicroseconds = (object["t_resume"] as? NSNumber)?.int64Value
+        calledMicroseconds = (object["t_call"] as? NSNumber)?.int64Value
         holder = object["holder"] as? Bool ?? false
         error = object["err"] as? String
     }
@@ -165,3 +173,46 @@ func percentile(_ sorted: [Int64], _ p: Double) -> Int64 {
 
 /// Unix time in seconds, fractional.
 func unixNow() -> Double { Date().timeIntervalSince1970 }
+
+/// One row of the fault table: what every fault test reports (RELIABILITY.md collects these rows).
+struct FaultFigures: CustomStringConvertible {
+    let fault: String
+    var refreshes: Int64
+    var reuse: Int64
+    var results: [TaskResult]
+    var deadline: Duration
+    var note = ""
+
+    var resolved: Int { results.filter { $0.ok || $0.error != nil }.count }
+    var succeeded: Int { results.filter(\.ok).count }
+    /// The slowest caller, from its call to its result, in milliseconds.
+    var slowestMilliseconds: Double {
+        results.compactMap { result in
+            guard let called = result.calledMicroseconds, let resumed = result.resumedMicroseconds else { return nil }
+            return Double(resumed - called) / 1000
+        }.max() ?? 0
+    }
+    var errors: String {
+        let counts = Dictionary(grouping: results.compactMap(\.error), by: { $0 }).mapValues(\.count)
+        return counts.isEmpty ? "none" : counts.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ", ")
+    }
+
+    var description: String {
+        String(
+            format: "FAULT | %@ | %lld | %lld | %d/%d (ok %d) | %.0f ms / %.0f ms | %@ | %@", fault, refreshes, reuse,
+            resolved, results.count, succeeded, slowestMilliseconds, Double(deadline.components.seconds * 1000),
+            errors, note)
+    }
+}
+
+/// Lines read from a child's stdout, shared with its reader thread.
+final class LineBuffer: Sendable {
+    struct State {
+        var lines: [String] = []
+        var partial = ""
+        var closed = false
+    }
+    private let state = Mutex(State())
+
+    func withLock<R>(_ body: (inout State) -> R) -> R { state.withLock { body(&$0) } }
+}

@@ -113,3 +113,96 @@ struct ValidationTests {
         await refresher.shutdown()
     }
 }
+
+@Suite("Wrong key types")
+struct WrongKeyTypeTests {
+    @Test(
+        "A refresher key of the wrong type gives a clear redisError and changes nothing",
+        arguments: ["lock", "last_refresh_time", "stats"])
+    func wrongType(key: String) async throws {
+        let scenario = try Scenario(name: "wt")
+        let refresher = try await scenario.refresher()
+        let initial = try await scenario.seed(using: refresher)
+        let name: String
+        switch key {
+        case "lock":
+            name = scenario.keys.lock
+            try await scenario.redis.send("HSET", RedisArgument(name), "owner", "me")
+        case "last_refresh_time":
+            name = scenario.keys.lastRefreshTime
+            try await scenario.redis.send("RPUSH", RedisArgument(name), "x")
+        default:
+            name = scenario.keys.stats
+            try await scenario.redis.send("SET", RedisArgument(name), "not a hash")
+        }
+        let before = try await scenario.redis.send("HGETALL", RedisArgument(scenario.keys.sessionHash))
+        do {
+            _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(5))
+            Issue.record("refreshed over a \(key) of the wrong type")
+        } catch {
+            #expect(error.code == .redisError)
+            #expect(error.message.contains("WRONGTYPE") && error.message.contains(name), "\(error.message)")
+        }
+        // Nothing changed: the session, the foreign key, and the identity provider were not touched.
+        #expect(try await scenario.redis.send("HGETALL", RedisArgument(scenario.keys.sessionHash)) == before)
+        #expect(try await scenario.redis.send("TYPE", RedisArgument(name)) != .status("none"))
+        #expect(try await scenario.idp.refreshCount() == 0)
+        await refresher.shutdown()
+    }
+
+    @Test("An event line that does not parse is ignored; waiters still resolve")
+    func garbageEvents() async throws {
+        let scenario = try Scenario(name: "garbage")
+        let refresher = try await scenario.refresher(latency: .milliseconds(300))
+        let other = try await scenario.refresher()
+        let initial = try await scenario.seed(using: refresher)
+        let holder = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
+        let owner = refresher.connections.ownerID
+        try await waitUntil(timeout: .seconds(5), "the lock is taken") { try await scenario.lockValue() == owner }
+        let waiter = Task { try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
+        for line in ["", "refreshed", "failed generation=abc", String(repeating: "x", count: 100_000), "\u{0}\u{1}"] {
+            try await scenario.redis.send("PUBLISH", RedisArgument(scenario.keys.events), RedisArgument(line))
+        }
+        #expect(try await holder.value.generation == initial.generation + 1)
+        #expect(try await waiter.value.generation == initial.generation + 1)
+        await other.shutdown()
+        await refresher.shutdown()
+    }
+
+    @Test("Absurd credentials from the refresh function (already expired) are not stored")
+    func expiredTokens() async throws {
+        let scenario = try Scenario(name: "absurd")
+        let refresher = try await scenario.refresher(refresh: { _ in
+            RefreshedTokens(accessToken: "a", refreshToken: "r", expiresAtMilliseconds: 1_000)
+        })
+        let initial = try await scenario.seed(using: refresher)
+        do {
+            _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(5))
+            Issue.record("stored expired tokens")
+        } catch {
+            #expect(error.code == .refreshFailed)
+            #expect(error.message.contains("already expired"))
+        }
+        #expect(try await scenario.storedGeneration() == initial.generation)
+        await refresher.shutdown()
+    }
+
+    @Test("A giant token in the stored session is reported as corrupt, not passed on")
+    func giantValue() async throws {
+        let scenario = try Scenario(name: "giant")
+        let refresher = try await scenario.refresher()
+        _ = try await scenario.seed(using: refresher)
+        try await scenario.redis.send(
+            "HSET", RedisArgument(scenario.keys.sessionHash), "access_token", RedisArgument([UInt8](repeating: 65, count: 1 << 20)))
+        // A fresh refresher reads the stored session.
+        let reader = try await scenario.refresher()
+        do {
+            _ = try await reader.credentials()
+            Issue.record("accepted a 1 MiB token")
+        } catch {
+            #expect(error.code == .corruptSession)
+        }
+        await reader.shutdown()
+        await refresher.shutdown()
+    }
+}

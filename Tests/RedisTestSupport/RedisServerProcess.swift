@@ -101,9 +101,15 @@ public final class RedisServerProcess: @unchecked Sendable {
 
 /// A port on 127.0.0.1 that was free a moment ago.
 public func freeLoopbackPort() throws -> Int {
+    let (fd, port) = try bindLoopbackSocket()
+    close(fd)
+    return port
+}
+
+/// A TCP socket bound (not listening) to a free port on 127.0.0.1; the caller closes it.
+public func bindLoopbackSocket() throws -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestSupportError("socket() failed") }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
@@ -115,8 +121,11 @@ public func freeLoopbackPort() throws -> Int {
             return getsockname(fd, pointer, &length)
         }
     }
-    guard bound == 0 else { throw TestSupportError("cannot bind a loopback port") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound == 0 else {
+        close(fd)
+        throw TestSupportError("cannot bind a loopback port")
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }
 
 /// A failure of the test scaffolding itself.

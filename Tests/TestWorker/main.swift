@@ -2,13 +2,16 @@
 //
 // Environment: REDIS_URL, SESSION, IDP_NAMESPACE, TASKS (default 16), START_AT (Unix seconds, fractional; tasks
 // wait for it, a start barrier), LATENCY_MS (refresh latency, default 200), LOCK_TTL_MS (default 10000),
-// TIMEOUT_MS (per call, default 20000), MODE:
+// TIMEOUT_MS (per call, default 20000), POLL_MS (default 1000), REFRESH_TIMEOUT_MS (default 30000), MODE:
 //   refresh  - each task reads the session, waits for START_AT, then refreshes after it (a 401 storm);
 //   static   - like refresh, but the refresh function sleeps LATENCY_MS and returns fixed tokens without the IdP;
+//   fail500  - the refresh function sleeps LATENCY_MS, counts a call at the IdP, then fails like an HTTP 500;
+//   hang     - the refresh function counts a call at the IdP, then never returns (past REFRESH_TIMEOUT_MS);
 // Prints "ready <owner>" once connected, then one JSON line per task:
 //   {"ok":true,"generation":N,"t_resume":<unix µs>,"holder":true|false} or {"ok":false,"err":"<code>"}.
 // On SIGTERM it shuts the refresher down (releasing a held lock) and exits 143.
 import Foundation
+import Synchronization
 import RedisRefresher
 import RedisTestSupport
 
@@ -24,8 +27,13 @@ let latency = Duration.milliseconds(Int(setting("LATENCY_MS", "200")) ?? 200)
 let lockTTL = Duration.milliseconds(Int(setting("LOCK_TTL_MS", "10000")) ?? 10000)
 let timeout = Duration.milliseconds(Int(setting("TIMEOUT_MS", "20000")) ?? 20000)
 let mode = setting("MODE", "refresh")
+let pollInterval = Duration.milliseconds(Int(setting("POLL_MS", "1000")) ?? 1000)
+let refreshTimeout = Duration.milliseconds(Int(setting("REFRESH_TIMEOUT_MS", "30000")) ?? 30000)
 
 /// Writes one line to stdout at once (unbuffered), so the parent sees it even if this process is killed.
+/// Set by the SIGTERM handler.
+let terminated = Atomic<Bool>(false)
+
 func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
@@ -40,9 +48,16 @@ do {
     let idpConnection = try RedisConnection(url: redisURL)
     let idp = FakeIdentityProvider(connection: idpConnection, namespace: namespace)
     let refresher = try await RedisRefresher(
-        configuration: .init(redisURL: redisURL, session: sessionName, lockTTL: lockTTL, pollInterval: .seconds(1)),
+        configuration: .init(
+            redisURL: redisURL, session: sessionName, lockTTL: lockTTL, pollInterval: pollInterval,
+            refreshTimeout: refreshTimeout),
         refresh: { current in
             try await Task.sleep(for: latency)
+            if mode == "fail500" || mode == "hang" {
+                _ = try await idpConnection.send("HINCRBY", RedisArgument(idp.key), "attempts", 1)
+                if mode == "hang" { try? await Task.sleep(for: .seconds(3600)) }
+                throw RefreshFailure.transient("HTTP 500")
+            }
             if mode == "static" {
                 return RefreshedTokens(accessToken: "static-access", refreshToken: "static-refresh", expiresIn: .seconds(3600))
             }
@@ -58,6 +73,7 @@ do {
     let signals = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
     signal(SIGTERM, SIG_IGN)
     signals.setEventHandler {
+        terminated.store(true, ordering: .relaxed)
         Task {
             await refresher.shutdown(gracePeriod: .milliseconds(500))
             exit(143)
@@ -72,13 +88,15 @@ do {
     await withTaskGroup(of: String.self) { group in
         for _ in 0..<tasks {
             group.addTask {
+                let called = microsecondsNow()
                 do {
                     let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: timeout)
                     let resumed = microsecondsNow()
                     let holder = fresh.refreshedBy == owner
-                    return #"{"ok":true,"generation":\#(fresh.generation),"t_resume":\#(resumed),"holder":\#(holder)}"#
+                    return #"{"ok":true,"generation":\#(fresh.generation),"t_call":\#(called),"t_resume":\#(resumed),"holder":\#(holder)}"#
                 } catch {
-                    return #"{"ok":false,"err":"\#((error as? RefresherError)?.code.description ?? "other")"}"#
+                    let code = (error as? RefresherError)?.code.description ?? "other"
+                    return #"{"ok":false,"err":"\#(code)","t_call":\#(called),"t_resume":\#(microsecondsNow())}"#
                 }
             }
         }
@@ -86,6 +104,8 @@ do {
     }
     await refresher.shutdown()
     idpConnection.close()
+    // A SIGTERM whose shutdown finished the tasks first still ends the process as terminated.
+    if terminated.load(ordering: .relaxed) { exit(143) }
 } catch {
     emit("error \(error)")
     exit(1)

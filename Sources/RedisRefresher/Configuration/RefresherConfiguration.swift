@@ -2,7 +2,7 @@ import RedisClient
 
 /// How a ``RedisRefresher`` coordinates one session.
 public struct RefresherConfiguration: Sendable {
-    /// The Redis server, e.g. `redis://127.0.0.1:6379` (see ``RedisConfiguration/init(url:)``).
+    /// The Redis server, e.g. `redis://127.0.0.1:6379` (see `RedisConfiguration.init(url:)`).
     public var redisURL: String
     /// The session's name; see ``SessionName`` for what is allowed.
     public var session: String
@@ -20,6 +20,15 @@ public struct RefresherConfiguration: Sendable {
     public var defaultTimeout: Duration
     /// How waiters learn the holder's outcome.
     public var wakeUp: WakeUp
+    /// Refresh proactively: when ``RedisRefresher/credentials()`` finds the session within this margin of its
+    /// `expires_at`, it starts a coordinated refresh in the background (and keeps returning the still valid
+    /// credentials meanwhile), so most requests never see a 401. The margin never exceeds half a token's lifetime.
+    /// Credentials that have already expired are refreshed before they are returned. `nil` (the default) refreshes
+    /// only when a caller asks, after a 401. Either way one worker of the fleet refreshes per expiry.
+    public var refreshAhead: Duration?
+    /// How long ``RedisRefresher/run()`` (the swift-service-lifecycle entry point) lets a refresh in progress finish
+    /// on graceful shutdown before it releases the lock.
+    public var shutdownGracePeriod: Duration
 
     /// How waiters learn the holder's outcome.
     public enum WakeUp: Sendable, Hashable {
@@ -31,7 +40,7 @@ public struct RefresherConfiguration: Sendable {
     }
 
     /// A configuration with the defaults: prefix `refresher`, lock TTL 10 s, poll 1 s, refresh timeout 30 s,
-    /// default timeout 100 s.
+    /// default timeout 100 s, no refresh ahead of expiry, shutdown grace period 5 s.
     public init(
         redisURL: String,
         session: String,
@@ -40,7 +49,9 @@ public struct RefresherConfiguration: Sendable {
         pollInterval: Duration = .seconds(1),
         refreshTimeout: Duration = .seconds(30),
         defaultTimeout: Duration = .seconds(100),
-        wakeUp: WakeUp = .pubSub
+        wakeUp: WakeUp = .pubSub,
+        refreshAhead: Duration? = nil,
+        shutdownGracePeriod: Duration = .seconds(5)
     ) {
         self.redisURL = redisURL
         self.session = session
@@ -50,6 +61,8 @@ public struct RefresherConfiguration: Sendable {
         self.refreshTimeout = refreshTimeout
         self.defaultTimeout = defaultTimeout
         self.wakeUp = wakeUp
+        self.refreshAhead = refreshAhead
+        self.shutdownGracePeriod = shutdownGracePeriod
     }
 
     /// Checks every value; throws ``RefresherError/Code/invalidConfiguration`` naming the bad one.
@@ -71,6 +84,12 @@ public struct RefresherConfiguration: Sendable {
         }
         guard defaultTimeout > .zero else {
             throw RefresherError(.invalidConfiguration, "defaultTimeout must be positive")
+        }
+        if let refreshAhead, refreshAhead <= .zero || refreshAhead > .seconds(86_400) {
+            throw RefresherError(.invalidConfiguration, "refreshAhead must be positive and at most 1 day")
+        }
+        guard shutdownGracePeriod >= .zero, shutdownGracePeriod <= .seconds(3600) else {
+            throw RefresherError(.invalidConfiguration, "shutdownGracePeriod must be between 0 and 1 hour")
         }
     }
 }

@@ -6,8 +6,9 @@ import Synchronization
 enum CheckOutcome {
     case moved(Credentials)
     case acquired(Credentials, atMilliseconds: Int64)
-    case held(holder: String, remaining: Duration?)
+    case held(holder: String, remaining: Duration?, serverTime: Int64?)
     case rejected(reason: String)
+    case failed(rejected: Bool, reason: String)
     case noSession
 }
 
@@ -28,27 +29,38 @@ extension RedisRefresher {
         }
         var firstCheck = true
         var lastHolder: String?
+        /// Server time of the first check that found the lock held: failures recorded after it are this flight's.
+        var waitingSince: Int64?
+        /// How the latest wait ended (an events message or the poll timeout), for the resolution metrics.
+        var wokenBy: RefresherMetrics.Wake?
         while true {
             if Task.isCancelled || flight.isAbandoned {
                 flight.finish(.failure(RefresherError(.cancelled, "abandoned")))
                 return
             }
-            let outcome: CheckOutcome
             // Counted as lock activity from before the attempt: shutdown must release a lock that this check may
             // take, even if the reply has not been processed yet.
             state.withLock { $0.holding += 1 }
-            do {
-                outcome = try await check(
-                    generation: generation, takeover: lastHolder != nil, countWait: firstCheck)
+            // Once sent, a check may take the lock on the server whatever happens here: it runs in a task of its
+            // own, so cancelling this flight (every caller gave up) cannot drop its answer and orphan the lock
+            // until its TTL.
+            let (takeover, countWait, since) = (lastHolder != nil, firstCheck, waitingSince)
+            let checked = await Task {
+                await self.checkResult(generation: generation, takeover: takeover, countWait: countWait, since: since)
+            }.value
+            let outcome: CheckOutcome
+            switch checked {
+            case .success(let value):
+                outcome = value
                 if case .acquired = outcome {} else { state.withLock { $0.holding -= 1 } }
-            } catch where error.code == .redisUnavailable {
+            case .failure(let error) where error.code == .redisUnavailable:
                 state.withLock { $0.holding -= 1 }
                 // Keep trying until the callers' deadlines; they learn the reason if they time out.
                 flight.note(problem: error.message)
                 logger.debug("check failed; will retry", metadata: ["error": "\(error.message)"])
                 _ = await mailbox.next(timeout: configuration.pollInterval)
                 continue
-            } catch {
+            case .failure(let error):
                 state.withLock { $0.holding -= 1 }
                 flight.finish(.failure(error))
                 return
@@ -56,27 +68,39 @@ extension RedisRefresher {
             switch outcome {
             case .moved(let credentials):
                 remember(credentials)
+                metrics.resolved(via: wokenBy, with: credentials)
                 flight.finish(.success(credentials))
                 return
             case .noSession:
                 flight.finish(.failure(RefresherError(.noSession, "no session is stored at \(keys.sessionHash)")))
                 return
             case .rejected(let reason):
+                metrics.resolved(via: wokenBy, with: nil)
                 flight.finish(
                     .failure(RefresherError(.reloginRequired, "the refresh token was rejected (\(reason)); log in again")))
                 return
+            case .failed(let rejected, let reason):
+                metrics.resolved(via: wokenBy, with: nil)
+                flight.finish(.failure(Self.holderFailure(rejected: rejected, reason: reason)))
+                return
             case .acquired(let credentials, let acquiredAt):
                 flight.markHolding()
-                if state.withLock({ $0.isShutDown }) {
-                    // Shut down while the lock was being taken: give it back instead of refreshing.
-                    _ = try? await runScript(
-                        Scripts.release,
-                        arguments: [RedisArgument(connections.ownerID), RedisArgument(keys.events), "shutdown"])
+                if state.withLock({ $0.isShutDown }) || flight.isAbandoned {
+                    // Shut down, or every caller left, while the lock was being taken: give it back (publishing
+                    // `released`, so other workers compete at once) instead of refreshing for nobody. In a task of
+                    // its own: this flight's task may be cancelled, and a cancelled task's commands are not sent.
+                    let reason: RedisArgument = flight.isAbandoned ? "abandoned" : "shutdown"
+                    _ = await Task {
+                        try? await self.runScript(
+                            Scripts.release,
+                            arguments: [RedisArgument(self.connections.ownerID), RedisArgument(self.keys.events), reason])
+                    }.value
                     state.withLock { $0.holding -= 1 }
                     flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down")))
                     return
                 }
                 if lastHolder != nil {
+                    metrics.takeovers.increment()
                     logger.info("took over an expired lock", metadata: ["generation": "\(generation)"])
                 }
                 // The holder's work runs in a task of its own: it must finish (store or release) even if this
@@ -84,8 +108,10 @@ extension RedisRefresher {
                 let holding = Task { await self.refreshAsHolder(credentials, acquiredAt: acquiredAt) }
                 flight.finish(await holding.value)
                 return
-            case .held(let holder, let remaining):
+            case .held(let holder, let remaining, let serverTime):
+                if waitingSince == nil { waitingSince = serverTime }
                 if firstCheck {
+                    metrics.waits.increment()
                     logger.debug("waiting for another worker's refresh", metadata: ["holder": "\(holder)"])
                 }
                 firstCheck = false
@@ -94,13 +120,12 @@ extension RedisRefresher {
                 // the holder's lock would expire.
                 var wait = configuration.pollInterval
                 if pubSub, let remaining, remaining < wait { wait = max(remaining, .milliseconds(1)) }
-                switch await mailbox.next(timeout: wait) {
+                let woke = await mailbox.next(timeout: wait)
+                wokenBy = woke == nil ? .poll : .pubSub
+                switch woke {
                 case .failed(let failedGeneration, let rejected, _, let reason) where failedGeneration == generation:
-                    let error =
-                        rejected
-                        ? RefresherError(.reloginRequired, "the refresh token was rejected (\(reason)); log in again")
-                        : RefresherError(.refreshFailed, "another worker's refresh failed: \(reason)")
-                    flight.finish(.failure(error))
+                    metrics.resolved(via: .pubSub, with: nil)
+                    flight.finish(.failure(Self.holderFailure(rejected: rejected, reason: reason)))
                     return
                 case .released:
                     lastHolder = nil
@@ -111,13 +136,34 @@ extension RedisRefresher {
         }
     }
 
+    /// The error waiters get when the lock holder's refresh failed.
+    static func holderFailure(rejected: Bool, reason: String) -> RefresherError {
+        rejected
+            ? RefresherError(.reloginRequired, "the refresh token was rejected (\(reason)); log in again")
+            : RefresherError(.refreshFailed, "another worker's refresh failed: \(reason)")
+    }
+
+    /// ``check(generation:takeover:countWait:since:)`` as a `Result`, for running it in a task of its own.
+    func checkResult(
+        generation: Int64, takeover: Bool, countWait: Bool, since: Int64?
+    ) async -> Result<CheckOutcome, RefresherError> {
+        do {
+            return .success(try await check(generation: generation, takeover: takeover, countWait: countWait, since: since))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     /// One round trip: the stored generation, and the lock if the generation is still ours to refresh.
-    func check(generation: Int64, takeover: Bool, countWait: Bool) async throws(RefresherError) -> CheckOutcome {
+    func check(
+        generation: Int64, takeover: Bool, countWait: Bool, since: Int64? = nil
+    ) async throws(RefresherError) -> CheckOutcome {
         let reply = try await runScript(
             Scripts.checkOrAcquire,
             arguments: [
                 RedisArgument(connections.ownerID), RedisArgument(configuration.lockTTL.wholeMilliseconds),
                 RedisArgument(generation), takeover ? "1" : "0", countWait ? "1" : "0",
+                RedisArgument(since.map(String.init) ?? ""),
             ])
         guard case .array(let parts) = reply, let kind = parts.first?.string else {
             throw RefresherError(.redisError, "unexpected reply from the check script")
@@ -135,9 +181,12 @@ extension RedisRefresher {
         case "acquired" where parts.count == 3:
             guard let credentials = try SessionRecord.decode(parts[1]) else { return .noSession }
             return .acquired(credentials, atMilliseconds: parts[2].int ?? UnixTime.nowMilliseconds)
-        case "held" where parts.count == 3:
+        case "failed" where parts.count == 3:
+            return .failed(rejected: parts[1].string == "rejected", reason: parts[2].string ?? "")
+        case "held" where parts.count == 4:
             let pttl = parts[2].int ?? -1
-            return .held(holder: parts[1].string ?? "", remaining: pttl > 0 ? .milliseconds(pttl) : nil)
+            return .held(
+                holder: parts[1].string ?? "", remaining: pttl > 0 ? .milliseconds(pttl) : nil, serverTime: parts[3].int)
         default:
             throw RefresherError(.redisError, "unexpected reply from the check script")
         }
@@ -245,6 +294,7 @@ extension RedisRefresher {
                 expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: number,
                 refreshedAtMilliseconds: parts[2].int, refreshedBy: connections.ownerID)
             remember(credentials)
+            metrics.refreshed(duration: duration)
             logger.info(
                 "refreshed",
                 metadata: [
@@ -253,6 +303,7 @@ extension RedisRefresher {
             return .success(credentials)
         }
         // Fenced: this worker outlived its lock and someone else moved the session on (or holds the lock now).
+        metrics.fencedWrites.increment()
         logger.info(
             "refresh result fenced off",
             metadata: [
@@ -262,7 +313,7 @@ extension RedisRefresher {
         if number > current.generation {
             state.withLock { $0.stale = true }
             do {
-                return .success(try await credentials())
+                return .success(try await storedCredentials())
             } catch {
                 return .failure(error)
             }
@@ -275,6 +326,7 @@ extension RedisRefresher {
         _ failure: RefreshFailure, generation: Int64, duration: Duration
     ) async -> Result<Credentials, RefresherError> {
         let reason = failure.publishedReason
+        metrics.failed(rejected: failure.isRejected, duration: duration)
         logger.info(
             "refresh failed",
             metadata: [

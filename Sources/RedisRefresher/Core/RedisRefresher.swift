@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import RedisClient
 import Synchronization
@@ -31,6 +32,8 @@ public final class RedisRefresher: Sendable {
 
     let refresh: RefreshFunction
     let logger: Logger
+    let metrics: RefresherMetrics
+    let features = Mutex(FeatureState())
     private let ownsConnections: Bool
     /// The id of the cache's handler in the event hub (known only after `self` exists).
     private let cacheHandlerID = Mutex<UInt64>(0)
@@ -54,13 +57,17 @@ public final class RedisRefresher: Sendable {
     /// the scripts can be loaded: a wrong password or missing ACL permission fails here, not at the first 401).
     ///
     /// - Parameters:
+    ///   - configuration: the session, the Redis server and the protocol's timings (validated here).
     ///   - connections: connections to share with other refreshers; `nil` creates (and owns) a pair for this one.
     ///   - logger: receives info/debug lines with session, owner, generation and outcome; never a token.
+    ///   - metricsFactory: where the counters and timers of ``RefresherMetricNames`` are created (once, here);
+    ///     `nil` uses `MetricsSystem.factory`.
     ///   - refresh: the refresh function, called by at most one worker of the fleet per expiry.
     public init(
         configuration: RefresherConfiguration,
         connections: RefresherConnections? = nil,
         logger: Logger = Logger(label: "redis-refresher"),
+        metricsFactory: (any MetricsFactory)? = nil,
         refresh: @escaping RefreshFunction
     ) async throws(RefresherError) {
         try configuration.validate()
@@ -68,7 +75,11 @@ public final class RedisRefresher: Sendable {
         self.configuration = configuration
         self.session = session
         self.keys = SessionKeys(prefix: configuration.keyPrefix, session: session)
-        self.refresh = refresh
+        // Marked, so that helpers such as an authorized HTTP client never start a refresh from inside one.
+        self.refresh = { current in
+            try await RedisRefresher.$isRunningRefreshFunction.withValue(true) { try await refresh(current) }
+        }
+        self.metrics = RefresherMetrics(session: session, factory: metricsFactory ?? MetricsSystem.factory)
         if let connections {
             self.connections = connections
             ownsConnections = false
@@ -113,6 +124,7 @@ public final class RedisRefresher: Sendable {
     }
 
     deinit {
+        finishEventStreams()
         connections.hub.removeHandler(cacheHandlerID.withLock { $0 }, channel: keys.events)
         connections.removeShutdownHook(shutdownHookID.withLock { $0 })
         if ownsConnections {
@@ -123,10 +135,18 @@ public final class RedisRefresher: Sendable {
     }
 
     /// The current session: from memory when it is known to be current (no Redis round trip), otherwise read from
-    /// Redis once for all concurrent callers.
+    /// Redis once for all concurrent callers. With ``RefresherConfiguration/refreshAhead`` set, credentials close to
+    /// their expiry start a coordinated refresh in the background, and expired ones are refreshed first.
     ///
     /// - Throws: ``RefresherError/Code/noSession`` when nothing is stored yet (seed it with ``seedSession(_:)``).
     public func credentials() async throws(RefresherError) -> Credentials {
+        let current = try await storedCredentials()
+        guard let refreshAhead = configuration.refreshAhead else { return current }
+        return try await refreshingAhead(current, margin: refreshAhead)
+    }
+
+    /// The current session as stored (from memory when current), without refreshing ahead of expiry.
+    func storedCredentials() async throws(RefresherError) -> Credentials {
         let (cached, task) = state.withLock { state -> (Credentials?, Task<Credentials, any Error>?) in
             if let cached = state.cached, !state.stale { return (cached, nil) }
             if state.isShutDown { return (nil, nil) }
@@ -232,6 +252,7 @@ public final class RedisRefresher: Sendable {
 
     private func noteTimeout(generation: Int64, timeout: Duration) {
         logger.info("caller timed out", metadata: ["generation": "\(generation)", "timeout": "\(timeout)"])
+        metrics.timeouts.increment()
         countTimeout()
     }
 
@@ -300,11 +321,14 @@ public final class RedisRefresher: Sendable {
 
     /// Runs one of the protocol's scripts on this session's keys.
     func runScript(_ script: RedisScript, arguments: [RedisArgument]) async throws(RefresherError) -> RedisValue {
+        let reply: RedisValue
         do {
-            return try await connections.commands.run(script, keys: keys.scriptKeys, arguments: arguments)
+            reply = try await connections.commands.run(script, keys: keys.scriptKeys, arguments: arguments)
         } catch {
             throw RefresherError(redis: error)
         }
+        try Scripts.refuseWrongType(reply)
+        return reply
     }
 
     /// Stops this refresher: waits up to `gracePeriod` for a refresh this process is running to finish, releases
@@ -341,5 +365,6 @@ public final class RedisRefresher: Sendable {
         }
         for flight in flights { flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down"))) }
         connections.hub.removeHandler(cacheHandlerID.withLock { $0 }, channel: keys.events)
+        finishEventStreams()
     }
 }

@@ -66,6 +66,8 @@ public struct RefresherError: Error, Sendable, Hashable, CustomStringConvertible
     init(redis error: RedisError) {
         switch error.code {
         case .server: self.init(.redisError, "Redis refused: \(error.message)")
+        // A wrong password or an unknown ACL user is a configuration problem: retrying does not help.
+        case .authenticationFailed: self.init(.redisError, "Redis refused the credentials: \(error.message)")
         case .cancelled: self.init(.cancelled, "cancelled")
         case .clientClosed: self.init(.shutdown, "the Redis connection was closed")
         case .invalidURL, .invalidConfiguration: self.init(.invalidConfiguration, error.message)

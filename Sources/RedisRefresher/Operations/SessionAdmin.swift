@@ -111,6 +111,7 @@ public struct SessionAdmin: Sendable {
         } catch {
             throw RefresherError(redis: error)
         }
+        try Scripts.refuseWrongType(reply)
         guard let generation = reply.int else { throw RefresherError(.redisError, "unexpected reply from the replace script") }
         return generation
     }

@@ -37,7 +37,7 @@ struct MicroBench {
         let refresher = try await RedisRefresher(configuration: .init(redisURL: redisURL, session: session)) { _ in
             RefreshedTokens(accessToken: "never", refreshToken: "never", expiresIn: .seconds(60))
         }
-        let (seeded, _) = try await refresher.seedSession(
+        _ = try await refresher.seedSession(
             RefreshedTokens(accessToken: "micro-access", refreshToken: "micro-refresh", expiresIn: .seconds(3600)))
 
         // 1. The fast path.

@@ -22,6 +22,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "redis (the library) or none (every worker refreshes on its own).") var coordination = "redis"
     @Flag(help: "Always start an embedded throwaway redis-server, even if one answers.") var embeddedRedis = false
     @Flag(help: "Print the summary as JSON.") var json = false
+    @Flag(help: "Soak: sample worker memory and threads, Redis clients, keys and memory every minute; compare the first and last samples.")
+    var soak = false
 
     func validate() throws {
         guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1...256") }
@@ -75,7 +77,18 @@ struct DemoCommand: AsyncParsableCommand {
         var lastProgress = ContinuousClock.now
         // The progress lines' own reads (one 6-command status pipeline each) are not the fleet's commands.
         var monitoringCommands = 0
+        var samples: [SoakSample] = []
+        var nextSample = start + 10
         while workers.contains(where: \.isRunning) {
+            if soak, unixSeconds() >= nextSample, unixSeconds() < start + duration - 2 {
+                let sample = await SoakSample.take(workers: workers, redis: redis, at: unixSeconds() - start)
+                monitoringCommands += 3
+                samples.append(sample)
+                print("  soak: \(sample.line)")
+                // Every minute, and once more shortly before the end.
+                let last = start + duration - 5
+                nextSample = nextSample >= last ? .infinity : min(nextSample + 60, last)
+            }
             if ContinuousClock.now > hardStop {
                 for worker in workers { worker.terminate() }
                 throw CLIError("the workers did not finish in time")
@@ -101,6 +114,14 @@ struct DemoCommand: AsyncParsableCommand {
             idp: idp.stats, workers: summaries, workersReporting: summaries.count,
             redisCommands: max(0, commandsAfter - commandsBefore - monitoringCommands - 1), fleetStats: fleetStats)
         report.print(json: json)
+        if soak, let first = samples.first, let last = samples.last {
+            print("")
+            print("soak: first sample → last sample")
+            print("  \(first.line)")
+            print("  \(last.line)")
+        }
+        // stdout is a file or pipe here more often than a terminal: make sure the summary is out before exiting.
+        fflush(nil)
 
         // Leave the user's Redis as it was.
         _ = try? await redis.send(
@@ -169,6 +190,7 @@ final class DemoWorker: @unchecked Sendable {
     }
 
     var isRunning: Bool { process.isRunning }
+    var pid: Int32 { process.processIdentifier }
 
     func terminate() {
         if process.isRunning { process.terminate() }
@@ -181,6 +203,45 @@ final class DemoWorker: @unchecked Sendable {
             if let summary = try? JSONDecoder().decode(WorkerSummary.self, from: Data(line.utf8)) { return summary }
         }
         return nil
+    }
+}
+
+/// One soak measurement: what must not grow over a long run.
+struct SoakSample: Sendable {
+    var seconds: Double
+    var workerRSSMB: Double
+    var workerThreads: Int
+    var redisClients: Int
+    var redisKeys: Int
+    var redisMemoryMB: Double
+
+    var line: String {
+        String(
+            format: "t=%6.0fs workers RSS %.1f MB, %d threads; Redis %d clients, %d keys, %.1f MB", seconds, workerRSSMB,
+            workerThreads, redisClients, redisKeys, redisMemoryMB)
+    }
+
+    static func take(workers: [DemoWorker], redis: RedisConnection, at seconds: Double) async -> SoakSample {
+        var rss = 0.0
+        var threads = 0
+        for worker in workers {
+            guard let status = try? String(contentsOfFile: "/proc/\(worker.pid)/status", encoding: .utf8) else { continue }
+            for line in status.split(separator: "\n") {
+                let value = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Double($0) } ?? 0
+                if line.hasPrefix("VmRSS:") { rss += value / 1024 }
+                if line.hasPrefix("Threads:") { threads += Int(value) }
+            }
+        }
+        func field(_ info: String, _ name: String) -> Double {
+            let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") } ?? ""
+            return Double(line.split(separator: ":").last ?? "") ?? 0
+        }
+        let clients = (try? await redis.send("INFO", "clients").string) ?? ""
+        let memory = (try? await redis.send("INFO", "memory").string) ?? ""
+        let keys = (try? await redis.send("DBSIZE").int) ?? 0
+        return SoakSample(
+            seconds: seconds, workerRSSMB: rss, workerThreads: threads, redisClients: Int(field(clients, "connected_clients")),
+            redisKeys: Int(keys), redisMemoryMB: field(memory, "used_memory") / 1_048_576)
     }
 }
 

@@ -2,16 +2,18 @@ import ArgumentParser
 import Foundation
 import Logging
 import RedisRefresher
+import RedisRefresherHTTP
 
 /// One worker process of a fleet, as the demo and the benchmarks run it.
 ///
 /// Storm mode (default): each of TASKS tasks reads the session, waits until START_AT, calls `GET /resource`, on a
-/// 401 gets fresh credentials through the library (refreshing via `POST /refresh-token` when it is the one to), calls
+/// 401 gets fresh credentials through the library (refreshing via `POST /oauth/token` when it is the one to), calls
 /// `/resource` again, and prints one JSON line: `{"t_401":…,"t_ok":…,"ok":…,"err":…}`. The process exits within
 /// TASK_TIMEOUT seconds after START_AT.
 ///
-/// Continuous mode (`--duration`): the tasks call `/resource` until the duration is over, refreshing on every 401,
-/// then the process prints one summary JSON line.
+/// Continuous mode (`--duration`): the tasks call `/resource` through the library's `AuthorizedHTTPClient` until the
+/// duration is over (with `--refresh-ahead-ms`, refreshing before the token expires), then the process prints one
+/// summary JSON line.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -28,6 +30,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Pause between requests of one task in continuous mode, ms ($REQUEST_INTERVAL_MS, default 100).")
     var requestIntervalMs: Int?
     @Option(help: "How waiters wake: pubsub (default) or poll (only the 1 s polling) ($WAKE).") var wake: String?
+    @Option(help: "Refresh this many ms before the access token expires, not only on a 401 ($REFRESH_AHEAD_MS).")
+    var refreshAheadMs: Int?
     @Option(help: "Storm mode: stay alive until this many seconds after START_AT, so exiting processes do not compete with the storm for CPU ($LINGER, default 0).")
     var linger: Double?
 
@@ -51,14 +55,17 @@ struct WorkerCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         var configuration = RefresherConfiguration(redisURL: redisURL, session: sessionName)
         configuration.wakeUp = wakeMode == "poll" ? .pollingOnly : .pubSub
+        if let ahead = try Environment.double(refreshAheadMs.map(Double.init), "REFRESH_AHEAD_MS") {
+            guard ahead > 0, ahead <= 86_400_000 else { throw CLIError("REFRESH_AHEAD_MS must be in (0, 86400000]") }
+            configuration.refreshAhead = .milliseconds(Int64(ahead))
+        }
         try configuration.validate()
         let http = DemoHTTP(baseURL: idpURL, connections: taskCount)
         let refresher: RedisRefresher
         let initial: Credentials
         do {
-            refresher = try await RedisRefresher(configuration: configuration, logger: logger) { current in
-                try await http.refresh(using: current.refreshToken)
-            }
+            refresher = try await RedisRefresher(
+                configuration: configuration, logger: logger, refresh: http.refreshFunction)
             initial = try await refresher.credentials()
         } catch {
             // The HTTP client must be shut down on every path (AsyncHTTPClient traps otherwise).
@@ -160,7 +167,8 @@ struct WorkerContext: Sendable {
         return result.json
     }
 
-    /// Continuous mode: requests until `end`, refreshing on 401; returns the summary line.
+    /// Continuous mode: requests until `end`, through the library's authorized HTTP client (refresh after the used
+    /// credentials and one retry on a 401) or, uncoordinated, refreshing by hand; returns the summary line.
     func runContinuously(tasks: Int, until end: Double, interval: Duration) async -> String {
         let summary = await withTaskGroup(of: WorkerSummary.self) { group in
             for _ in 0..<tasks {
@@ -181,30 +189,10 @@ struct WorkerContext: Sendable {
         try? await sleep(untilUnix: start)
         while unixSeconds() < end {
             do {
-                let status = try await http.resource(accessToken: credentials.accessToken)
-                summary.requests += 1
-                if status == 200 {
-                    summary.ok += 1
-                } else if status == 401 {
-                    summary.unauthorized += 1
-                    if summary.loggedOut {
-                        // Nothing left to try: the session is revoked.
-                    } else if coordinated {
-                        let remaining = max(end - unixSeconds(), 0.001) + 10
-                        let fresh = try await refresher.refreshAccessTokenOrReLogin(
-                            after: credentials, timeout: .milliseconds(Int64(remaining * 1000)))
-                        if fresh.generation > credentials.generation, let refreshedAt = fresh.refreshedAtMilliseconds {
-                            summary.wakeMilliseconds.append(max(0, Int64(unixSeconds() * 1000) - refreshedAt))
-                        }
-                        credentials = fresh
-                    } else {
-                        // No coordination: every task presents the refresh token it holds.
-                        summary.refreshCalls += 1
-                        let tokens = try await http.refresh(using: credentials.refreshToken)
-                        credentials = Credentials(
-                            accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? credentials.refreshToken,
-                            expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: credentials.generation + 1)
-                    }
+                if coordinated {
+                    try await authorizedRequest(until: end, summary: &summary)
+                } else {
+                    try await uncoordinatedRequest(credentials: &credentials, summary: &summary)
                 }
             } catch let failure as RefreshFailure where failure.isRejected {
                 summary.loggedOut = true
@@ -214,6 +202,44 @@ struct WorkerContext: Sendable {
                 summary.errors += 1
             }
             try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+extension WorkerContext {
+    /// One `GET /resource` through the library's ``AuthorizedHTTPClient``: on a 401 it refreshes after the
+    /// credentials the request used (one refresh per expiry across the fleet) and retries once.
+    fileprivate func authorizedRequest(until end: Double, summary: inout WorkerSummary) async throws {
+        let remaining = max(end - unixSeconds(), 0.001) + 10
+        let authorized = AuthorizedHTTPClient(
+            client: http.client, refresher: refresher, refreshTimeout: .milliseconds(Int64(remaining * 1000)))
+        let (status, attempts) = try await http.authorizedResource(authorized)
+        summary.requests += attempts.count
+        summary.unauthorized += attempts.count - 1 + (status == 401 ? 1 : 0)
+        if status == 200 { summary.ok += 1 }
+        if attempts.count == 2, attempts[1].credentials.generation > attempts[0].credentials.generation,
+            let refreshedAt = attempts[1].credentials.refreshedAtMilliseconds
+        {
+            summary.wakeMilliseconds.append(max(0, Int64(attempts[1].at * 1000) - refreshedAt))
+        }
+    }
+
+    /// One `GET /resource` without coordination: on a 401 this task presents the refresh token it holds, like
+    /// every other task.
+    fileprivate func uncoordinatedRequest(credentials: inout Credentials, summary: inout WorkerSummary) async throws {
+        let status = try await http.resource(accessToken: credentials.accessToken)
+        summary.requests += 1
+        if status == 200 {
+            summary.ok += 1
+        } else if status == 401 {
+            summary.unauthorized += 1
+            // Once the session is revoked there is nothing left to try.
+            guard !summary.loggedOut else { return }
+            summary.refreshCalls += 1
+            let tokens = try await http.refresh(using: credentials.refreshToken)
+            credentials = Credentials(
+                accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? credentials.refreshToken,
+                expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: credentials.generation + 1)
         }
     }
 }

@@ -3,12 +3,18 @@ import Foundation
 import NIOCore
 import NIOFoundationCompat
 import RedisRefresher
+import RedisRefresherHTTP
+import Synchronization
 
-/// The worker's HTTP side: `GET /resource` with a bearer token and `POST /refresh-token`, against the demo
-/// identity provider (or any server with the same two endpoints).
+/// The worker's HTTP side, against the demo identity provider (or any server with the same endpoints): `GET
+/// /resource` with a bearer token, through ``AuthorizedHTTPClient`` (on a 401 it refreshes after the credentials
+/// the request used and retries once), and refreshes with the library's ready ``OAuth2RefreshGrant`` at `POST
+/// /oauth/token`.
 struct DemoHTTP: Sendable {
     let client: HTTPClient
     let baseURL: String
+    /// The refresh function: OAuth 2.0's `refresh_token` grant, the client authenticated with HTTP Basic.
+    let grant: OAuth2RefreshGrant
 
     init(baseURL: String, connections: Int) {
         var configuration = HTTPClient.Configuration()
@@ -17,7 +23,13 @@ struct DemoHTTP: Sendable {
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        grant = OAuth2RefreshGrant(
+            tokenEndpoint: self.baseURL + "/oauth/token",
+            clientAuthentication: .basic(clientID: "demo-worker", clientSecret: "demo-secret"))
     }
+
+    /// The refresher's refresh function.
+    var refreshFunction: RedisRefresher.RefreshFunction { grant.refreshFunction(client: client) }
 
     func shutdown() async {
         try? await client.shutdown()
@@ -32,39 +44,24 @@ struct DemoHTTP: Sendable {
         return Int(response.status.code)
     }
 
-    /// `POST /refresh-token`: new tokens, ``RefreshFailure/rejected(_:)`` for 400/401 (`invalid_grant`),
-    /// ``RefreshFailure/transient(_:)`` for anything else.
+    /// `GET /resource` through an ``AuthorizedHTTPClient``: the final status, and the credentials of each attempt
+    /// with the Unix time it started (two attempts when a 401 led to a refresh and one retry).
+    func authorizedResource(
+        _ authorized: AuthorizedHTTPClient
+    ) async throws -> (status: Int, attempts: [(credentials: Credentials, at: Double)]) {
+        let attempts = Mutex<[(credentials: Credentials, at: Double)]>([])
+        let url = baseURL + "/resource"
+        let response = try await authorized.execute(timeout: .seconds(30)) { credentials in
+            attempts.withLock { $0.append((credentials, Date().timeIntervalSince1970)) }
+            return HTTPClientRequest(url: url)
+        }
+        _ = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), attempts.withLock { $0 })
+    }
+
+    /// One refresh with `refreshToken` (the uncoordinated mode, where every task refreshes on its own):
+    /// ``RefreshFailure/rejected(_:)`` for `invalid_grant`, ``RefreshFailure/transient(_:)`` for anything else.
     func refresh(using refreshToken: String) async throws -> RefreshedTokens {
-        struct Grant: Decodable {
-            var access_token: String
-            var refresh_token: String?
-            var expires_in: Int?
-        }
-        var request = HTTPClientRequest(url: baseURL + "/refresh-token")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        let body = try JSONEncoder().encode(["refresh_token": refreshToken])
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
-        do {
-            response = try await client.execute(request, timeout: .seconds(30))
-            bytes = try await response.body.collect(upTo: 1 << 20)
-        } catch {
-            throw RefreshFailure.transient("network error: \(type(of: error))")
-        }
-        switch response.status.code {
-        case 200:
-            guard let grant = try? JSONDecoder().decode(Grant.self, from: Data(buffer: bytes)) else {
-                throw RefreshFailure.transient("unreadable token response")
-            }
-            return RefreshedTokens(
-                accessToken: grant.access_token, refreshToken: grant.refresh_token,
-                expiresIn: .seconds(grant.expires_in ?? 3600))
-        case 400, 401:
-            throw RefreshFailure.rejected("invalid_grant (HTTP \(response.status.code))")
-        default:
-            throw RefreshFailure.transient("HTTP \(response.status.code)")
-        }
+        try await grant.refresh(refreshToken: refreshToken, using: client)
     }
 }

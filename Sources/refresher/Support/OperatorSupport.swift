@@ -84,10 +84,14 @@ enum Operator {
     ) async throws -> Value {
         do {
             return try await body()
-        } catch let error as RefresherError where error.code == .redisUnavailable {
+        } catch let error as RefresherError
+            where error.code == .redisUnavailable || error.message.hasPrefix("Redis refused the credentials")
+        {
             throw CLIError("\(oneLine(error.message)) (\(configuration.redactedDescription))")
-        } catch let error as RedisError where error.isConnectionError || error.code == .authenticationFailed {
+        } catch let error as RedisError where error.isConnectionError {
             throw CLIError("Redis unavailable: \(oneLine(error.message)) (\(configuration.redactedDescription))")
+        } catch let error as RedisError where error.code == .authenticationFailed {
+            throw CLIError("Redis refused the credentials: \(oneLine(error.message)) (\(configuration.redactedDescription))")
         }
     }
 

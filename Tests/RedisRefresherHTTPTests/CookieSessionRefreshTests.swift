@@ -1,0 +1,111 @@
+import AsyncHTTPClient
+import RedisRefresher
+import RedisTestSupport
+import Testing
+
+@testable import RedisRefresherHTTP
+
+extension HTTPIntegration {
+    @Suite("Cookie session refresh")
+    struct CookieSessionRefreshTests {
+        func refresh(_ scenario: HTTPScenario) -> CookieSessionRefresh {
+            CookieSessionRefresh(baseURL: scenario.server.url + "/", requestTimeout: .seconds(5))
+        }
+
+        @Test("POST /refresh-token with the refresh cookie; new cookies from Set-Cookie, Max-Age honoured")
+        func rotatesCookies() async throws {
+            let scenario = try await HTTPScenario.start(.init(refreshedLifetime: .seconds(90)))
+            let login = scenario.auth.login()
+            let before = UnixTime.nowMilliseconds
+            let tokens = try await refresh(scenario).refresh(
+                refreshToken: login.refreshToken ?? "", using: scenario.http)
+            let request = try #require(scenario.auth.tokenRequests.first)
+            #expect(request.cookie == "refresh_token=\(login.refreshToken ?? "")")
+            #expect(tokens.accessToken.hasPrefix("at-"))
+            #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
+            #expect(tokens.refreshToken != login.refreshToken)
+            #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (before + 90_000)) < 5_000)
+            await scenario.stop()
+        }
+
+        @Test("Expires instead of Max-Age; no expiry at all; no new refresh cookie keeps the current one")
+        func expiryVariants() async throws {
+            let scenario = try await HTTPScenario.start(
+                .init(refreshedLifetime: .seconds(600), rotateRefreshToken: false, accessCookieExpiry: .expires))
+            let token = try #require(scenario.auth.login().refreshToken)
+            var tokens = try await refresh(scenario).refresh(refreshToken: token, using: scenario.http)
+            #expect(tokens.refreshToken == nil)
+            #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (UnixTime.nowMilliseconds + 600_000)) < 5_000)
+            scenario.auth.update { $0.accessCookieExpiry = .none }
+            tokens = try await refresh(scenario).refresh(refreshToken: token, using: scenario.http)
+            #expect(tokens.expiresAtMilliseconds == nil)
+            var withDefault = refresh(scenario)
+            withDefault.defaultExpiresIn = .seconds(45)
+            tokens = try await withDefault.refresh(refreshToken: token, using: scenario.http)
+            #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (UnixTime.nowMilliseconds + 45_000)) < 5_000)
+            await scenario.stop()
+        }
+
+        @Test("A refused refresh cookie is the re-login error; 5xx, timeouts and unreachable servers are transient")
+        func failures() async throws {
+            let scenario = try await HTTPScenario.start()
+            let cookies = refresh(scenario)
+            let rejected = try await OAuth2RefreshGrantTests.failure {
+                try await cookies.refresh(refreshToken: "not-issued", using: scenario.http)
+            }
+            #expect(rejected == .rejected("refresh cookie rejected (HTTP 401)"))
+            scenario.auth.update { $0.cookieFailure = 502 }
+            let badGateway = try await OAuth2RefreshGrantTests.failure {
+                try await cookies.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(badGateway == .transient("HTTP 502 from the refresh endpoint"))
+            scenario.auth.update { $0.cookieFailure = nil; $0.refreshLatency = .seconds(3) }
+            var quick = cookies
+            quick.requestTimeout = .milliseconds(300)
+            let timedOut = try await OAuth2RefreshGrantTests.failure {
+                try await quick.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(timedOut == .transient("the refresh endpoint timed out"))
+            let closed = CookieSessionRefresh(
+                baseURL: "http://127.0.0.1:\(try freeLoopbackPort())", requestTimeout: .milliseconds(500))
+            let unreachable = try await OAuth2RefreshGrantTests.failure {
+                try await closed.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(!unreachable.isRejected)
+            await scenario.stop()
+        }
+
+        @Test("End to end: a cookie session refreshed through the refresher, the API called with the access cookie")
+        func endToEnd() async throws {
+            let scenario = try await HTTPScenario.start()
+            let refresher = try await scenario.refresher(
+                refresh: refresh(scenario).refreshFunction(client: scenario.http))
+            let seeded = try await scenario.seed(refresher, accessToken: "stale")
+            let web = AuthorizedHTTPClient(
+                client: scenario.http, refresher: refresher, authorization: .cookie(named: "access_token"))
+            let response = try await web.execute(
+                HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
+            #expect(response.status == .ok)
+            #expect(scenario.auth.stats.cookieRequests == 1)
+            let stored = try await refresher.credentials()
+            #expect(stored.generation == seeded.generation + 1)
+            #expect(stored.refreshToken == scenario.auth.currentRefreshToken)
+            await refresher.shutdown()
+            await scenario.stop()
+        }
+
+        @Test("Set-Cookie parsing: quoted values, attributes in any case, Max-Age over Expires, IMF-fixdate")
+        func setCookieParsing() throws {
+            let cookie = try #require(SetCookie(header: #"access_token="abc.def"; Path=/; max-age=60; HttpOnly"#))
+            #expect(cookie.name == "access_token" && cookie.value == "abc.def" && cookie.maxAge == 60)
+            let both = try #require(SetCookie(header: "a=b; Expires=Sun, 06 Nov 1994 08:49:37 GMT; Max-Age=10"))
+            #expect(both.expiry(nowMilliseconds: 1_000) == 11_000)
+            #expect(both.expiresAtMilliseconds == 784_111_777_000)
+            #expect(SetCookie.parseHTTPDate("Thu, 01 Jan 1970 00:00:00 GMT") == 0)
+            #expect(SetCookie.parseHTTPDate("Wed, 21-Oct-2015 07:28:00 GMT") == 1_445_412_480_000)
+            #expect(SetCookie.parseHTTPDate("yesterday") == nil)
+            #expect(SetCookie(header: "novalue") == nil)
+            #expect(SetCookie(header: "=x") == nil)
+        }
+    }
+}

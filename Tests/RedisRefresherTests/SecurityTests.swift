@@ -1,0 +1,181 @@
+import Foundation
+import Logging
+import RedisRefresher
+import RedisTestSupport
+import Synchronization
+import Testing
+
+@Suite("Security", .serialized)
+struct SecurityTests {
+    /// The least-privilege ACL documented in RELIABILITY.md: the library's own commands, the commands its scripts
+    /// run, the `refresher:*` keys and channels, nothing else.
+    static let leastPrivilege = [
+        "on", ">refresher-pw", "resetkeys", "~refresher:*", "resetchannels", "&refresher:*", "-@all",
+        "+evalsha", "+eval", "+script|load", "+type", "+hgetall", "+hget", "+hmget", "+hincrby", "+hset", "+hdel", "+get", "+set",
+        "+del", "+pttl", "+pexpire", "+time", "+publish", "+subscribe", "+unsubscribe", "+ping", "+client|setname",
+    ]
+
+    static func createUser(_ name: String, rules: [String], on server: RedisServerProcess) async throws {
+        let admin = try RedisConnection(url: server.url)
+        defer { admin.close() }
+        var command = RedisCommand("ACL", "SETUSER", RedisArgument(name))
+        for rule in rules { command.append(RedisArgument(rule)) }
+        try await admin.send(command)
+    }
+
+    @Test("The whole protocol works under the least-privilege ACL")
+    func leastPrivilegeWorks() async throws {
+        let server = try await RedisServerProcess()
+        try await Self.createUser("refresher", rules: Self.leastPrivilege, on: server)
+        let url = "redis://refresher:refresher-pw@127.0.0.1:\(server.port)"
+        let scenario = try Scenario(url: server.url, name: "acl")
+        let refresh = scenario.refreshFunction()
+        let configuration = RefresherConfiguration(redisURL: url, session: scenario.session, pollInterval: .milliseconds(200))
+        let first = try await RedisRefresher(configuration: configuration, refresh: refresh)
+        let second = try await RedisRefresher(configuration: configuration, refresh: refresh)
+        let (access, refreshToken) = try await scenario.idp.start(salt: scenario.session)
+        let (initial, _) = try await first.seedSession(
+            RefreshedTokens(accessToken: access, refreshToken: refreshToken, expiresIn: .seconds(60)))
+        async let a = first.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+        async let b = second.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+        let (freshA, freshB) = try await (a, b)
+        #expect(freshA.generation == initial.generation + 1)
+        #expect(freshB.generation == initial.generation + 1)
+        #expect(try await scenario.idp.refreshCount() == 1)
+        // Operator tools under the same user.
+        let admin = SessionAdmin(connection: try RedisConnection(url: url), keys: scenario.keys)
+        let status = try await admin.status()
+        #expect(status.generation == initial.generation + 1)
+        #expect(try await admin.release(owner: "nobody") == false)
+        await first.shutdown()
+        await second.shutdown()
+        try await server.stop()
+    }
+
+    @Test("Without a needed permission the refresher fails with a clear redisError, and nothing is lost")
+    func missingPermissionFailsClearly() async throws {
+        let server = try await RedisServerProcess()
+        // Everything but PUBLISH: the scripts that announce outcomes are refused.
+        try await Self.createUser("nopublish", rules: Self.leastPrivilege.filter { $0 != "+publish" }, on: server)
+        // The right commands but other keys.
+        var otherKeys = Self.leastPrivilege
+        otherKeys[otherKeys.firstIndex(of: "~refresher:*")!] = "~other:*"
+        try await Self.createUser("otherkeys", rules: otherKeys, on: server)
+        let scenario = try Scenario(url: server.url, name: "noperm")
+        for user in ["nopublish", "otherkeys"] {
+            let url = "redis://\(user):refresher-pw@127.0.0.1:\(server.port)"
+            let refresher = try await RedisRefresher(
+                configuration: .init(redisURL: url, session: scenario.session), refresh: scenario.refreshFunction())
+            do {
+                _ = try await refresher.seedSession(
+                    RefreshedTokens(accessToken: "a-\(user)", refreshToken: "r-\(user)", expiresIn: .seconds(60)))
+                Issue.record("\(user) could seed")
+            } catch {
+                #expect(error.code == .redisError)
+                #expect(
+                    ["NOPERM", "permission", "can't run this command"].contains { error.message.contains($0) },
+                    "\(error.message)")
+                #expect(!error.message.contains("a-\(user)"))
+            }
+            await refresher.shutdown()
+        }
+        // Nothing was written by the refused calls.
+        #expect(try await scenario.redis.send("EXISTS", RedisArgument(scenario.keys.sessionHash)).int == 0)
+        try await server.stop()
+    }
+
+    @Test("No token ever appears in log output or error messages during storms, failures and re-logins")
+    func tokensNeverLogged() async throws {
+        let capture = LogCapture()
+        let scenario = try Scenario(name: "leak")
+        var logger = Logger(label: "leak-test") { label in CapturingLogHandler(label: label, capture: capture) }
+        logger.logLevel = .trace
+        let refreshers = try await (0..<3).asyncMap { _ in
+            try await RedisRefresher(
+                configuration: scenario.configuration(pollInterval: .milliseconds(200)), logger: logger,
+                refresh: scenario.refreshFunction())
+        }
+        let initial = try await scenario.seed(using: refreshers[0])
+        var errors: [String] = []
+        // A storm, a second wave, a rejected refresh, a re-login, a timeout.
+        var current = initial
+        for _ in 0..<2 {
+            let generation = current
+            let fresh = try await withThrowingTaskGroup(of: Credentials.self) { group in
+                for refresher in refreshers {
+                    for _ in 0..<10 {
+                        group.addTask { try await refresher.refreshAccessTokenOrReLogin(after: generation, timeout: .seconds(10)) }
+                    }
+                }
+                return try await group.reduce(into: [Credentials]()) { $0.append($1) }
+            }
+            current = fresh[0]
+        }
+        try await scenario.idp.revoke()
+        for refresher in refreshers {
+            do {
+                _ = try await refresher.refreshAccessTokenOrReLogin(after: current, timeout: .seconds(10))
+            } catch {
+                errors.append(error.description)
+            }
+        }
+        let relogin = try await refreshers[1].replaceSession(
+            RefreshedTokens(accessToken: "relogin-access-secret", refreshToken: "relogin-refresh-secret", expiresIn: .seconds(60)))
+        try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "someone:1:0", "PX", "5000")
+        do {
+            _ = try await refreshers[2].refreshAccessTokenOrReLogin(after: relogin, timeout: .milliseconds(300))
+        } catch {
+            errors.append(error.description)
+        }
+        for refresher in refreshers { await refresher.shutdown() }
+
+        // Every token the identity provider issued, plus the ones given at re-login.
+        let issued = try await scenario.idp.refreshCount()
+        var tokens = ["relogin-access-secret", "relogin-refresh-secret"]
+        for index in 0...issued {
+            tokens.append("access-\(scenario.session)-\(index)")
+            tokens.append("refresh-\(scenario.session)-\(index)")
+        }
+        let output = capture.lines.joined(separator: "\n") + "\n" + errors.joined(separator: "\n")
+            + "\n" + [initial, current, relogin].map(\.description).joined(separator: "\n")
+        #expect(capture.lines.count > 10, "the storm logged something")
+        #expect(errors.count >= 3)
+        for token in tokens {
+            #expect(!output.contains(token), "a token leaked: \(TokenFingerprint.of(token))")
+        }
+    }
+}
+
+/// Log lines kept in memory.
+final class LogCapture: Sendable {
+    private let storage = Mutex<[String]>([])
+    func append(_ line: String) { storage.withLock { $0.append(line) } }
+    var lines: [String] { storage.withLock { $0 } }
+}
+
+/// A LogHandler that renders every record, metadata included, into a ``LogCapture``.
+struct CapturingLogHandler: LogHandler {
+    let label: String
+    let capture: LogCapture
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var all = metadata
+        for (key, value) in event.metadata ?? [:] { all[key] = value }
+        capture.append("\(event.level) \(event.message) \(all)")
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
