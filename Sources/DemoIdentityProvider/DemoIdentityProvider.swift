@@ -69,6 +69,8 @@ public final class DemoIdentityProvider: Sendable {
         var usedRefreshTokens: Set<String> = []
         var expiredSeen: Set<String> = []
         var counter = 0
+        /// Every token handed out, for leak checks (the demo's sessions are short; this stays small).
+        var everIssued: [String] = []
         var stats = Stats()
     }
 
@@ -81,6 +83,9 @@ public final class DemoIdentityProvider: Sendable {
 
     /// The counters now.
     public var stats: Stats { state.withLock { $0.stats } }
+
+    /// Every access and refresh token issued so far, so tests can check that none of them leaks into output.
+    public var issuedTokens: [String] { state.withLock { $0.everIssued } }
 
     /// Starts a new session, as a user logging in.
     public func login() -> Tokens {
@@ -103,6 +108,7 @@ public final class DemoIdentityProvider: Sendable {
         let horizon = ContinuousClock.now.advanced(by: .seconds(-60))
         state.issued = state.issued.filter { $0.value > horizon }
         state.issued[state.accessToken] = state.accessExpiry
+        state.everIssued += [state.accessToken, state.refreshToken]
         let seconds = configuration.accessTokenLifetime.components.seconds
         return Tokens(access_token: state.accessToken, refresh_token: state.refreshToken, expires_in: Int(seconds))
     }

@@ -96,6 +96,10 @@ struct DemoCommandTests {
         #expect(lines.allSatisfy { ($0["t_ok"] as? Double ?? 0) >= ($0["t_401"] as? Double ?? .infinity) })
         #expect(idp.stats.refreshes == 1)
         #expect(idp.stats.reuseEvents == 0)
+        // No token the identity provider issued appears in anything the workers printed.
+        let printed = results.map { $0.stdout + $0.stderr }.joined()
+        #expect(idp.issuedTokens.count >= 4)
+        for token in idp.issuedTokens { #expect(!printed.contains(token), "a token leaked into worker output") }
         await server.stop()
         redis.close()
     }
