@@ -59,7 +59,9 @@ extension HTTPIntegration {
                 try await cookies.refresh(refreshToken: "x", using: scenario.http)
             }
             #expect(badGateway == .transient("HTTP 502 from the refresh endpoint"))
-            scenario.auth.update { $0.cookieFailure = nil; $0.refreshLatency = .seconds(3) }
+            scenario.auth.update {
+                $0.cookieFailure = nil; $0.refreshLatency = .seconds(3)
+            }
             var quick = cookies
             quick.requestTimeout = .milliseconds(300)
             let timedOut = try await OAuth2RefreshGrantTests.failure {

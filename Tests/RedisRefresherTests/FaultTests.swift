@@ -49,7 +49,8 @@ struct FaultTests {
         #expect(try await scenario.idp.reuseCount() == 0)
         #expect(try await scenario.stat("takeovers") == 1)
         let figures = FaultFigures(
-            fault: "holder killed (SIGKILL) mid-refresh, 8×16, lock TTL 2 s", refreshes: try await scenario.idp.refreshCount(),
+            fault: "holder killed (SIGKILL) mid-refresh, 8×16, lock TTL 2 s",
+            refreshes: try await scenario.idp.refreshCount(),
             reuse: try await scenario.idp.reuseCount(), results: results, deadline: .seconds(15),
             note: "takeover after the TTL; the killed process's 16 callers died with it")
         print(figures)
@@ -65,14 +66,16 @@ struct FaultTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let arguments =
-            persisted ? ["--appendonly", "yes", "--appendfsync", "always", "--dir", directory.path] : ["--dir", directory.path]
+            persisted
+            ? ["--appendonly", "yes", "--appendfsync", "always", "--dir", directory.path] : ["--dir", directory.path]
         let server = try await RedisServerProcess(arguments: arguments)
         let scenario = try Scenario(url: server.url, name: persisted ? "f-aof" : "f-flush")
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
         let holder = try WorkerProcess(
             environment: Self.environment(
-                scenario, ["TASKS": "4", "LATENCY_MS": "2500", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"]))
+                scenario,
+                ["TASKS": "4", "LATENCY_MS": "2500", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"]))
         let holderOwner = try await holder.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
             try await scenario.lockValue() == holderOwner
@@ -90,7 +93,10 @@ struct FaultTests {
         } else {
             // The session and the lock are gone: every caller ends with a typed error by its deadline.
             #expect(results.allSatisfy { !$0.ok && $0.error != nil })
-            #expect(results.allSatisfy { ["noSession", "reloginRequired", "lockLost", "refreshFailed"].contains($0.error ?? "") })
+            #expect(
+                results.allSatisfy {
+                    ["noSession", "reloginRequired", "lockLost", "refreshFailed"].contains($0.error ?? "")
+                })
             // Recovery without restarting anything: seed again and refresh.
             let reseeded = try await scenario.seed(using: seeder)
             let recovered = try await seeder.refreshAccessTokenOrReLogin(after: reseeded, timeout: .seconds(10))
@@ -98,10 +104,12 @@ struct FaultTests {
         }
         #expect(try await scenario.idp.reuseCount() == 0)
         let figures = FaultFigures(
-            fault: "redis-server killed and restarted mid-refresh (\(persisted ? "AOF, session kept" : "no persistence, data lost"))",
+            fault:
+                "redis-server killed and restarted mid-refresh (\(persisted ? "AOF, session kept" : "no persistence, data lost"))",
             refreshes: try await scenario.idp.refreshCount(), reuse: try await scenario.idp.reuseCount(),
             results: results, deadline: .seconds(15),
-            note: persisted ? "commit retried until Redis was back" : "typed errors; re-seeded session refreshed at once")
+            note: persisted
+                ? "commit retried until Redis was back" : "typed errors; re-seeded session refreshed at once")
         print(figures)
         #expect(figures.slowestMilliseconds < 15000)
         await seeder.shutdown()
@@ -154,7 +162,8 @@ struct FaultTests {
         #expect(results.count == 16)
         #expect(results.allSatisfy { $0.error == "timeout" })
         let figures = FaultFigures(
-            fault: "Redis slower than the deadline (DEBUG SLEEP 3, deadline 1 s)", refreshes: try await scenario.idp.refreshCount(),
+            fault: "Redis slower than the deadline (DEBUG SLEEP 3, deadline 1 s)",
+            refreshes: try await scenario.idp.refreshCount(),
             reuse: try await scenario.idp.reuseCount(), results: results, deadline: .seconds(1),
             note: "every caller failed with .timeout at its deadline; the next call succeeded")
         print(figures)
@@ -176,8 +185,10 @@ struct FaultTests {
         _ = try await scenario.seed(using: seeder)
         let workers = try await Self.workers(
             4, scenario,
-            ["TASKS": "8", "START_AT": String(unixNow() + 3), "MODE": mode, "LATENCY_MS": "100",
-             "REFRESH_TIMEOUT_MS": "1000", "TIMEOUT_MS": "15000"])
+            [
+                "TASKS": "8", "START_AT": String(unixNow() + 3), "MODE": mode, "LATENCY_MS": "100",
+                "REFRESH_TIMEOUT_MS": "1000", "TIMEOUT_MS": "15000",
+            ])
         let results = try await Self.results(workers)
         #expect(results.count == 32, "\(workers.map(\.lines))")
         #expect(results.allSatisfy { $0.error == "refreshFailed" })
@@ -185,7 +196,8 @@ struct FaultTests {
         #expect(attempts == 1)
         #expect(try await scenario.lockValue() == nil)
         let figures = FaultFigures(
-            fault: mode == "hang" ? "identity provider hangs past the 1 s refresh timeout" : "identity provider answers 500",
+            fault: mode == "hang"
+                ? "identity provider hangs past the 1 s refresh timeout" : "identity provider answers 500",
             refreshes: 0, reuse: 0, results: results, deadline: .seconds(15),
             note: "1 attempt at the identity provider; waiters failed on the published outcome; lock released")
         print(figures)
@@ -220,7 +232,9 @@ struct FaultTests {
         let started = ContinuousClock.now
         let generations = try await withThrowingTaskGroup(of: Int64.self) { group in
             for _ in 0..<10_000 {
-                group.addTask { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(30)).generation }
+                group.addTask {
+                    try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(30)).generation
+                }
             }
             return try await group.reduce(into: [Int64]()) { $0.append($1) }
         }
@@ -230,7 +244,8 @@ struct FaultTests {
         #expect(try await scenario.idp.refreshCount() == 1)
         print(
             "FAULT | 10,000 tasks waiting in one process | \(try await scenario.idp.refreshCount()) | 0 | 10000/10000 (ok 10000) | "
-                + "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000) ms for all / 30000 ms | none | one refresh, one flight")
+                + "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000) ms for all / 30000 ms | none | one refresh, one flight"
+        )
         await refresher.shutdown()
     }
 

@@ -34,7 +34,8 @@ struct FleetTests {
         #expect(try await scenario.lockValue() == nil)
         // Wake-up latency: outcome stored (the holder's own resume) → other processes' tasks resumed.
         let commit = results.filter(\.holder).compactMap(\.resumedMicroseconds).min() ?? 0
-        let latencies = results.filter { !$0.holder }.compactMap(\.resumedMicroseconds).map { max(0, $0 - commit) }.sorted()
+        let latencies = results.filter { !$0.holder }.compactMap(\.resumedMicroseconds).map { max(0, $0 - commit) }
+            .sorted()
         #expect(latencies.count == 112)
         print(
             "fleet 8x16: refreshes=\(try await scenario.idp.refreshCount()) reuse=\(try await scenario.idp.reuseCount()) "
@@ -83,7 +84,8 @@ struct FleetTests {
         // The paused holder's refresh function returns fixed tokens after 2.5 s, without the IdP.
         let paused = try WorkerProcess(
             environment: Self.environment(
-                scenario, ["TASKS": "1", "MODE": "static", "LATENCY_MS": "2500", "LOCK_TTL_MS": "1000", "START_AT": "0"]))
+                scenario,
+                ["TASKS": "1", "MODE": "static", "LATENCY_MS": "2500", "LOCK_TTL_MS": "1000", "START_AT": "0"]))
         let pausedOwner = try await paused.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the worker holds the lock") {
             try await scenario.lockValue() == pausedOwner
@@ -145,7 +147,9 @@ struct FleetTests {
         let worker = try WorkerProcess(
             environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "60000", "START_AT": "0"]))
         let owner = try await worker.waitUntilReady()
-        try await waitUntil(timeout: .seconds(10), "the worker holds the lock") { try await scenario.lockValue() == owner }
+        try await waitUntil(timeout: .seconds(10), "the worker holds the lock") {
+            try await scenario.lockValue() == owner
+        }
         #expect(try await scenario.redis.send("PTTL", RedisArgument(scenario.keys.lock)).int ?? 0 > 5000)
         worker.signal(SIGTERM)
         try await waitUntil(timeout: .seconds(5), "the lock is released") { try await scenario.lockValue() == nil }

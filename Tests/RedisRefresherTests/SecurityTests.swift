@@ -11,7 +11,8 @@ struct SecurityTests {
     /// run, the `refresher:*` keys and channels, nothing else.
     static let leastPrivilege = [
         "on", ">refresher-pw", "resetkeys", "~refresher:*", "resetchannels", "&refresher:*", "-@all",
-        "+evalsha", "+eval", "+script|load", "+type", "+hgetall", "+hget", "+hmget", "+hincrby", "+hset", "+hdel", "+get", "+set",
+        "+evalsha", "+eval", "+script|load", "+type", "+hgetall", "+hget", "+hmget", "+hincrby", "+hset", "+hdel",
+        "+get", "+set",
         "+del", "+pttl", "+pexpire", "+time", "+publish", "+subscribe", "+unsubscribe", "+ping", "+client|setname",
     ]
 
@@ -30,7 +31,8 @@ struct SecurityTests {
         let url = "redis://refresher:refresher-pw@127.0.0.1:\(server.port)"
         let scenario = try Scenario(url: server.url, name: "acl")
         let refresh = scenario.refreshFunction()
-        let configuration = RefresherConfiguration(redisURL: url, session: scenario.session, pollInterval: .milliseconds(200))
+        let configuration = RefresherConfiguration(
+            redisURL: url, session: scenario.session, pollInterval: .milliseconds(200))
         let first = try await RedisRefresher(configuration: configuration, refresh: refresh)
         let second = try await RedisRefresher(configuration: configuration, refresh: refresh)
         let (access, refreshToken) = try await scenario.idp.start(salt: scenario.session)
@@ -104,7 +106,9 @@ struct SecurityTests {
             let fresh = try await withThrowingTaskGroup(of: Credentials.self) { group in
                 for refresher in refreshers {
                     for _ in 0..<10 {
-                        group.addTask { try await refresher.refreshAccessTokenOrReLogin(after: generation, timeout: .seconds(10)) }
+                        group.addTask {
+                            try await refresher.refreshAccessTokenOrReLogin(after: generation, timeout: .seconds(10))
+                        }
                     }
                 }
                 return try await group.reduce(into: [Credentials]()) { $0.append($1) }
@@ -120,7 +124,8 @@ struct SecurityTests {
             }
         }
         let relogin = try await refreshers[1].replaceSession(
-            RefreshedTokens(accessToken: "relogin-access-secret", refreshToken: "relogin-refresh-secret", expiresIn: .seconds(60)))
+            RefreshedTokens(
+                accessToken: "relogin-access-secret", refreshToken: "relogin-refresh-secret", expiresIn: .seconds(60)))
         try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "someone:1:0", "PX", "5000")
         do {
             _ = try await refreshers[2].refreshAccessTokenOrReLogin(after: relogin, timeout: .milliseconds(300))
@@ -136,7 +141,8 @@ struct SecurityTests {
             tokens.append("access-\(scenario.session)-\(index)")
             tokens.append("refresh-\(scenario.session)-\(index)")
         }
-        let output = capture.lines.joined(separator: "\n") + "\n" + errors.joined(separator: "\n")
+        let output =
+            capture.lines.joined(separator: "\n") + "\n" + errors.joined(separator: "\n")
             + "\n" + [initial, current, relogin].map(\.description).joined(separator: "\n")
         #expect(capture.lines.count > 10, "the storm logged something")
         #expect(errors.count >= 3)

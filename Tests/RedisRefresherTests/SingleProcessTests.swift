@@ -13,7 +13,9 @@ struct SingleProcessTests {
         let initial = try await scenario.seed(using: refresher)
         let generations = try await withThrowingTaskGroup(of: Int64.self) { group in
             for _ in 0..<200 {
-                group.addTask { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)).generation }
+                group.addTask {
+                    try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)).generation
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -111,7 +113,8 @@ struct SingleProcessTests {
         let replaced = try await other.replaceSession(
             RefreshedTokens(accessToken: "relogin-access", refreshToken: "relogin-refresh", expiresIn: .seconds(60)))
         #expect(replaced.generation == initial.generation + 1)
-        #expect(try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "rejected_reason").isNull)
+        #expect(
+            try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "rejected_reason").isNull)
         await other.shutdown()
         await refresher.shutdown()
     }
@@ -168,7 +171,9 @@ struct SingleProcessTests {
         let initial = try await scenario.seed(using: refresher)
         let doomed = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)) }
         let survivor = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)) }
-        try await waitUntil(timeout: .seconds(5), "the refresh holds the lock") { try await scenario.lockValue() != nil }
+        try await waitUntil(timeout: .seconds(5), "the refresh holds the lock") {
+            try await scenario.lockValue() != nil
+        }
         doomed.cancel()
         let doomedResult = await doomed.result
         #expect(throws: RefresherError.self) { try doomedResult.get() }
@@ -282,7 +287,8 @@ struct SingleProcessTests {
             for (_, refresher, initial) in refreshers {
                 for _ in 0..<10 {
                     group.addTask {
-                        let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+                        let fresh = try await refresher.refreshAccessTokenOrReLogin(
+                            after: initial, timeout: .seconds(10))
                         #expect(fresh.generation == initial.generation + 1)
                     }
                 }

@@ -34,7 +34,8 @@ struct Scenario {
         }
     }
 
-    func configuration(lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1)) -> RefresherConfiguration {
+    func configuration(lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1)) -> RefresherConfiguration
+    {
         RefresherConfiguration(redisURL: url, session: session, lockTTL: lockTTL, pollInterval: pollInterval)
     }
 
@@ -194,7 +195,8 @@ struct FaultFigures: CustomStringConvertible {
     }
     var errors: String {
         let counts = Dictionary(grouping: results.compactMap(\.error), by: { $0 }).mapValues(\.count)
-        return counts.isEmpty ? "none" : counts.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ", ")
+        return counts.isEmpty
+            ? "none" : counts.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ", ")
     }
 
     var description: String {

@@ -11,7 +11,9 @@ struct ValidationTests {
         #expect(throws: RefresherError.self) { try SessionName(name) }
     }
 
-    @Test("Good session names are accepted", arguments: ["a", "crm-api", "tenant_1.prod:eu", String(repeating: "z", count: 200)])
+    @Test(
+        "Good session names are accepted",
+        arguments: ["a", "crm-api", "tenant_1.prod:eu", String(repeating: "z", count: 200)])
     func goodSessionNames(_ name: String) throws {
         #expect(try SessionName(name).rawValue == name)
     }
@@ -52,7 +54,8 @@ struct ValidationTests {
     func unreachableRedis() async throws {
         let port = try freeLoopbackPort()
         do {
-            _ = try await RedisRefresher(configuration: .init(redisURL: "redis://127.0.0.1:\(port)", session: "x")) { _ in
+            _ = try await RedisRefresher(configuration: .init(redisURL: "redis://127.0.0.1:\(port)", session: "x")) {
+                _ in
                 RefreshedTokens(accessToken: "a", refreshToken: "r", expiresIn: .seconds(1))
             }
             Issue.record("constructed against a closed port")
@@ -63,10 +66,12 @@ struct ValidationTests {
 
     @Test("Event lines parse; unknown lines are kept")
     func eventParsing() {
-        #expect(RefresherEvent(line: "refreshed generation=5 by=h:1:a duration_ms=12")
-            == .refreshed(generation: 5, by: "h:1:a", durationMilliseconds: 12))
-        #expect(RefresherEvent(line: "failed generation=4 kind=rejected by=h:1:a reason=invalid_grant (reuse)")
-            == .failed(generation: 4, rejected: true, by: "h:1:a", reason: "invalid_grant (reuse)"))
+        #expect(
+            RefresherEvent(line: "refreshed generation=5 by=h:1:a duration_ms=12")
+                == .refreshed(generation: 5, by: "h:1:a", durationMilliseconds: 12))
+        #expect(
+            RefresherEvent(line: "failed generation=4 kind=rejected by=h:1:a reason=invalid_grant (reuse)")
+                == .failed(generation: 4, rejected: true, by: "h:1:a", reason: "invalid_grant (reuse)"))
         #expect(RefresherEvent(line: "released by=h:1:a reason=shutdown") == .released(by: "h:1:a", reason: "shutdown"))
         #expect(RefresherEvent(line: "replaced generation=2 by=x") == .replaced(generation: 2, by: "x"))
         #expect(RefresherEvent(line: "refreshed generation=NaN") == .unknown("refreshed generation=NaN"))
@@ -193,7 +198,8 @@ struct WrongKeyTypeTests {
         let refresher = try await scenario.refresher()
         _ = try await scenario.seed(using: refresher)
         try await scenario.redis.send(
-            "HSET", RedisArgument(scenario.keys.sessionHash), "access_token", RedisArgument([UInt8](repeating: 65, count: 1 << 20)))
+            "HSET", RedisArgument(scenario.keys.sessionHash), "access_token",
+            RedisArgument([UInt8](repeating: 65, count: 1 << 20)))
         // A fresh refresher reads the stored session.
         let reader = try await scenario.refresher()
         do {

@@ -2,7 +2,7 @@ import Foundation
 import RedisClient
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A throwaway `redis-server` on a free loopback port, for tests that restart, reconfigure or kill connections on a
@@ -31,10 +31,11 @@ public final class RedisServerProcess: @unchecked Sendable {
     public func start() async throws {
         let process = Process()
         process.executableURL = try Self.redisServerPath()
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--protected-mode", "no", "--loglevel", "warning",
-        ] + arguments
+        process.arguments =
+            [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--protected-mode", "no", "--loglevel", "warning",
+            ] + arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -142,7 +143,9 @@ public func waitUntil(
     let deadline = ContinuousClock.now.advanced(by: timeout)
     while true {
         if try await condition() { return }
-        guard ContinuousClock.now < deadline else { throw TestSupportError("timed out after \(timeout) waiting: \(what)") }
+        guard ContinuousClock.now < deadline else {
+            throw TestSupportError("timed out after \(timeout) waiting: \(what)")
+        }
         try await Task.sleep(for: .milliseconds(10))
     }
 }

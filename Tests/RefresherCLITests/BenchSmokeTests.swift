@@ -7,7 +7,8 @@ struct BenchSmokeTests {
     @Test("bench --grid 2x2 --runs 1 --quick: one refresh and no reuse per coordinated storm")
     func smoke() async throws {
         let result = try await CLI.run(
-            ["bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json"], timeout: .seconds(180))
+            ["bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json"], timeout: .seconds(180)
+        )
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let storms = try #require(report["storms"] as? [[String: Any]])

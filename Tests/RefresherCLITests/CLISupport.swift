@@ -1,10 +1,10 @@
 import Foundation
+import RedisTestSupport
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import RedisTestSupport
 
 /// Runs the built `refresher` executable.
 enum CLI {
@@ -24,10 +24,10 @@ enum CLI {
         _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], removing: [String] = [],
         timeout: Duration = .seconds(60)
     ) async throws -> Result {
-        try await CLIProcess.run(arguments, stdin: stdin, environment: environment, removing: removing, timeout: timeout)
+        try await CLIProcess.run(
+            arguments, stdin: stdin, environment: environment, removing: removing, timeout: timeout)
     }
 }
-
 
 /// A `refresher` process, its output collected by reader threads of its own.
 ///

@@ -15,7 +15,9 @@ struct ComposeTests {
             }, "docker-compose is not installed (scripts/test installs it)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-f", Self.repository.appendingPathComponent("docker-compose.yml").path, "config", "--services"]
+        process.arguments = [
+            "-f", Self.repository.appendingPathComponent("docker-compose.yml").path, "config", "--services",
+        ]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

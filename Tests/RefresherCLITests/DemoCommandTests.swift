@@ -59,7 +59,8 @@ struct DemoCommandTests {
 
     @Test("worker: one JSON line per task; a 401 storm costs one refresh")
     func workerStorm() async throws {
-        let idp = DemoIdentityProvider(configuration: .init(refreshLatency: .milliseconds(100), accessTokenLifetime: .seconds(60)))
+        let idp = DemoIdentityProvider(
+            configuration: .init(refreshLatency: .milliseconds(100), accessTokenLifetime: .seconds(60)))
         let server = try await idp.serve()
         let session = "cli-worker-\(UUID().uuidString.prefix(8))"
         let redis = try RedisConnection(url: TestRedis.url)
@@ -104,12 +105,17 @@ struct DemoCommandTests {
         redis.close()
     }
 
-    @Test("worker: bad input gives one line and a non-zero exit", arguments: [
-        (["worker"], "identity provider"),
-        (["worker", "--idp-url", "http://127.0.0.1:1", "--session", "a{b}"], "session name"),
-        (["worker", "--idp-url", "http://127.0.0.1:1", "--session", "ok", "--redis-url", "redis://127.0.0.1:1"], "Redis"),
-        (["worker", "--bogus"], "Unknown option"),
-    ])
+    @Test(
+        "worker: bad input gives one line and a non-zero exit",
+        arguments: [
+            (["worker"], "identity provider"),
+            (["worker", "--idp-url", "http://127.0.0.1:1", "--session", "a{b}"], "session name"),
+            (
+                ["worker", "--idp-url", "http://127.0.0.1:1", "--session", "ok", "--redis-url", "redis://127.0.0.1:1"],
+                "Redis"
+            ),
+            (["worker", "--bogus"], "Unknown option"),
+        ])
     func workerBadInput(arguments: [String], expected: String) async throws {
         let result = try await CLI.run(arguments, environment: [:], removing: ["IDP_URL", "SESSION", "REDIS_URL"])
         #expect(result.status != 0)

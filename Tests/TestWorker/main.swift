@@ -11,9 +11,9 @@
 //   {"ok":true,"generation":N,"t_resume":<unix µs>,"holder":true|false} or {"ok":false,"err":"<code>"}.
 // On SIGTERM it shuts the refresher down (releasing a held lock) and exits 143.
 import Foundation
-import Synchronization
 import RedisRefresher
 import RedisTestSupport
+import Synchronization
 
 let environment = ProcessInfo.processInfo.environment
 func setting(_ name: String, _ fallback: String) -> String { environment[name] ?? fallback }
@@ -59,7 +59,8 @@ do {
                 throw RefreshFailure.transient("HTTP 500")
             }
             if mode == "static" {
-                return RefreshedTokens(accessToken: "static-access", refreshToken: "static-refresh", expiresIn: .seconds(3600))
+                return RefreshedTokens(
+                    accessToken: "static-access", refreshToken: "static-refresh", expiresIn: .seconds(3600))
             }
             switch try await idp.refresh(current.refreshToken) {
             case .refreshed(let access, let refresh):
@@ -93,7 +94,8 @@ do {
                     let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: timeout)
                     let resumed = microsecondsNow()
                     let holder = fresh.refreshedBy == owner
-                    return #"{"ok":true,"generation":\#(fresh.generation),"t_call":\#(called),"t_resume":\#(resumed),"holder":\#(holder)}"#
+                    return
+                        #"{"ok":true,"generation":\#(fresh.generation),"t_call":\#(called),"t_resume":\#(resumed),"holder":\#(holder)}"#
                 } catch {
                     let code = (error as? RefresherError)?.code.description ?? "other"
                     return #"{"ok":false,"err":"\#(code)","t_call":\#(called),"t_resume":\#(microsecondsNow())}"#

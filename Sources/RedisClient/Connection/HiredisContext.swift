@@ -45,7 +45,8 @@ final class HiredisContext {
                 what: "SELECT \(configuration.database)")
         }
         if let name = configuration.clientName {
-            try handshake(RedisCommand("CLIENT", "SETNAME", RedisArgument(name)), code: .connectionFailed,
+            try handshake(
+                RedisCommand("CLIENT", "SETNAME", RedisArgument(name)), code: .connectionFailed,
                 what: "CLIENT SETNAME")
         }
         guard chiredis_set_nonblocking(raw) == 0 else {
@@ -124,9 +125,13 @@ final class HiredisContext {
             guard let str = node.str else { return .bulk([]) }
             return .bulk(Array(UnsafeRawBufferPointer(start: str, count: node.len)))
         case REDIS_REPLY_STATUS:
-            return .status(node.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: node.len), as: UTF8.self) } ?? "")
+            return .status(
+                node.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: node.len), as: UTF8.self) }
+                    ?? "")
         case REDIS_REPLY_ERROR:
-            return .error(node.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: node.len), as: UTF8.self) } ?? "")
+            return .error(
+                node.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: node.len), as: UTF8.self) }
+                    ?? "")
         case REDIS_REPLY_INTEGER:
             return .integer(Int64(node.integer))
         case REDIS_REPLY_NIL:

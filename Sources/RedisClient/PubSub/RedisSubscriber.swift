@@ -119,7 +119,9 @@ final class SubscriberShared: Sendable {
         let id: UInt64? = state.withLock { state in
             guard !state.closed else { return nil }
             state.nextID += 1
-            for channel in channels { state.channels[channel, default: Channel()].subscribers[state.nextID] = continuation }
+            for channel in channels {
+                state.channels[channel, default: Channel()].subscribers[state.nextID] = continuation
+            }
             return state.nextID
         }
         guard let id else { throw RedisError(.clientClosed, "the subscriber was closed") }

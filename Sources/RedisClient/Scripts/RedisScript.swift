@@ -20,7 +20,7 @@ extension RedisConnection {
     ) async throws(RedisError) -> RedisValue {
         do {
             return try await send(Self.scriptCommand("EVALSHA", script.sha1, keys: keys, arguments: arguments))
-        } catch where error.code == .server && error.serverErrorPrefix == "NOSCRIPT" {
+        } catch  where error.code == .server && error.serverErrorPrefix == "NOSCRIPT" {
             return try await send(Self.scriptCommand("EVAL", script.source, keys: keys, arguments: arguments))
         }
     }

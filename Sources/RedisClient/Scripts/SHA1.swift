@@ -11,12 +11,15 @@ package enum SHA1 {
         let bitLength = UInt64(data.count) * 8
         data.append(0x80)
         while data.count % 64 != 56 { data.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift)))
+        }
         var w = [UInt32](repeating: 0, count: 80)
         for chunk in stride(from: 0, to: data.count, by: 64) {
             for i in 0..<16 {
                 let b = chunk + i * 4
-                w[i] = UInt32(data[b]) << 24 | UInt32(data[b + 1]) << 16 | UInt32(data[b + 2]) << 8 | UInt32(data[b + 3])
+                w[i] =
+                    UInt32(data[b]) << 24 | UInt32(data[b + 1]) << 16 | UInt32(data[b + 2]) << 8 | UInt32(data[b + 3])
             }
             for i in 16..<80 {
                 let x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
@@ -44,7 +47,9 @@ package enum SHA1 {
         var hex: [UInt8] = []
         hex.reserveCapacity(40)
         for word in [h0, h1, h2, h3, h4] {
-            for shift in stride(from: 28, through: 0, by: -4) { hex.append(hexDigits[Int(word >> UInt32(shift) & 0xF)]) }
+            for shift in stride(from: 28, through: 0, by: -4) {
+                hex.append(hexDigits[Int(word >> UInt32(shift) & 0xF)])
+            }
         }
         return String(decoding: hex, as: UTF8.self)
     }

@@ -11,11 +11,13 @@ public struct SessionName: Sendable, Hashable, CustomStringConvertible {
         let bytes = rawValue.utf8
         guard !bytes.isEmpty else { throw RefresherError(.invalidConfiguration, "the session name is empty") }
         guard bytes.count <= 200 else {
-            throw RefresherError(.invalidConfiguration, "the session name has \(bytes.count) bytes; at most 200 are allowed")
+            throw RefresherError(
+                .invalidConfiguration, "the session name has \(bytes.count) bytes; at most 200 are allowed")
         }
         guard bytes.allSatisfy(Self.isAllowed) else {
             throw RefresherError(
-                .invalidConfiguration, "the session name may contain only A-Z a-z 0-9 . _ - : (no spaces, braces or glob characters)")
+                .invalidConfiguration,
+                "the session name may contain only A-Z a-z 0-9 . _ - : (no spaces, braces or glob characters)")
         }
         self.rawValue = rawValue
     }

@@ -105,7 +105,8 @@ final class EventHub: Sendable {
                 setSubscribed(false, channel: channel)
                 return
             } catch {
-                logger.debug("event subscription failed; retrying", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                logger.debug(
+                    "event subscription failed; retrying", metadata: ["channel": "\(channel)", "error": "\(error)"])
             }
             setSubscribed(false, channel: channel)
             try? await Task.sleep(for: backoff)

@@ -101,11 +101,14 @@ final class Flight: Sendable {
         case .cancelled: throw RefresherError(.cancelled, "the caller was cancelled")
         case .timedOut:
             let problem = state.withLock { $0.lastProblem }
-            throw RefresherError(.timeout, "no fresh credentials within \(timeout)" + (problem.map { "; last problem: \($0)" } ?? ""))
+            throw RefresherError(
+                .timeout, "no fresh credentials within \(timeout)" + (problem.map { "; last problem: \($0)" } ?? ""))
         }
     }
 
-    private func register(_ id: UInt64, _ continuation: CheckedContinuation<Wake, Never>, deadline: ContinuousClock.Instant) {
+    private func register(
+        _ id: UInt64, _ continuation: CheckedContinuation<Wake, Never>, deadline: ContinuousClock.Instant
+    ) {
         var ready: Wake?
         var replaced: Task<Void, Never>?
         state.withLock { state in

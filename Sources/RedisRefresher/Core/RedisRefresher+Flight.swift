@@ -77,7 +77,8 @@ extension RedisRefresher {
             case .rejected(let reason):
                 metrics.resolved(via: wokenBy, with: nil)
                 flight.finish(
-                    .failure(RefresherError(.reloginRequired, "the refresh token was rejected (\(reason)); log in again")))
+                    .failure(
+                        RefresherError(.reloginRequired, "the refresh token was rejected (\(reason)); log in again")))
                 return
             case .failed(let rejected, let reason):
                 metrics.resolved(via: wokenBy, with: nil)
@@ -93,7 +94,9 @@ extension RedisRefresher {
                     _ = await Task {
                         try? await self.runScript(
                             Scripts.release,
-                            arguments: [RedisArgument(self.connections.ownerID), RedisArgument(self.keys.events), reason])
+                            arguments: [
+                                RedisArgument(self.connections.ownerID), RedisArgument(self.keys.events), reason,
+                            ])
                     }.value
                     state.withLock { $0.holding -= 1 }
                     flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down")))
@@ -148,7 +151,8 @@ extension RedisRefresher {
         generation: Int64, takeover: Bool, countWait: Bool, since: Int64?
     ) async -> Result<CheckOutcome, RefresherError> {
         do {
-            return .success(try await check(generation: generation, takeover: takeover, countWait: countWait, since: since))
+            return .success(
+                try await check(generation: generation, takeover: takeover, countWait: countWait, since: since))
         } catch {
             return .failure(error)
         }
@@ -172,7 +176,8 @@ extension RedisRefresher {
         case "none":
             return .noSession
         case "corrupt":
-            throw RefresherError(.corruptSession, "the session's \(parts.dropFirst().first?.string ?? "data") does not parse")
+            throw RefresherError(
+                .corruptSession, "the session's \(parts.dropFirst().first?.string ?? "data") does not parse")
         case "moved" where parts.count == 2:
             guard let credentials = try SessionRecord.decode(parts[1]) else { return .noSession }
             return .moved(credentials)
@@ -186,7 +191,8 @@ extension RedisRefresher {
         case "held" where parts.count == 4:
             let pttl = parts[2].int ?? -1
             return .held(
-                holder: parts[1].string ?? "", remaining: pttl > 0 ? .milliseconds(pttl) : nil, serverTime: parts[3].int)
+                holder: parts[1].string ?? "", remaining: pttl > 0 ? .milliseconds(pttl) : nil, serverTime: parts[3].int
+            )
         default:
             throw RefresherError(.redisError, "unexpected reply from the check script")
         }
@@ -337,10 +343,12 @@ extension RedisRefresher {
             RedisArgument(connections.ownerID), RedisArgument(generation),
             failure.isRejected ? "rejected" : "transient", RedisArgument(reason), RedisArgument(keys.events),
         ]
-        if case .failure(let error) = await retryingOnConnectionErrors({ () async throws(RefresherError) -> RedisValue in
+        if case .failure(let error) = await retryingOnConnectionErrors({
+            () async throws(RefresherError) -> RedisValue in
             try await self.runScript(Scripts.fail, arguments: arguments)
         }) {
-            logger.info("could not publish the failure; the lock expires by itself", metadata: ["error": "\(error.message)"])
+            logger.info(
+                "could not publish the failure; the lock expires by itself", metadata: ["error": "\(error.message)"])
         }
         return .failure(
             failure.isRejected
@@ -357,7 +365,7 @@ extension RedisRefresher {
         while true {
             do {
                 return .success(try await operation())
-            } catch where error.code == .redisUnavailable && ContinuousClock.now.advanced(by: delay) < deadline {
+            } catch  where error.code == .redisUnavailable && ContinuousClock.now.advanced(by: delay) < deadline {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(1))
             } catch {

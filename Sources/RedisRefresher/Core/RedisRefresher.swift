@@ -228,7 +228,9 @@ public final class RedisRefresher: Sendable {
     }
 
     /// The cached session when it is current and newer than `generation`.
-    private func cachedCredentials(newerThan generation: Int64, timeout: Duration) throws(RefresherError) -> Credentials? {
+    private func cachedCredentials(newerThan generation: Int64, timeout: Duration) throws(RefresherError)
+        -> Credentials?
+    {
         guard timeout > .zero else { throw RefresherError(.invalidConfiguration, "the timeout must be positive") }
         return state.withLock { state in
             guard let cached = state.cached, !state.stale, cached.generation > generation else { return nil }
@@ -314,8 +316,10 @@ public final class RedisRefresher: Sendable {
         if requireRefreshToken && (tokens.refreshToken ?? "").isEmpty {
             throw RefresherError(.invalidConfiguration, "the refresh token is empty")
         }
-        for token in [tokens.accessToken, tokens.refreshToken ?? ""] where token.utf8.count > SessionRecord.maximumTokenBytes {
-            throw RefresherError(.invalidConfiguration, "a token is larger than \(SessionRecord.maximumTokenBytes) bytes")
+        for token in [tokens.accessToken, tokens.refreshToken ?? ""]
+        where token.utf8.count > SessionRecord.maximumTokenBytes {
+            throw RefresherError(
+                .invalidConfiguration, "a token is larger than \(SessionRecord.maximumTokenBytes) bytes")
         }
     }
 

@@ -3,11 +3,11 @@ import RedisClient
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The Redis connections a process shares between all its refreshers: one command connection (pipelined
@@ -44,7 +44,8 @@ public final class RefresherConnections: Sendable {
     ) throws(RefresherError) {
         let owner = ownerID ?? Self.makeOwnerID()
         guard !owner.isEmpty, owner.utf8.count <= 200, !owner.utf8.contains(where: { $0 <= 32 || $0 >= 127 }) else {
-            throw RefresherError(.invalidConfiguration, "an owner id must be 1-200 printable ASCII bytes without spaces")
+            throw RefresherError(
+                .invalidConfiguration, "an owner id must be 1-200 printable ASCII bytes without spaces")
         }
         do {
             var commandConfiguration = configuration
@@ -95,6 +96,7 @@ public final class RefresherConnections: Sendable {
             } == 0 ? String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self) : "unknown-host"
         let cleanHost = String(host.unicodeScalars.filter { $0.isASCII && $0.value > 32 && $0 != ":" }.prefix(64))
         let random = String(UInt32.random(in: .min ... .max), radix: 16)
-        return "\(cleanHost.isEmpty ? "host" : cleanHost):\(getpid()):\(String(repeating: "0", count: 8 - random.count))\(random)"
+        return
+            "\(cleanHost.isEmpty ? "host" : cleanHost):\(getpid()):\(String(repeating: "0", count: 8 - random.count))\(random)"
     }
 }

@@ -90,14 +90,17 @@ public struct SessionAdmin: Sendable {
 
     /// Installs a session after a fresh login: the next generation, a cleared rejection, and a `replaced` event.
     /// Returns the new generation.
-    public func putSession(_ tokens: RefreshedTokens, by owner: String = "operator") async throws(RefresherError) -> Int64 {
+    public func putSession(_ tokens: RefreshedTokens, by owner: String = "operator") async throws(RefresherError)
+        -> Int64
+    {
         guard !tokens.accessToken.isEmpty, let refreshToken = tokens.refreshToken, !refreshToken.isEmpty else {
             throw RefresherError(.invalidConfiguration, "both an access token and a refresh token are required")
         }
         guard tokens.accessToken.utf8.count <= SessionRecord.maximumTokenBytes,
             refreshToken.utf8.count <= SessionRecord.maximumTokenBytes
         else {
-            throw RefresherError(.invalidConfiguration, "a token is larger than \(SessionRecord.maximumTokenBytes) bytes")
+            throw RefresherError(
+                .invalidConfiguration, "a token is larger than \(SessionRecord.maximumTokenBytes) bytes")
         }
         let reply: RedisValue
         do {
@@ -112,7 +115,9 @@ public struct SessionAdmin: Sendable {
             throw RefresherError(redis: error)
         }
         try Scripts.refuseWrongType(reply)
-        guard let generation = reply.int else { throw RefresherError(.redisError, "unexpected reply from the replace script") }
+        guard let generation = reply.int else {
+            throw RefresherError(.redisError, "unexpected reply from the replace script")
+        }
         return generation
     }
 }

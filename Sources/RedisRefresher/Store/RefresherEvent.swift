@@ -36,7 +36,8 @@ public enum RefresherEvent: Sendable, Hashable {
         let by = fields["by"].map(String.init) ?? ""
         switch kind {
         case "refreshed" where generation != nil:
-            self = .refreshed(generation: generation!, by: by, durationMilliseconds: fields["duration_ms"].flatMap { Int64($0) })
+            self = .refreshed(
+                generation: generation!, by: by, durationMilliseconds: fields["duration_ms"].flatMap { Int64($0) })
         case "failed" where generation != nil:
             self = .failed(
                 generation: generation!, rejected: fields["kind"] == "rejected", by: by,

@@ -36,26 +36,26 @@ enum Scripts {
     /// `{"acquired", HGETALL, now_ms}` or `{"held", holder, pttl, now_ms}`.
     static let checkOrAcquire = RedisScript(
         typeGuard + """
-        local s = redis.call('HMGET', KEYS[3], 'generation', 'rejected_generation', 'rejected_reason',
-          'failed_generation', 'failed_at', 'failed_kind', 'failed_reason')
-        if not s[1] then return {'none'} end
-        local gen = tonumber(s[1])
-        if not gen then return {'corrupt', 'generation'} end
-        if gen ~= tonumber(ARGV[3]) then return {'moved', redis.call('HGETALL', KEYS[3])} end
-        if s[2] and tonumber(s[2]) == gen then return {'rejected', s[3] or ''} end
-        if ARGV[6] ~= '' and s[4] and tonumber(s[4]) == gen and (tonumber(s[5]) or 0) >= tonumber(ARGV[6]) then
-          return {'failed', s[6] or 'transient', s[7] or ''}
-        end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-          redis.call('SET', KEYS[2], string.format('%d', now))
-          if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[4], 'takeovers', 1) end
-          return {'acquired', redis.call('HGETALL', KEYS[3]), now}
-        end
-        if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[4], 'waits', 1) end
-        return {'held', redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1]), now}
-        """)
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'rejected_generation', 'rejected_reason',
+              'failed_generation', 'failed_at', 'failed_kind', 'failed_reason')
+            if not s[1] then return {'none'} end
+            local gen = tonumber(s[1])
+            if not gen then return {'corrupt', 'generation'} end
+            if gen ~= tonumber(ARGV[3]) then return {'moved', redis.call('HGETALL', KEYS[3])} end
+            if s[2] and tonumber(s[2]) == gen then return {'rejected', s[3] or ''} end
+            if ARGV[6] ~= '' and s[4] and tonumber(s[4]) == gen and (tonumber(s[5]) or 0) >= tonumber(ARGV[6]) then
+              return {'failed', s[6] or 'transient', s[7] or ''}
+            end
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+              redis.call('SET', KEYS[2], string.format('%d', now))
+              if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[4], 'takeovers', 1) end
+              return {'acquired', redis.call('HGETALL', KEYS[3]), now}
+            end
+            if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[4], 'waits', 1) end
+            return {'held', redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1]), now}
+            """)
 
     /// The fenced write: stores generation g+1 only while the stored generation is g and the lock is ours (or has
     /// expired with nobody else holding it), then releases the lock and publishes `refreshed`.
@@ -64,25 +64,25 @@ enum Scripts {
     /// Returns `{"committed", g+1, now_ms}` or `{"fenced", stored generation, holder}`.
     static let commit = RedisScript(
         typeGuard + """
-        local holder = redis.call('GET', KEYS[1])
-        local gen = tonumber(redis.call('HGET', KEYS[3], 'generation') or '')
-        if gen == nil or gen ~= tonumber(ARGV[2]) or (holder and holder ~= ARGV[1]) then
-          redis.call('HINCRBY', KEYS[4], 'fenced', 1)
-          return {'fenced', gen or -1, holder or ''}
-        end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local new = gen + 1
-        redis.call('PUBLISH', ARGV[7], 'refreshed generation=' .. new .. ' by=' .. ARGV[1] .. ' duration_ms=' .. ARGV[6])
-        redis.call('HSET', KEYS[3], 'access_token', ARGV[3], 'refresh_token', ARGV[4], 'expires_at', ARGV[5],
-          'generation', new, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[1])
-        redis.call('HDEL', KEYS[3], 'rejected_generation', 'rejected_reason', 'failed_generation', 'failed_at',
-          'failed_kind', 'failed_reason')
-        redis.call('HINCRBY', KEYS[4], 'refreshes', 1)
-        redis.call('HSET', KEYS[4], 'last_duration_ms', ARGV[6])
-        if holder then redis.call('DEL', KEYS[1]) end
-        return {'committed', new, now}
-        """)
+            local holder = redis.call('GET', KEYS[1])
+            local gen = tonumber(redis.call('HGET', KEYS[3], 'generation') or '')
+            if gen == nil or gen ~= tonumber(ARGV[2]) or (holder and holder ~= ARGV[1]) then
+              redis.call('HINCRBY', KEYS[4], 'fenced', 1)
+              return {'fenced', gen or -1, holder or ''}
+            end
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local new = gen + 1
+            redis.call('PUBLISH', ARGV[7], 'refreshed generation=' .. new .. ' by=' .. ARGV[1] .. ' duration_ms=' .. ARGV[6])
+            redis.call('HSET', KEYS[3], 'access_token', ARGV[3], 'refresh_token', ARGV[4], 'expires_at', ARGV[5],
+              'generation', new, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[1])
+            redis.call('HDEL', KEYS[3], 'rejected_generation', 'rejected_reason', 'failed_generation', 'failed_at',
+              'failed_kind', 'failed_reason')
+            redis.call('HINCRBY', KEYS[4], 'refreshes', 1)
+            redis.call('HSET', KEYS[4], 'last_duration_ms', ARGV[6])
+            if holder then redis.call('DEL', KEYS[1]) end
+            return {'committed', new, now}
+            """)
 
     /// Records a failed refresh while the lock is ours: releases it, counts it, records the failure on the session
     /// (`failed_*`, seen by waiters' polls; `rejected_*` for a rejected refresh token, so nobody presents it again),
@@ -91,21 +91,21 @@ enum Scripts {
     /// ARGV: owner, g, kind (`rejected`/`transient`), reason, channel. Returns 1, or 0 when the lock was not ours.
     static let fail = RedisScript(
         typeGuard + """
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-        redis.call('PUBLISH', ARGV[5], 'failed generation=' .. ARGV[2] .. ' kind=' .. ARGV[3] .. ' by=' .. ARGV[1] .. ' reason=' .. ARGV[4])
-        redis.call('DEL', KEYS[1])
-        redis.call('HINCRBY', KEYS[4], 'failures', 1)
-        if tonumber(redis.call('HGET', KEYS[3], 'generation') or '') == tonumber(ARGV[2]) then
-          local t = redis.call('TIME')
-          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-          redis.call('HSET', KEYS[3], 'failed_generation', ARGV[2], 'failed_at', string.format('%d', now),
-            'failed_kind', ARGV[3], 'failed_reason', ARGV[4])
-          if ARGV[3] == 'rejected' then
-            redis.call('HSET', KEYS[3], 'rejected_generation', ARGV[2], 'rejected_reason', ARGV[4])
-          end
-        end
-        return 1
-        """)
+            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+            redis.call('PUBLISH', ARGV[5], 'failed generation=' .. ARGV[2] .. ' kind=' .. ARGV[3] .. ' by=' .. ARGV[1] .. ' reason=' .. ARGV[4])
+            redis.call('DEL', KEYS[1])
+            redis.call('HINCRBY', KEYS[4], 'failures', 1)
+            if tonumber(redis.call('HGET', KEYS[3], 'generation') or '') == tonumber(ARGV[2]) then
+              local t = redis.call('TIME')
+              local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+              redis.call('HSET', KEYS[3], 'failed_generation', ARGV[2], 'failed_at', string.format('%d', now),
+                'failed_kind', ARGV[3], 'failed_reason', ARGV[4])
+              if ARGV[3] == 'rejected' then
+                redis.call('HSET', KEYS[3], 'rejected_generation', ARGV[2], 'rejected_reason', ARGV[4])
+              end
+            end
+            return 1
+            """)
 
     /// Owner-checked release (compare-and-delete) that publishes `released`.
     ///
@@ -131,32 +131,32 @@ enum Scripts {
     /// `{generation, 1|0}`.
     static let seed = RedisScript(
         typeGuard + """
-        local existing = redis.call('HGET', KEYS[3], 'generation')
-        if existing then return {tonumber(existing) or -1, 0} end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        redis.call('PUBLISH', ARGV[5], 'replaced generation=1 by=' .. ARGV[4])
-        redis.call('HSET', KEYS[3], 'access_token', ARGV[1], 'refresh_token', ARGV[2], 'expires_at', ARGV[3],
-          'generation', 1, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[4])
-        return {1, 1}
-        """)
+            local existing = redis.call('HGET', KEYS[3], 'generation')
+            if existing then return {tonumber(existing) or -1, 0} end
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            redis.call('PUBLISH', ARGV[5], 'replaced generation=1 by=' .. ARGV[4])
+            redis.call('HSET', KEYS[3], 'access_token', ARGV[1], 'refresh_token', ARGV[2], 'expires_at', ARGV[3],
+              'generation', 1, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[4])
+            return {1, 1}
+            """)
 
     /// Replaces the session after a fresh login: generation + 1, clears a rejection, publishes `replaced`.
     ///
     /// ARGV: access, refresh, expires_at, by, channel. Returns the new generation.
     static let replace = RedisScript(
         typeGuard + """
-        local gen = tonumber(redis.call('HGET', KEYS[3], 'generation') or '0') or 0
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local new = gen + 1
-        redis.call('PUBLISH', ARGV[5], 'replaced generation=' .. new .. ' by=' .. ARGV[4])
-        redis.call('HSET', KEYS[3], 'access_token', ARGV[1], 'refresh_token', ARGV[2], 'expires_at', ARGV[3],
-          'generation', new, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[4])
-        redis.call('HDEL', KEYS[3], 'rejected_generation', 'rejected_reason', 'failed_generation', 'failed_at',
-          'failed_kind', 'failed_reason')
-        return new
-        """)
+            local gen = tonumber(redis.call('HGET', KEYS[3], 'generation') or '0') or 0
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local new = gen + 1
+            redis.call('PUBLISH', ARGV[5], 'replaced generation=' .. new .. ' by=' .. ARGV[4])
+            redis.call('HSET', KEYS[3], 'access_token', ARGV[1], 'refresh_token', ARGV[2], 'expires_at', ARGV[3],
+              'generation', new, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[4])
+            redis.call('HDEL', KEYS[3], 'rejected_generation', 'rejected_reason', 'failed_generation', 'failed_at',
+              'failed_kind', 'failed_reason')
+            return new
+            """)
 
     static let all = [checkOrAcquire, commit, fail, release, extend, seed, replace]
 }

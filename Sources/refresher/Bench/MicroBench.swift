@@ -95,8 +95,10 @@ struct MicroBench {
             try await group.waitForAll()
         }
         let concurrent = Double(1000 * max(100 / scale, 1)) / (ContinuousClock.now - started).seconds
-        progress(String(format: "micro: pipelined %.0f k commands/s, 1,000 concurrent callers %.0f k commands/s",
-                        pipelined / 1000, concurrent / 1000))
+        progress(
+            String(
+                format: "micro: pipelined %.0f k commands/s, 1,000 concurrent callers %.0f k commands/s",
+                pipelined / 1000, concurrent / 1000))
 
         // 5. 10,000 tasks waiting on one refresh held by another worker, and a baseline of 10,000 tasks suspended on
         // bare continuations: the difference is what the library adds per waiting task. Each runs in a fresh
@@ -104,8 +106,11 @@ struct MicroBench {
         let waiters = String(10_000 / scale)
         let waiting = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", waiters])
         let baseline = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", waiters, "--bare"])
-        progress(String(format: "micro: %d waiting tasks: RSS +%.1f MB (bare tasks +%.1f MB), %d Redis commands while waiting, all resolved in %.0f ms",
-                        waiting.resolved, waiting.rssGrowthMB, baseline.rssGrowthMB, waiting.commands, waiting.resolvedMs))
+        progress(
+            String(
+                format:
+                    "micro: %d waiting tasks: RSS +%.1f MB (bare tasks +%.1f MB), %d Redis commands while waiting, all resolved in %.0f ms",
+                waiting.resolved, waiting.rssGrowthMB, baseline.rssGrowthMB, waiting.commands, waiting.resolvedMs))
         await refresher.shutdown()
         var cleanup = RedisCommand(
             "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
@@ -189,7 +194,9 @@ struct MicroBench {
                 for _ in 0..<waiting {
                     group.addTask {
                         joined.increment()
-                        if (try? await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(60))) != nil {
+                        if (try? await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(60)))
+                            != nil
+                        {
                             resolved.increment()
                         }
                     }
@@ -269,6 +276,8 @@ final class ParkedContinuations: Sendable {
     func add(_ continuation: CheckedContinuation<Void, Never>) { list.withLock { $0.append(continuation) } }
     var count: Int { list.withLock { $0.count } }
     func resumeAll() {
-        for continuation in list.withLock({ list in defer { list = [] }; return list }) { continuation.resume() }
+        for continuation in list.withLock({ list in
+            defer { list = [] }; return list
+        }) { continuation.resume() }
     }
 }

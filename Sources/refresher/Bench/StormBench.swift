@@ -71,8 +71,9 @@ struct StormBench {
         let login = idp.login()
         // The stored access token is one the provider no longer accepts: every task's first call is a 401.
         _ = try await admin.putSession(
-            RefreshedTokens(accessToken: "expired-\(login.access_token)", refreshToken: login.refresh_token,
-                            expiresIn: .seconds(3600)),
+            RefreshedTokens(
+                accessToken: "expired-\(login.access_token)", refreshToken: login.refresh_token,
+                expiresIn: .seconds(3600)),
             by: "bench")
 
         let startAt = unixSeconds() + 1.0 + Double(processes) * 0.12

@@ -37,7 +37,8 @@ struct BenchCommand: AsyncParsableCommand {
         var machine = await Machine.describe(redisURL: url)
         machine.redisSetup =
             embedded == nil
-            ? "given server \(url)" : "embedded on loopback" + (embedded!.raisedPriority ? ", nice -10" : ", default priority")
+            ? "given server \(url)"
+            : "embedded on loopback" + (embedded!.raisedPriority ? ", nice -10" : ", default priority")
         say("machine: \(machine.summary)")
         var storms: [StormResult] = []
         if !onlyMicro {
@@ -87,9 +88,11 @@ struct BenchCommand: AsyncParsableCommand {
     static func progressLine(_ result: StormResult, run: Int, of runs: Int) -> String {
         func ms(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
         return String(
-            format: "storm %3dx%-3d %-6@ run %d/%d: refreshes=%d reuse=%d ok=%d/%d woken=%d wake p50/p99/max=%@/%@/%@ ms storm=%@ ms cmds=%d (%.1f/process, max %d/connection)%@",
+            format:
+                "storm %3dx%-3d %-6@ run %d/%d: refreshes=%d reuse=%d ok=%d/%d woken=%d wake p50/p99/max=%@/%@/%@ ms storm=%@ ms cmds=%d (%.1f/process, max %d/connection)%@",
             result.processes, result.tasks, result.mode.rawValue, run, runs, result.refreshes, result.reuseEvents,
-            result.tasksOK, result.tasksTotal, result.wokenTasks, ms(result.wakeP50Ms), ms(result.wakeP99Ms), ms(result.wakeMaxMs),
+            result.tasksOK, result.tasksTotal, result.wokenTasks, ms(result.wakeP50Ms), ms(result.wakeP99Ms),
+            ms(result.wakeMaxMs),
             ms(result.stormMs), result.redisCommands, result.redisCommandsPerProcess, result.maxCommandsPerConnection,
             result.barrierHeld ? "" : " (barrier missed)")
     }
@@ -110,15 +113,19 @@ struct Machine: Codable, Sendable {
 
     static func describe(redisURL: String) async -> Machine {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
+        let model =
+            cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
-        let os = ((try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? "").split(separator: "\n")
-            .first { $0.hasPrefix("PRETTY_NAME=") }?.dropFirst("PRETTY_NAME=".count).replacingOccurrences(of: "\"", with: "")
+        let os =
+            ((try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? "").split(separator: "\n")
+            .first { $0.hasPrefix("PRETTY_NAME=") }?.dropFirst("PRETTY_NAME=".count).replacingOccurrences(
+                of: "\"", with: "")
             ?? "Linux"
         var version = "unknown"
         if let redis = try? RedisConnection(url: redisURL) {
             let info = (try? await redis.send("INFO", "server").string) ?? ""
-            version = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?
+            version =
+                info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?
                 .split(separator: ":").last.map(String.init) ?? "unknown"
             redis.close()
         }
@@ -139,10 +146,14 @@ struct BenchReport: Codable, Sendable {
 
     var markdown: String {
         var lines: [String] = []
-        lines.append("Machine: \(machine.summary). Identity-provider refresh latency \(latencyMs) ms; \(runs) storm(s) per cell.")
+        lines.append(
+            "Machine: \(machine.summary). Identity-provider refresh latency \(latencyMs) ms; \(runs) storm(s) per cell."
+        )
         if !storms.isEmpty {
             lines.append("")
-            lines.append("| P×T | mode | refreshes (per run) | reuse | tasks ok | wake p50 | wake p99 | wake max | storm | Redis cmds / process |")
+            lines.append(
+                "| P×T | mode | refreshes (per run) | reuse | tasks ok | wake p50 | wake p99 | wake max | storm | Redis cmds / process |"
+            )
             lines.append("|---|---|---|---|---|---|---|---|---|---|")
             var seen: [String] = []
             for result in storms {
@@ -166,19 +177,38 @@ struct BenchReport: Codable, Sendable {
                         + "\(median(cell.map(\.stormMs))) | \(String(format: "%.1f", commands)) |")
             }
             lines.append("")
-            lines.append("Wake-up: refresh stored → task in another process resumed. Storm: first 401 → last success. Latencies are medians over the runs of each run's percentile.")
+            lines.append(
+                "Wake-up: refresh stored → task in another process resumed. Storm: first 401 → last success. Latencies are medians over the runs of each run's percentile."
+            )
         }
         if let micro {
             lines.append("")
             lines.append("| micro-benchmark | result |")
             lines.append("|---|---|")
-            lines.append(String(format: "| cached `credentials()`, one task | %.1f M reads/s |", micro.credentialsReadsPerSecond / 1e6))
-            lines.append(String(format: "| `GET` round trip (loopback) | p50 %.0f µs, p99 %.0f µs |", micro.getRoundTripP50Us, micro.getRoundTripP99Us))
-            lines.append(String(format: "| lock acquire + owner-checked release | %.0f µs |", micro.lockAcquireReleaseUs))
-            lines.append(String(format: "| `pipeline(_:)` of 1,000 `SET`s | %.0f k commands/s |", micro.pipelinedCommandsPerSecond / 1000))
-            lines.append(String(format: "| 1,000 concurrent callers, one connection | %.0f k commands/s |", micro.concurrentCommandsPerSecond / 1000))
-            lines.append(String(format: "| %d tasks waiting on one refresh | RSS +%.1f MB (the same number of bare suspended tasks: +%.1f MB); %d client commands to Redis in 2.1 s of waiting; all resolved %.0f ms after the outcome |",
-                                micro.waitingTasks, micro.waitingRSSGrowthMB, micro.waitingBaselineRSSGrowthMB, micro.waitingRedisCommands, micro.waitingResolvedMs))
+            lines.append(
+                String(
+                    format: "| cached `credentials()`, one task | %.1f M reads/s |",
+                    micro.credentialsReadsPerSecond / 1e6))
+            lines.append(
+                String(
+                    format: "| `GET` round trip (loopback) | p50 %.0f µs, p99 %.0f µs |", micro.getRoundTripP50Us,
+                    micro.getRoundTripP99Us))
+            lines.append(
+                String(format: "| lock acquire + owner-checked release | %.0f µs |", micro.lockAcquireReleaseUs))
+            lines.append(
+                String(
+                    format: "| `pipeline(_:)` of 1,000 `SET`s | %.0f k commands/s |",
+                    micro.pipelinedCommandsPerSecond / 1000))
+            lines.append(
+                String(
+                    format: "| 1,000 concurrent callers, one connection | %.0f k commands/s |",
+                    micro.concurrentCommandsPerSecond / 1000))
+            lines.append(
+                String(
+                    format:
+                        "| %d tasks waiting on one refresh | RSS +%.1f MB (the same number of bare suspended tasks: +%.1f MB); %d client commands to Redis in 2.1 s of waiting; all resolved %.0f ms after the outcome |",
+                    micro.waitingTasks, micro.waitingRSSGrowthMB, micro.waitingBaselineRSSGrowthMB,
+                    micro.waitingRedisCommands, micro.waitingResolvedMs))
         }
         return lines.joined(separator: "\n")
     }

@@ -11,7 +11,8 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run a demo fleet against a built-in identity provider and an embedded or given Redis.")
 
-    @Option(help: "Redis URL ($REDIS_URL); when none is given and nothing answers, an embedded redis-server is started.")
+    @Option(
+        help: "Redis URL ($REDIS_URL); when none is given and nothing answers, an embedded redis-server is started.")
     var redisURL: String?
     @Option(help: "Worker processes.") var processes = 8
     @Option(help: "Tasks per worker process.") var tasks = 16
@@ -22,7 +23,10 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "redis (the library) or none (every worker refreshes on its own).") var coordination = "redis"
     @Flag(help: "Always start an embedded throwaway redis-server, even if one answers.") var embeddedRedis = false
     @Flag(help: "Print the summary as JSON.") var json = false
-    @Flag(help: "Soak: sample worker memory and threads, Redis clients, keys and memory every minute; compare the first and last samples.")
+    @Flag(
+        help:
+            "Soak: sample worker memory and threads, Redis clients, keys and memory every minute; compare the first and last samples."
+    )
     var soak = false
 
     func validate() throws {
@@ -217,7 +221,8 @@ struct SoakSample: Sendable {
 
     var line: String {
         String(
-            format: "t=%6.0fs workers RSS %.1f MB, %d threads; Redis %d clients, %d keys, %.1f MB", seconds, workerRSSMB,
+            format: "t=%6.0fs workers RSS %.1f MB, %d threads; Redis %d clients, %d keys, %.1f MB", seconds,
+            workerRSSMB,
             workerThreads, redisClients, redisKeys, redisMemoryMB)
     }
 
@@ -225,9 +230,13 @@ struct SoakSample: Sendable {
         var rss = 0.0
         var threads = 0
         for worker in workers {
-            guard let status = try? String(contentsOfFile: "/proc/\(worker.pid)/status", encoding: .utf8) else { continue }
+            guard let status = try? String(contentsOfFile: "/proc/\(worker.pid)/status", encoding: .utf8) else {
+                continue
+            }
             for line in status.split(separator: "\n") {
-                let value = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Double($0) } ?? 0
+                let value =
+                    line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Double($0) }
+                    ?? 0
                 if line.hasPrefix("VmRSS:") { rss += value / 1024 }
                 if line.hasPrefix("Threads:") { threads += Int(value) }
             }
@@ -240,7 +249,8 @@ struct SoakSample: Sendable {
         let memory = (try? await redis.send("INFO", "memory").string) ?? ""
         let keys = (try? await redis.send("DBSIZE").int) ?? 0
         return SoakSample(
-            seconds: seconds, workerRSSMB: rss, workerThreads: threads, redisClients: Int(field(clients, "connected_clients")),
+            seconds: seconds, workerRSSMB: rss, workerThreads: threads,
+            redisClients: Int(field(clients, "connected_clients")),
             redisKeys: Int(keys), redisMemoryMB: field(memory, "used_memory") / 1_048_576)
     }
 }
@@ -342,8 +352,16 @@ struct DemoReport: Encodable {
             ("requests served", "\(idp.resourceOK)"),
             ("401 responses", "\(idp.resource401)"),
             ("token expiries", "\(idp.expiries)"),
-            ("refreshes performed", "\(idp.refreshes)" + (coordination == "redis" ? (expiriesMatch ? "  (= expiries)" : "  (expiries: \(idp.expiries))") : "")),
-            ("refresh-token reuse", "\(idp.reuseEvents)" + (idp.reuseEvents == 0 ? "  (must be 0)" : "  REUSE DETECTED")),
+            (
+                "refreshes performed",
+                "\(idp.refreshes)"
+                    + (coordination == "redis"
+                        ? (expiriesMatch ? "  (= expiries)" : "  (expiries: \(idp.expiries))") : "")
+            ),
+            (
+                "refresh-token reuse",
+                "\(idp.reuseEvents)" + (idp.reuseEvents == 0 ? "  (must be 0)" : "  REUSE DETECTED")
+            ),
             ("fleet logged out", idp.revoked ? "YES: the identity provider revoked the session" : "no"),
             ("wake-up latency p50/p99", coordination == "redis" ? "\(wakeP50) / \(wakeP99) ms" : "n/a"),
             ("Redis commands used", "\(redisCommands)"),
@@ -355,6 +373,9 @@ struct DemoReport: Encodable {
         for (label, value) in rows {
             Swift.print("  " + label.padding(toLength: 26, withPad: " ", startingAt: 0) + value)
         }
-        Swift.print(passed ? "\nresult: PASS — one refresh per expiry, nobody logged out" : "\nresult: FAIL — the fleet was logged out")
+        Swift.print(
+            passed
+                ? "\nresult: PASS — one refresh per expiry, nobody logged out"
+                : "\nresult: FAIL — the fleet was logged out")
     }
 }

@@ -23,21 +23,31 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Identity provider base URL ($IDP_URL).") var idpURL: String?
     @Option(help: "Session name ($SESSION).") var session: String?
     @Option(help: "Concurrent tasks ($TASKS, default 16).") var tasks: Int?
-    @Option(help: "Unix time (seconds, fractional) at which the tasks start ($START_AT, default now).") var startAt: Double?
-    @Option(help: "Seconds after START_AT by which every task is done ($TASK_TIMEOUT, default 30).") var taskTimeout: Double?
+    @Option(help: "Unix time (seconds, fractional) at which the tasks start ($START_AT, default now).") var startAt:
+        Double?
+    @Option(help: "Seconds after START_AT by which every task is done ($TASK_TIMEOUT, default 30).") var taskTimeout:
+        Double?
     @Option(help: "Run continuously for this many seconds, then print a summary ($DURATION).") var duration: Double?
-    @Option(help: "redis (the library) or none (every task refreshes on its own) ($COORDINATION).") var coordination: String?
+    @Option(help: "redis (the library) or none (every task refreshes on its own) ($COORDINATION).") var coordination:
+        String?
     @Option(help: "Pause between requests of one task in continuous mode, ms ($REQUEST_INTERVAL_MS, default 100).")
     var requestIntervalMs: Int?
     @Option(help: "How waiters wake: pubsub (default) or poll (only the 1 s polling) ($WAKE).") var wake: String?
     @Option(help: "Refresh this many ms before the access token expires, not only on a 401 ($REFRESH_AHEAD_MS).")
     var refreshAheadMs: Int?
-    @Option(help: "Storm mode: stay alive until this many seconds after START_AT, so exiting processes do not compete with the storm for CPU ($LINGER, default 0).")
+    @Option(
+        help:
+            "Storm mode: stay alive until this many seconds after START_AT, so exiting processes do not compete with the storm for CPU ($LINGER, default 0)."
+    )
     var linger: Double?
 
     func run() async throws {
-        guard let idpURL = Environment.string(idpURL, "IDP_URL") else { throw CLIError("no identity provider: --idp-url or IDP_URL") }
-        guard let sessionName = Environment.string(session, "SESSION") else { throw CLIError("no session: --session or SESSION") }
+        guard let idpURL = Environment.string(idpURL, "IDP_URL") else {
+            throw CLIError("no identity provider: --idp-url or IDP_URL")
+        }
+        guard let sessionName = Environment.string(session, "SESSION") else {
+            throw CLIError("no session: --session or SESSION")
+        }
         let redisURL = Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379"
         let taskCount = try Environment.int(tasks, "TASKS", default: 16)
         guard (1...100_000).contains(taskCount) else { throw CLIError("TASKS must be between 1 and 100000") }
@@ -160,7 +170,8 @@ struct WorkerContext: Sendable {
         } catch let error as RefresherError {
             result.error = "\(error.code): \(error.message)"
         } catch let failure as RefreshFailure {
-            result.error = failure.isRejected ? "reloginRequired: \(failure.reason)" : "refreshFailed: \(failure.reason)"
+            result.error =
+                failure.isRejected ? "reloginRequired: \(failure.reason)" : "refreshFailed: \(failure.reason)"
         } catch {
             result.error = "\(type(of: error))"
         }

@@ -2,7 +2,7 @@ import Foundation
 import RedisRefresher
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A throwaway `redis-server` on a free loopback port, without persistence, for the demo and benchmarks when no
@@ -21,8 +21,9 @@ final class EmbeddedRedis: @unchecked Sendable {
     ///   a Redis on a host of its own: on a 2-core machine shared with dozens of worker processes, the server would
     ///   otherwise wait for a CPU behind them, and every round trip would measure the scheduler.
     init(raisePriority: Bool = false) async throws {
-        guard let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        guard
+            let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
         else {
             throw CLIError("no Redis answers and redis-server is not installed (apt-get install redis-server)")
         }
@@ -39,7 +40,8 @@ final class EmbeddedRedis: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         if raisePriority {
-            raisedPriority = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(process.processIdentifier), -10) == 0
+            raisedPriority =
+                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(process.processIdentifier), -10) == 0
         }
         let connection = try RedisConnection(url: url)
         defer { connection.close() }

@@ -91,7 +91,8 @@ enum Operator {
         } catch let error as RedisError where error.isConnectionError {
             throw CLIError("Redis unavailable: \(oneLine(error.message)) (\(configuration.redactedDescription))")
         } catch let error as RedisError where error.code == .authenticationFailed {
-            throw CLIError("Redis refused the credentials: \(oneLine(error.message)) (\(configuration.redactedDescription))")
+            throw CLIError(
+                "Redis refused the credentials: \(oneLine(error.message)) (\(configuration.redactedDescription))")
         }
     }
 
