@@ -73,8 +73,9 @@ struct Scenario {
 }
 
 /// A `refresher-test-worker` child process and the lines it printed.
+///
+/// `@unchecked Sendable`: `process` and `pipe` are set in init and only read after; `lines` is behind a Mutex.
 final class WorkerProcess: @unchecked Sendable {
-    // `@unchecked Sendable`: `process` and `pipe` are set in init and only read after; `lines` is behind a Mutex.
     let process = Process()
     private let pipe = Pipe()
     private let output = LineBuffer()

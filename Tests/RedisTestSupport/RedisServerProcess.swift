@@ -7,9 +7,10 @@ import RedisClient
 
 /// A throwaway `redis-server` on a free loopback port, for tests that restart, reconfigure or kill connections on a
 /// server and must not disturb other tests. Stopped by PID.
+///
+/// `@unchecked Sendable`: `process` is replaced only by `start`/`restart`, which tests call from one task at a
+/// time; the other properties are immutable.
 public final class RedisServerProcess: @unchecked Sendable {
-    // `@unchecked Sendable`: `process` is replaced only by `start`/`restart`, which tests call from one task at a
-    // time; the other properties are immutable.
     public let port: Int
     public let arguments: [String]
     private var process: Process?

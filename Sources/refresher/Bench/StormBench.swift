@@ -178,8 +178,9 @@ struct ClientCommandCount: Sendable {
 }
 
 /// One `refresher worker` process in a storm.
+///
+/// `@unchecked Sendable`: `process` and the pipes are set once; the collected output is behind its own lock.
 final class BenchWorker: @unchecked Sendable {
-    // `@unchecked Sendable`: `process` and the pipes are set once; the collected output is behind its own lock.
     private let process = Process()
     private let stdout = OutputCollector()
     private let stderr = OutputCollector()

@@ -171,8 +171,9 @@ struct DemoCommand: AsyncParsableCommand {
 }
 
 /// One worker process of the demo.
+///
+/// `@unchecked Sendable`: `process` and `pipe` are set once; the output is read after the process exits.
 final class DemoWorker: @unchecked Sendable {
-    // `@unchecked Sendable`: `process` and `pipe` are set once; the output is read after the process exits.
     private let process = Process()
     private let pipe = Pipe()
     private let collected = OutputCollector()
@@ -256,8 +257,9 @@ struct SoakSample: Sendable {
 }
 
 /// The demo's worker processes, reachable from the signal handler.
+///
+/// `@unchecked Sendable`: `list` is only touched under `lock`.
 final class DemoFleet: @unchecked Sendable {
-    // `@unchecked Sendable`: `list` is only touched under `lock`.
     private let lock = NSLock()
     private var list: [DemoWorker] = []
 
@@ -273,8 +275,9 @@ final class DemoFleet: @unchecked Sendable {
 }
 
 /// Bytes appended from a pipe's handler thread.
+///
+/// `@unchecked Sendable`: `buffer` is only touched under `lock`.
 final class OutputCollector: @unchecked Sendable {
-    // `@unchecked Sendable`: `buffer` is only touched under `lock`.
     private let lock = NSLock()
     private var buffer = Data()
 

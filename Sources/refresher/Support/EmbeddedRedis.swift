@@ -7,8 +7,9 @@ import RedisRefresher
 
 /// A throwaway `redis-server` on a free loopback port, without persistence, for the demo and benchmarks when no
 /// Redis answers. Stopped (SIGTERM, then SIGKILL) by ``stop()``.
+///
+/// `@unchecked Sendable`: all properties are immutable after init; `Process` is only signalled and waited on.
 final class EmbeddedRedis: @unchecked Sendable {
-    // `@unchecked Sendable`: all properties are immutable after init; `Process` is only signalled and waited on.
     let port: Int
     let process: Process
     let directory: URL

@@ -21,8 +21,9 @@ enum ShutdownSignal {
     }
 
     /// Keeps the signal sources alive.
+    ///
+    /// `@unchecked Sendable`: dispatch sources are thread-safe; the array is never mutated after creation.
     struct Token: @unchecked Sendable {
-        // `@unchecked Sendable`: dispatch sources are thread-safe; the array is never mutated after creation.
         let sources: [any DispatchSourceSignal]
 
         func cancel() {
