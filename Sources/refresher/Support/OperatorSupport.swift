@@ -13,24 +13,26 @@ import RedisRefresher
 enum Operator {
     /// `2025-01-31T12:00:00.123Z`: absolute times in UTC, so output from different machines compares directly.
     static func utc(milliseconds: Int64) -> String {
-        var seconds = time_t(milliseconds.floorDivided(by: 1000))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec),
-            Int(milliseconds.floorModulo(1000)))
+        timestamp(milliseconds, gmtime_r, format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ")
     }
 
     /// `2025-01-31 13:00:00.123`: the local wall clock, for a live event log read by a person at this terminal.
     static func localTimestamp(milliseconds: Int64) -> String {
+        timestamp(milliseconds, localtime_r, format: "%04d-%02d-%02d %02d:%02d:%02d.%03d")
+    }
+
+    /// Breaks `milliseconds` down with `convert` (`gmtime_r` or `localtime_r`) and formats the seven fields.
+    private static func timestamp(
+        _ milliseconds: Int64,
+        _ convert: (UnsafePointer<time_t>?, UnsafeMutablePointer<tm>?) -> UnsafeMutablePointer<tm>?,
+        format: String
+    ) -> String {
         var seconds = time_t(milliseconds.floorDivided(by: 1000))
         var parts = tm()
-        localtime_r(&seconds, &parts)
+        _ = convert(&seconds, &parts)
         return String(
-            format: "%04d-%02d-%02d %02d:%02d:%02d.%03d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec),
-            Int(milliseconds.floorModulo(1000)))
+            format: format, Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour),
+            Int(parts.tm_min), Int(parts.tm_sec), Int(milliseconds.floorModulo(1000)))
     }
 
     /// A duration for people: `850 ms`, `4.2 s`, `42 s`, `12 min 5 s`, `3 h 20 min`, `2 d 4 h`.
