@@ -10,15 +10,20 @@ public struct RefresherError: Error, Sendable, Hashable, CustomStringConvertible
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case reloginRequired, refreshFailed, timeout, redisUnavailable, redisError, noSession, corruptSession
-            case invalidConfiguration, lockLost, shutdown, cancelled
+            case invalidConfiguration, lockLost, shutdown, cancelled, outcomeUnknown
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
 
         /// The identity provider rejected the refresh token (e.g. `invalid_grant`): log in again.
         public static let reloginRequired = Code(.reloginRequired)
-        /// The refresh failed for a reason that may pass (network error, 5xx, refresh timeout).
+        /// The refresh failed without using up the refresh token (the provider did not process it): trying again
+        /// may succeed.
         public static let refreshFailed = Code(.refreshFailed)
+        /// The refresh token was presented and the answer was lost (timeout, reset, gateway error), outside the
+        /// identity provider's reuse grace: the provider may have rotated it, so nobody presents it again. A fresh
+        /// login (``RedisRefresher/replaceSession(_:)``, `refresher session put`) moves the session on.
+        public static let outcomeUnknown = Code(.outcomeUnknown)
         /// The caller's deadline passed before fresh credentials were available.
         public static let timeout = Code(.timeout)
         /// Redis could not be reached or did not answer in time.
@@ -76,22 +81,53 @@ public struct RefresherError: Error, Sendable, Hashable, CustomStringConvertible
     }
 }
 
-/// What a refresh function throws to say how the refresh failed.
+/// What a refresh function throws to say how a refresh attempt failed: one of the three failed outcomes of an
+/// attempt (the fourth is success: the function returns tokens).
 ///
-/// Throw ``rejected(_:)`` when the identity provider refused the refresh token (`invalid_grant`, 400/401): the
-/// session is dead and every waiter fails at once with ``RefresherError/Code/reloginRequired``. Throw
-/// ``transient(_:)`` (or any other error) for failures that may pass. The reason is published to the fleet:
-/// keep it short and never put a token in it.
-public struct RefreshFailure: Error, Sendable, Hashable {
-    /// Whether the refresh token was rejected.
-    public let isRejected: Bool
+/// | outcome | meaning | what the lock holder does |
+/// |---|---|---|
+/// | ``Outcome/rejected`` | the provider refused the refresh token (`invalid_grant`) | records it; every caller fails at once with ``RefresherError/Code/reloginRequired`` |
+/// | ``Outcome/notProcessed`` | the request never reached the provider, or the provider said it did not process it | retries with backoff while it keeps the lock, within a budget |
+/// | ``Outcome/unknown`` | sent, but no usable answer (a timeout or reset after writing, a 502/504) | retries only inside ``RefresherConfiguration/identityProviderReuseGrace``; otherwise records it and every caller fails with ``RefresherError/Code/outcomeUnknown`` |
+///
+/// Any other error a refresh function throws counts as ``Outcome/unknown``: when in doubt, the refresh token is
+/// never presented again. The reason is published to the fleet: keep it short and never put a token in it.
+public struct RefreshFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    /// How a failed refresh attempt ended.
+    public enum Outcome: String, Sendable, Hashable, CaseIterable {
+        /// The refresh token was refused: the session needs a new login.
+        case rejected
+        /// The provider did not process the request: the refresh token is still good, trying again is safe.
+        case notProcessed = "not_processed"
+        /// The provider may have processed the request (and rotated the refresh token): presenting the same token
+        /// again is reuse, unless the provider's reuse grace allows it.
+        case unknown
+    }
+
+    /// How the attempt ended.
+    public let outcome: Outcome
     /// A short reason, such as `invalid_grant` or `HTTP 503`.
     public let reason: String
 
-    /// The refresh token was rejected: re-login required.
-    public static func rejected(_ reason: String) -> RefreshFailure { RefreshFailure(isRejected: true, reason: reason) }
-    /// A failure that may pass.
-    public static func transient(_ reason: String) -> RefreshFailure {
-        RefreshFailure(isRejected: false, reason: reason)
+    /// Whether the refresh token was rejected.
+    public var isRejected: Bool { outcome == .rejected }
+
+    /// A failure with an explicit outcome.
+    public init(_ outcome: Outcome, _ reason: String) {
+        self.outcome = outcome
+        self.reason = reason
     }
+
+    /// The refresh token was rejected: re-login required.
+    public static func rejected(_ reason: String) -> RefreshFailure { RefreshFailure(.rejected, reason) }
+    /// The request never reached the provider, or the provider answered that it did not process it (connection
+    /// refused, DNS, TLS handshake, an error before writing; RFC 6749 `temporarily_unavailable`, a 503).
+    public static func notProcessed(_ reason: String) -> RefreshFailure { RefreshFailure(.notProcessed, reason) }
+    /// The request was sent and no usable answer came back: the provider may have rotated the refresh token.
+    public static func outcomeUnknown(_ reason: String) -> RefreshFailure { RefreshFailure(.unknown, reason) }
+    /// A failure that may pass, of unknown outcome: the same as ``outcomeUnknown(_:)``. Prefer the explicit
+    /// ``notProcessed(_:)`` when the request provably never reached the provider.
+    public static func transient(_ reason: String) -> RefreshFailure { RefreshFailure(.unknown, reason) }
+
+    public var description: String { "RefreshFailure(\(outcome.rawValue)): \(reason)" }
 }
