@@ -14,8 +14,25 @@ public struct RefresherConfiguration: Sendable {
     /// How often waiters check the lock and generation when no pub/sub message arrives (lost message, crashed
     /// holder). The seed's 1 s.
     public var pollInterval: Duration
-    /// How long the refresh function may run before it counts as a transient failure.
+    /// How long one call of the refresh function may run. A call that runs longer is an attempt of unknown
+    /// outcome (the request may have reached the provider): see ``identityProviderReuseGrace``.
     public var refreshTimeout: Duration
+    /// The identity provider's reuse grace for rotated refresh tokens: how long after its first presentation the
+    /// provider still accepts a refresh token again (and answers with the same new tokens or a fresh pair) instead
+    /// of treating the second presentation as reuse and revoking the session. Zero (the default) means none: a
+    /// refresh token whose answer was lost is never presented again, the outcome is recorded, and every caller fails
+    /// with ``RefresherError/Code/outcomeUnknown`` until a new login.
+    ///
+    /// Set it to the provider's own setting, never more: Auth0 "Reuse Interval" (refresh token rotation), Okta
+    /// "Grace period for token rotation", Amazon Cognito `RetryGracePeriodSeconds`, Ory Hydra
+    /// `oauth2.grant.refresh_token.rotation_grace_period`, Keycloak "Refresh Token Max Reuse" (a count, not a time:
+    /// with a max reuse of 1 or more, use a short grace such as 10 s).
+    public var identityProviderReuseGrace: Duration
+    /// How the lock holder tries again when the provider did not process a request (and inside the reuse grace).
+    public var retry: RetryPolicy
+    /// How long the holder keeps trying to store new tokens while Redis is unreachable, loading, read-only or out
+    /// of memory (it keeps the lock alive meanwhile). Past it the tokens are logged at error level as lost.
+    public var commitBudget: Duration
     /// The deadline of ``RedisRefresher/refreshAccessTokenOrReLogin(after:timeout:)`` when none is given.
     public var defaultTimeout: Duration
     /// How waiters learn the holder's outcome.
@@ -26,9 +43,40 @@ public struct RefresherConfiguration: Sendable {
     /// Credentials that have already expired are refreshed before they are returned. `nil` (the default) refreshes
     /// only when a caller asks, after a 401. Either way one worker of the fleet refreshes per expiry.
     public var refreshAhead: Duration?
-    /// How long ``RedisRefresher/run()`` (the swift-service-lifecycle entry point) lets a refresh in progress finish
-    /// on graceful shutdown before it releases the lock.
+    /// How long a graceful shutdown (``RedisRefresher/shutdown(gracePeriod:)`` without an argument, and
+    /// ``RedisRefresher/run()``) waits for a refresh this process is running to finish and store its result. A lock
+    /// taken for a refresh that has not sent anything is released at once; one whose request may be in flight is
+    /// never released: past the grace period it is left to expire (and the fleet treats the attempt as of unknown
+    /// outcome). The default is the default ``refreshTimeout``.
     public var shutdownGracePeriod: Duration
+
+    /// How the lock holder tries again.
+    public struct RetryPolicy: Sendable, Hashable {
+        /// How many times in all the refresh token may be presented for one refresh.
+        public var maximumAttempts: Int
+        /// The delay before the first retry after a not-processed answer; doubled each time, with jitter.
+        public var initialBackoff: Duration
+        /// The longest delay between two attempts.
+        public var maximumBackoff: Duration
+        /// No attempt starts later than this after the first one.
+        public var budget: Duration
+
+        /// 4 attempts, 100 ms doubling up to 2 s, within 15 s.
+        public init(
+            maximumAttempts: Int = 4, initialBackoff: Duration = .milliseconds(100),
+            maximumBackoff: Duration = .seconds(2), budget: Duration = .seconds(15)
+        ) {
+            self.maximumAttempts = maximumAttempts
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = maximumBackoff
+            self.budget = budget
+        }
+    }
+
+    /// How long waiters treat a free lock with an unrecorded attempt as still held by that attempt's holder, which
+    /// may still answer and store its result: one ``refreshTimeout`` plus one ``lockTTL``. After it, the attempt's
+    /// outcome is recorded as unknown.
+    public var attemptHorizon: Duration { refreshTimeout + lockTTL }
 
     /// How waiters learn the holder's outcome.
     public enum WakeUp: Sendable, Hashable {
@@ -40,7 +88,8 @@ public struct RefresherConfiguration: Sendable {
     }
 
     /// A configuration with the defaults: prefix `refresher`, lock TTL 10 s, poll 1 s, refresh timeout 30 s,
-    /// default timeout 100 s, no refresh ahead of expiry, shutdown grace period 5 s.
+    /// default timeout 100 s, no refresh ahead of expiry, no provider reuse grace, the default retry policy, a
+    /// commit budget of 2 minutes, shutdown grace period 30 s.
     public init(
         redisURL: String,
         session: String,
@@ -51,8 +100,14 @@ public struct RefresherConfiguration: Sendable {
         defaultTimeout: Duration = .seconds(100),
         wakeUp: WakeUp = .pubSub,
         refreshAhead: Duration? = nil,
-        shutdownGracePeriod: Duration = .seconds(5)
+        shutdownGracePeriod: Duration = .seconds(30),
+        identityProviderReuseGrace: Duration = .zero,
+        retry: RetryPolicy = RetryPolicy(),
+        commitBudget: Duration = .seconds(120)
     ) {
+        self.identityProviderReuseGrace = identityProviderReuseGrace
+        self.retry = retry
+        self.commitBudget = commitBudget
         self.redisURL = redisURL
         self.session = session
         self.keyPrefix = keyPrefix
@@ -90,6 +145,49 @@ public struct RefresherConfiguration: Sendable {
         }
         guard shutdownGracePeriod >= .zero, shutdownGracePeriod <= .seconds(3600) else {
             throw RefresherError(.invalidConfiguration, "shutdownGracePeriod must be between 0 and 1 hour")
+        }
+        // The holder extends the lock every third of its TTL and keeps its new tokens across Redis trouble; a refresh
+        // far longer than the lock leans on every one of those extensions.
+        guard refreshTimeout <= lockTTL * 10 else {
+            throw RefresherError(
+                .invalidConfiguration,
+                "refreshTimeout (\(refreshTimeout)) must be at most 10 × lockTTL (\(lockTTL)): raise lockTTL or "
+                    + "lower refreshTimeout")
+        }
+        guard identityProviderReuseGrace >= .zero, identityProviderReuseGrace <= .seconds(3600) else {
+            throw RefresherError(.invalidConfiguration, "identityProviderReuseGrace must be between 0 and 1 hour")
+        }
+        guard retry.maximumAttempts >= 1, retry.maximumAttempts <= 100, retry.initialBackoff >= .zero,
+            retry.maximumBackoff >= retry.initialBackoff, retry.budget >= .zero
+        else {
+            throw RefresherError(
+                .invalidConfiguration,
+                "retry: maximumAttempts must be 1...100, backoffs non-negative with maximumBackoff ≥ initialBackoff, "
+                    + "budget non-negative")
+        }
+        guard commitBudget >= lockTTL, commitBudget <= .seconds(86_400) else {
+            throw RefresherError(.invalidConfiguration, "commitBudget must be between lockTTL and 1 day")
+        }
+        do {
+            _ = try RedisConfiguration(url: redisURL)
+        } catch {
+            throw RefresherError(.invalidConfiguration, "the Redis URL: \(error.message)")
+        }
+    }
+
+    /// The command timeout a refresher gives the connections it creates itself: at most 3 s, and less than a third
+    /// of the lock's TTL.
+    var ownCommandTimeout: Duration { min(.seconds(3), lockTTL / 4) }
+
+    /// Checks that a command (a lock extension) answers or times out before the next extension is due: for
+    /// connections shared through ``RefresherConnections``.
+    func validate(commandTimeout: Duration) throws(RefresherError) {
+        guard commandTimeout < lockTTL / 3 else {
+            throw RefresherError(
+                .invalidConfiguration,
+                "the Redis command timeout (\(commandTimeout)) must be less than lockTTL / 3 (\(lockTTL / 3)), so a "
+                    + "failed lock extension is retried before the lock expires: raise lockTTL or lower the command "
+                    + "timeout")
         }
     }
 }

@@ -9,6 +9,8 @@ import Synchronization
 /// result stored, never left behind.
 final class Flight: Sendable {
     let generation: Int64
+    /// The lineage of the callers' credentials (a refresh after g of one lineage is not one of another).
+    let lineage: String?
 
     /// Why a waiting caller was resumed; the result itself is read from the flight, which keeps each waiting
     /// task's frame small (10,000 waiters cost 10,000 small frames).
@@ -38,8 +40,9 @@ final class Flight: Sendable {
     private let state = Mutex(State())
     private let onAbandon: @Sendable (Flight) -> Void
 
-    init(generation: Int64, onAbandon: @escaping @Sendable (Flight) -> Void) {
+    init(generation: Int64, lineage: String?, onAbandon: @escaping @Sendable (Flight) -> Void) {
         self.generation = generation
+        self.lineage = lineage
         self.onAbandon = onAbandon
     }
 

@@ -7,9 +7,24 @@ import Synchronization
 func race<T: Sendable>(
     timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
 ) async -> Result<T, any Error>? {
+    await raceKeepingWork(timeout: timeout, operation).result
+}
+
+/// ``race(timeout:_:)`` that also hands back the operation's task, so a late answer can still be used (the
+/// holder stores tokens a refresh function returns after its timeout).
+func raceKeepingWork<T: Sendable>(
+    timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
+) async -> (result: Result<T, any Error>?, work: Task<T, any Error>) {
     let box = RaceBox<T>()
     let work = Task {
-        do { box.resume(.success(try await operation())) } catch { box.resume(.failure(error)) }
+        do {
+            let value = try await operation()
+            box.resume(.success(value))
+            return value
+        } catch {
+            box.resume(.failure(error))
+            throw error
+        }
     }
     let timer = Task {
         guard (try? await Task.sleep(for: timeout)) != nil else { return }
@@ -18,7 +33,7 @@ func race<T: Sendable>(
     let result = await withCheckedContinuation { continuation in box.install(continuation) }
     timer.cancel()
     if result == nil { work.cancel() }
-    return result
+    return (result, work)
 }
 
 /// The first of the operation's result and the timeout, delivered once.

@@ -2,376 +2,389 @@ import Logging
 import RedisClient
 import Synchronization
 
-/// What the check-or-acquire script found.
-enum CheckOutcome {
-    case moved(Credentials)
-    case acquired(Credentials, atMilliseconds: Int64)
-    case held(holder: String, remaining: Duration?, serverTime: Int64?)
-    case rejected(reason: String)
-    case failed(rejected: Bool, reason: String)
-    case noSession
+/// Where a lock acquisition of this process stands, for shutdown: what may be released, what must be left alone.
+enum HolderPhase: Sendable, Equatable {
+    /// A check that may take the lock was sent and its answer not yet handled (or lost).
+    case checking
+    /// The lock is held and nothing was presented under it yet.
+    case acquired
+    /// A refresh request may be in flight, or its answer is being stored: the lock is never released now.
+    case presenting
 }
 
 extension RedisRefresher {
     /// The work of one flight: check, then either use the newer session, refresh as the lock holder, or wait for
-    /// the holder's outcome (pub/sub) while polling every `pollInterval`.
+    /// the holder's outcome (pub/sub) while polling every `pollInterval`. The decisions are ``FlightWaiter``'s.
     func run(_ flight: Flight) async {
-        let generation = flight.generation
         let mailbox = Mailbox<RefresherEvent>()
         // Listen before the first check, so an outcome published after the check is never missed.
         let pubSub = configuration.wakeUp == .pubSub
         let handlerID = connections.hub.addHandler(channel: keys.events) { event in
             if pubSub { mailbox.post(event) }
         }
+        // One acquisition id for the whole flight: a check sent again after its reply was lost recognises the lock
+        // it may have taken.
+        let acquisition = connections.nextAcquisitionID()
         defer {
             connections.hub.removeHandler(handlerID, channel: keys.events)
             forget(flight)
+            releaseIfStillChecking(acquisition)
         }
-        var firstCheck = true
-        var lastHolder: String?
-        /// Server time of the first check that found the lock held: failures recorded after it are this flight's.
-        var waitingSince: Int64?
-        /// How the latest wait ended (an events message or the poll timeout), for the resolution metrics.
-        var wokenBy: RefresherMetrics.Wake?
+        var waiter = FlightWaiter(generation: flight.generation, pollInterval: configuration.pollInterval, pubSub: pubSub)
         while true {
             if Task.isCancelled || flight.isAbandoned {
                 flight.finish(.failure(RefresherError(.cancelled, "abandoned")))
                 return
             }
-            // Counted as lock activity from before the attempt: shutdown must release a lock that this check may
-            // take, even if the reply has not been processed yet.
-            state.withLock { $0.holding += 1 }
-            // Once sent, a check may take the lock on the server whatever happens here: it runs in a task of its
-            // own, so cancelling this flight (every caller gave up) cannot drop its answer and orphan the lock
-            // until its TTL.
-            let (takeover, countWait, since) = (lastHolder != nil, firstCheck, waitingSince)
-            let checked = await Task {
-                await self.checkResult(generation: generation, takeover: takeover, countWait: countWait, since: since)
-            }.value
-            let outcome: CheckOutcome
-            switch checked {
-            case .success(let value):
-                outcome = value
-                if case .acquired = outcome {} else { state.withLock { $0.holding -= 1 } }
-            case .failure(let error) where error.code == .redisUnavailable:
-                state.withLock { $0.holding -= 1 }
-                // Keep trying until the callers' deadlines; they learn the reason if they time out.
-                flight.note(problem: error.message)
-                logger.debug("check failed; will retry", metadata: ["error": "\(error.message)"])
-                _ = await mailbox.next(timeout: configuration.pollInterval)
-                continue
-            case .failure(let error):
-                state.withLock { $0.holding -= 1 }
-                flight.finish(.failure(error))
+            // Registered before it is sent: shutdown must release a lock this check may take, even if its reply is
+            // never handled.
+            guard setPhase(.checking, of: acquisition) else {
+                flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down")))
                 return
             }
-            switch outcome {
-            case .moved(let credentials):
-                remember(credentials)
-                metrics.resolved(via: wokenBy, with: credentials)
-                flight.finish(.success(credentials))
-                return
-            case .noSession:
-                flight.finish(.failure(RefresherError(.noSession, "no session is stored at \(keys.sessionHash)")))
-                return
-            case .rejected(let reason):
-                metrics.resolved(via: wokenBy, with: nil)
-                flight.finish(
-                    .failure(
-                        RefresherError(.reloginRequired, "the refresh token was rejected (\(reason)); log in again")))
-                return
-            case .failed(let rejected, let reason):
-                metrics.resolved(via: wokenBy, with: nil)
-                flight.finish(.failure(Self.holderFailure(rejected: rejected, reason: reason)))
-                return
-            case .acquired(let credentials, let acquiredAt):
-                flight.markHolding()
-                if state.withLock({ $0.isShutDown }) || flight.isAbandoned {
-                    // Shut down, or every caller left, while the lock was being taken: give it back (publishing
-                    // `released`, so other workers compete at once) instead of refreshing for nobody. In a task of
-                    // its own: this flight's task may be cancelled, and a cancelled task's commands are not sent.
-                    let reason: RedisArgument = flight.isAbandoned ? "abandoned" : "shutdown"
-                    _ = await Task {
-                        try? await self.runScript(
-                            Scripts.release,
-                            arguments: [
-                                RedisArgument(self.connections.ownerID), RedisArgument(self.keys.events), reason,
-                            ])
-                    }.value
-                    state.withLock { $0.holding -= 1 }
-                    flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down")))
-                    return
+            let request = SessionStore.CheckRequest(
+                acquisition: acquisition, lockTTL: configuration.lockTTL, generation: flight.generation,
+                lineage: flight.lineage, takeover: waiter.takeover, countWait: waiter.isFirstCheck,
+                waitingSince: waiter.waitingSince, reuseGrace: configuration.identityProviderReuseGrace,
+                attemptHorizon: configuration.attemptHorizon)
+            // Once sent, a check may take the lock on the server whatever happens here: it runs in a task of its
+            // own, so cancelling this flight (every caller gave up) cannot drop its answer.
+            let store = self.store
+            let checked = await Task { await store.checkResult(request) }.value
+            let step: FlightWaiter.Step
+            switch checked {
+            case .success(let outcome):
+                let wasFirst = waiter.isFirstCheck
+                step = waiter.after(outcome, subscribed: connections.hub.isSubscribed(to: keys.events))
+                if case .hold = step {
+                    _ = setPhase(.acquired, of: acquisition, evenIfShutDown: true)
+                } else {
+                    clearPhase(of: acquisition)
                 }
-                if lastHolder != nil {
-                    metrics.takeovers.increment()
-                    logger.info("took over an expired lock", metadata: ["generation": "\(generation)"])
-                }
-                // The holder's work runs in a task of its own: it must finish (store or release) even if this
-                // flight's task was cancelled in the meantime.
-                let holding = Task { await self.refreshAsHolder(credentials, acquiredAt: acquiredAt) }
-                flight.finish(await holding.value)
-                return
-            case .held(let holder, let remaining, let serverTime):
-                if waitingSince == nil { waitingSince = serverTime }
-                if firstCheck {
+                if wasFirst, case .held(let holder, _, _) = outcome {
                     metrics.waits.increment()
                     logger.debug("waiting for another worker's refresh", metadata: ["holder": "\(holder)"])
                 }
-                firstCheck = false
-                lastHolder = holder
-                // Check again when the outcome is published, at the latest after a poll interval, or as soon as
-                // the holder's lock would expire.
-                var wait = configuration.pollInterval
-                if pubSub, let remaining, remaining < wait { wait = max(remaining, .milliseconds(1)) }
-                let woke = await mailbox.next(timeout: wait)
-                wokenBy = woke == nil ? .poll : .pubSub
-                switch woke {
-                case .failed(let failedGeneration, let rejected, _, let reason) where failedGeneration == generation:
-                    metrics.resolved(via: .pubSub, with: nil)
-                    flight.finish(.failure(Self.holderFailure(rejected: rejected, reason: reason)))
+            case .failure(let error) where error.code == .redisUnavailable:
+                // The reply may be lost after the script ran: the phase stays `checking` until a check answers.
+                flight.note(problem: error.message)
+                logger.debug("check failed; will retry", metadata: ["error": "\(error.message)"])
+                step = waiter.afterUnavailable()
+            case .failure(let error):
+                step = .finish(.failure(error))
+            }
+            switch step {
+            case .finish(let result):
+                finish(flight, with: result, wokenBy: waiter.wokenBy)
+                return
+            case .hold(let credentials, let graceElapsed):
+                if flight.isAbandoned {
+                    // Every caller left while the lock was being taken: give it back (publishing `released`, so
+                    // other workers compete at once) instead of refreshing for nobody.
+                    let store = self.store
+                    _ = await Task {
+                        try? await store.release(owner: acquisition, reason: "abandoned", unsent: true)
+                    }.value
+                    clearPhase(of: acquisition)
+                    flight.finish(.failure(RefresherError(.cancelled, "abandoned")))
                     return
-                case .released:
-                    lastHolder = nil
-                default:
-                    break
+                }
+                flight.markHolding()
+                if waiter.tookOver {
+                    metrics.takeovers.increment()
+                    logger.info("took over an expired lock", metadata: ["generation": "\(flight.generation)"])
+                }
+                // The holder's work runs in a task of its own: it must finish (store, record or release) even if
+                // this flight's task was cancelled in the meantime.
+                let holding = Task {
+                    await self.refreshAsHolder(credentials, acquisition: acquisition, graceElapsed: graceElapsed)
+                }
+                flight.finish(await holding.value)
+                return
+            case .wait(let duration):
+                let event = await mailbox.next(timeout: duration)
+                if case .finish(let result) = waiter.woke(event) {
+                    finish(flight, with: result, wokenBy: .pubSub)
+                    return
                 }
             }
         }
     }
 
-    /// The error waiters get when the lock holder's refresh failed.
-    static func holderFailure(rejected: Bool, reason: String) -> RefresherError {
-        rejected
-            ? RefresherError(.reloginRequired, "the refresh token was rejected (\(reason)); log in again")
-            : RefresherError(.refreshFailed, "another worker's refresh failed: \(reason)")
-    }
-
-    /// ``check(generation:takeover:countWait:since:)`` as a `Result`, for running it in a task of its own.
-    func checkResult(
-        generation: Int64, takeover: Bool, countWait: Bool, since: Int64?
-    ) async -> Result<CheckOutcome, RefresherError> {
-        do {
-            return .success(
-                try await check(generation: generation, takeover: takeover, countWait: countWait, since: since))
-        } catch {
-            return .failure(error)
+    private func finish(_ flight: Flight, with result: Result<Credentials, RefresherError>, wokenBy: RefresherMetrics.Wake?) {
+        switch result {
+        case .success(let credentials):
+            let current = remember(credentials)
+            metrics.resolved(via: wokenBy, with: current)
+            flight.finish(.success(current))
+        case .failure(let error):
+            if [.reloginRequired, .outcomeUnknown, .refreshFailed].contains(error.code) {
+                metrics.resolved(via: wokenBy, with: nil)
+            }
+            flight.finish(.failure(error))
         }
     }
 
-    /// One round trip: the stored generation, and the lock if the generation is still ours to refresh.
-    func check(
-        generation: Int64, takeover: Bool, countWait: Bool, since: Int64? = nil
-    ) async throws(RefresherError) -> CheckOutcome {
-        let reply = try await runScript(
-            Scripts.checkOrAcquire,
-            arguments: [
-                RedisArgument(connections.ownerID), RedisArgument(configuration.lockTTL.wholeMilliseconds),
-                RedisArgument(generation), takeover ? "1" : "0", countWait ? "1" : "0",
-                RedisArgument(since.map(String.init) ?? ""),
-            ])
-        guard case .array(let parts) = reply, let kind = parts.first?.string else {
-            throw RefresherError(.redisError, "unexpected reply from the check script")
-        }
-        switch kind {
-        case "none":
-            return .noSession
-        case "corrupt":
-            throw RefresherError(
-                .corruptSession, "the session's \(parts.dropFirst().first?.string ?? "data") does not parse")
-        case "moved" where parts.count == 2:
-            guard let credentials = try SessionRecord.decode(parts[1]) else { return .noSession }
-            return .moved(credentials)
-        case "rejected":
-            return .rejected(reason: parts.dropFirst().first?.string ?? "")
-        case "acquired" where parts.count == 3:
-            guard let credentials = try SessionRecord.decode(parts[1]) else { return .noSession }
-            return .acquired(credentials, atMilliseconds: parts[2].int ?? UnixTime.nowMilliseconds)
-        case "failed" where parts.count == 3:
-            return .failed(rejected: parts[1].string == "rejected", reason: parts[2].string ?? "")
-        case "held" where parts.count == 4:
-            let pttl = parts[2].int ?? -1
-            return .held(
-                holder: parts[1].string ?? "", remaining: pttl > 0 ? .milliseconds(pttl) : nil, serverTime: parts[3].int
-            )
-        default:
-            throw RefresherError(.redisError, "unexpected reply from the check script")
-        }
-    }
+    // MARK: - The holder
 
-    /// Runs the refresh function while holding the lock (extending it), then stores the result with the fenced
-    /// write or publishes the failure; the lock is released either way.
-    func refreshAsHolder(_ current: Credentials, acquiredAt: Int64) async -> Result<Credentials, RefresherError> {
-        // The lock activity counted when the check took the lock ends here.
-        defer { state.withLock { $0.holding -= 1 } }
+    /// Presents the refresh token while holding the lock (extending it), as often as ``RefreshAttempts`` allows,
+    /// then stores the new tokens with the fenced write or records the failure; the lock is released either way,
+    /// except when a request may still be in flight at shutdown (then it is left to expire).
+    func refreshAsHolder(
+        _ current: Credentials, acquisition: String, graceElapsed: Duration?
+    ) async -> Result<Credentials, RefresherError> {
+        defer { clearPhase(of: acquisition) }
         let generation = current.generation
         let started = ContinuousClock.now
-        logger.info("refreshing", metadata: ["generation": "\(generation)"])
         let lockLost = Flag()
-        let extender = Task { await self.extendLock(while: lockLost) }
+        let keeper = Task { await self.keepLock(acquisition, generation: generation, lost: lockLost) }
+        defer { keeper.cancel() }
+        var attempts = RefreshAttempts(policy: retryPolicy, graceElapsed: graceElapsed, now: started)
+        logger.info(
+            "refreshing",
+            metadata: ["generation": "\(generation)", "in_grace": "\(graceElapsed != nil)", "lock": "\(acquisition)"])
+        while true {
+            // No new presentation once shutdown began; a lock under which nothing was presented is given back.
+            guard setPhase(.presenting, of: acquisition) else {
+                if attempts.attempts == 0 && !attempts.mayHaveRotated {
+                    _ = try? await store.release(owner: acquisition, reason: "shutdown", unsent: true)
+                    return .failure(RefresherError(.shutdown, "the refresher was shut down"))
+                }
+                let reason = "shut down before trying again"
+                return await record(
+                    attempts.mayHaveRotated ? .outcomeUnknown(reason) : .notProcessed(reason), current: current,
+                    acquisition: acquisition, started: started)
+            }
+            if attempts.mayHaveRotated, !attempts.insideGrace(.now) {
+                return await record(
+                    .outcomeUnknown("the provider's reuse grace ended before the token could be presented again"),
+                    current: current, acquisition: acquisition, started: started)
+            }
+            attempts.presenting(at: .now)
+            let result = await attempt(current, acquisition: acquisition, started: started)
+            switch attempts.next(after: result, at: .now, jitter: Double.random(in: 0...1)) {
+            case .commit(let tokens):
+                return await store(
+                    tokens, after: current, acquisition: acquisition, started: started, lockLost: lockLost)
+            case .retry(let delay):
+                if case .failed(let failure) = result {
+                    (failure.outcome == .unknown ? metrics.inGraceRetries : metrics.notProcessedRetries).increment()
+                    logger.info(
+                        "refresh attempt failed; trying again",
+                        metadata: [
+                            "generation": "\(generation)", "outcome": "\(failure.outcome.rawValue)",
+                            "reason": "\(failure.publishedReason)", "attempt": "\(attempts.attempts)",
+                            "delay_ms": "\(delay.wholeMilliseconds)",
+                        ])
+                }
+                try? await Task.sleep(for: delay)
+            case .record(let failure):
+                return await record(failure, current: current, acquisition: acquisition, started: started)
+            }
+        }
+    }
+
+    /// The policy of ``RefreshAttempts`` from the configuration.
+    var retryPolicy: RefreshAttempts.Policy {
+        RefreshAttempts.Policy(
+            reuseGrace: configuration.identityProviderReuseGrace, maximumAttempts: configuration.retry.maximumAttempts,
+            initialBackoff: configuration.retry.initialBackoff, maximumBackoff: configuration.retry.maximumBackoff,
+            budget: configuration.retry.budget)
+    }
+
+    /// One call of the refresh function, raced against ``RefresherConfiguration/refreshTimeout``. Tokens it returns
+    /// after the timeout are still stored (the fenced write decides whether they are still wanted).
+    private func attempt(
+        _ current: Credentials, acquisition: String, started: ContinuousClock.Instant
+    ) async -> RefreshAttempts.Result {
         let refresh = self.refresh
-        let outcome = await race(timeout: configuration.refreshTimeout) { try await refresh(current) }
-        extender.cancel()
-        let duration = ContinuousClock.now - started
-        var failure: RefreshFailure
+        let (outcome, work) = await raceKeepingWork(timeout: configuration.refreshTimeout) {
+            try await refresh(current)
+        }
         switch outcome {
         case .some(.success(let tokens)):
-            if let problem = unusableReason(tokens) {
-                failure = .transient("the refresh function returned unusable tokens: \(problem)")
-            } else {
-                return await store(tokens, after: current, duration: duration, lockLost: lockLost.isSet)
+            // Any answer with an access token is kept; only tokens that cannot be stored at all are not.
+            if let problem = SessionRecord.unstorableReason(tokens, requireRefreshToken: false) {
+                return .failed(.outcomeUnknown("the refresh function returned tokens that cannot be stored: \(problem)"))
             }
-        case .some(.failure(let error as RefreshFailure)):
-            failure = error
+            return .succeeded(tokens)
+        case .some(.failure(let failure as RefreshFailure)):
+            return .failed(failure)
         case .some(.failure(let error)):
             // Only the error's type is published: its description may hold response bodies or tokens.
-            failure = .transient("refresh function threw \(type(of: error))")
+            return .failed(.outcomeUnknown("refresh function threw \(type(of: error))"))
         case .none:
-            failure = .transient("the refresh function did not finish within \(configuration.refreshTimeout)")
+            Task {
+                guard let tokens = try? await work.value,
+                    SessionRecord.unstorableReason(tokens, requireRefreshToken: false) == nil
+                else { return }
+                self.logger.warning(
+                    "the refresh function answered after its timeout; storing its tokens",
+                    metadata: ["generation": "\(current.generation)"])
+                _ = await self.store(
+                    tokens, after: current, acquisition: acquisition, started: started, lockLost: Flag())
+            }
+            return .failed(.outcomeUnknown("no answer within \(configuration.refreshTimeout)"))
         }
-        return await publish(failure, generation: generation, duration: duration)
     }
 
-    /// Why tokens returned by the refresh function cannot be stored, if they cannot.
-    private func unusableReason(_ tokens: RefreshedTokens) -> String? {
-        if tokens.accessToken.isEmpty { return "empty access token" }
-        if let refreshToken = tokens.refreshToken, refreshToken.isEmpty { return "empty refresh token" }
-        if tokens.accessToken.utf8.count > SessionRecord.maximumTokenBytes
-            || (tokens.refreshToken?.utf8.count ?? 0) > SessionRecord.maximumTokenBytes
-        {
-            return "token larger than \(SessionRecord.maximumTokenBytes) bytes"
-        }
-        if let expiresAt = tokens.expiresAtMilliseconds, expiresAt <= UnixTime.nowMilliseconds {
-            return "already expired"
-        }
-        return nil
-    }
-
-    /// Extends the lock every third of its TTL until cancelled; sets `lockLost` when an extension finds the lock
-    /// gone or someone else's.
-    private func extendLock(while lockLost: Flag) async {
+    /// Extends the lock every third of its TTL until cancelled, retrying a failed extension quickly (a twelfth of
+    /// the TTL) and taking the lock back if it expired while Redis was unreachable. Sets `lost` (a warning and a
+    /// metric) when the lock is someone else's or the session moved on.
+    private func keepLock(_ acquisition: String, generation: Int64, lost: Flag) async {
         let interval = configuration.lockTTL / 3
+        let quickRetry = max(configuration.lockTTL / 12, .milliseconds(20))
+        var delay = interval
         while true {
-            guard (try? await Task.sleep(for: interval)) != nil else { return }
+            guard (try? await Task.sleep(for: delay)) != nil else { return }
             do {
-                let reply = try await runScript(
-                    Scripts.extend,
-                    arguments: [
-                        RedisArgument(connections.ownerID), RedisArgument(configuration.lockTTL.wholeMilliseconds),
-                    ])
-                if reply.int != 1 {
-                    lockLost.set()
-                    logger.info("lost the lock while refreshing; the result will be fenced if someone else refreshed")
+                switch try await store.extend(owner: acquisition, ttl: configuration.lockTTL, generation: generation) {
+                case .extended:
+                    delay = interval
+                case .reclaimed:
+                    logger.info("took the lock back after it expired", metadata: ["generation": "\(generation)"])
+                    delay = interval
+                case .lost:
+                    lost.set()
+                    metrics.locksLost.increment()
+                    logger.warning(
+                        "lost the lock while refreshing; the result will be fenced if the session moved on",
+                        metadata: ["generation": "\(generation)"])
                     return
                 }
             } catch {
-                if error.code == .cancelled { return }
-                logger.debug("could not extend the lock", metadata: ["error": "\(error.message)"])
+                if error.code == .cancelled || Task.isCancelled { return }
+                logger.debug("could not extend the lock; retrying soon", metadata: ["error": "\(error.message)"])
+                delay = min(quickRetry, interval)
             }
         }
     }
 
-    /// The fenced write, retried on connection errors for up to one lock TTL (the new refresh token exists only
-    /// here until it is stored).
-    private func store(
-        _ tokens: RefreshedTokens, after current: Credentials, duration: Duration, lockLost: Bool
+    /// The fenced write, retried while Redis says "not now" (unreachable, loading, read-only, out of memory) and
+    /// while another holder has the lock on the same generation, for up to ``RefresherConfiguration/commitBudget``:
+    /// until then the new tokens exist only here. Gives up only when the session provably moved on without them.
+    func store(
+        _ tokens: RefreshedTokens, after current: Credentials, acquisition: String, started: ContinuousClock.Instant,
+        lockLost: Flag
     ) async -> Result<Credentials, RefresherError> {
-        let arguments: [RedisArgument] = [
-            RedisArgument(connections.ownerID), RedisArgument(current.generation), RedisArgument(tokens.accessToken),
-            RedisArgument(tokens.refreshToken ?? current.refreshToken),
-            RedisArgument(tokens.expiresAtMilliseconds.map(String.init) ?? ""),
-            RedisArgument(duration.wholeMilliseconds), RedisArgument(keys.events),
-        ]
-        let reply: RedisValue
-        switch await retryingOnConnectionErrors({ () async throws(RefresherError) -> RedisValue in
-            try await self.runScript(Scripts.commit, arguments: arguments)
-        }) {
-        case .success(let value): reply = value
-        case .failure(let error):
-            logger.info("could not store the refreshed session", metadata: ["error": "\(error.message)"])
-            return .failure(error)
-        }
-        guard case .array(let parts) = reply, parts.count == 3, let kind = parts[0].string, let number = parts[1].int
-        else {
-            return .failure(RefresherError(.redisError, "unexpected reply from the commit script"))
-        }
-        if kind == "committed" {
-            let credentials = Credentials(
-                accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? current.refreshToken,
-                expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: number,
-                refreshedAtMilliseconds: parts[2].int, refreshedBy: connections.ownerID)
-            remember(credentials)
-            metrics.refreshed(duration: duration)
-            logger.info(
-                "refreshed",
-                metadata: [
-                    "generation": "\(number)", "outcome": "refreshed", "duration_ms": "\(duration.wholeMilliseconds)",
-                ])
-            return .success(credentials)
-        }
-        // Fenced: this worker outlived its lock and someone else moved the session on (or holds the lock now).
-        metrics.fencedWrites.increment()
-        logger.info(
-            "refresh result fenced off",
-            metadata: [
-                "generation": "\(current.generation)", "stored_generation": "\(number)", "outcome": "fenced",
-                "lock_lost": "\(lockLost)",
-            ])
-        if number > current.generation {
-            state.withLock { $0.stale = true }
+        let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)
+        let duration = ContinuousClock.now - started
+        var delay = Duration.milliseconds(50)
+        var lastProblem = ""
+        while true {
             do {
-                return .success(try await storedCredentials())
+                switch try await store.commit(tokens, after: current, by: acquisition, duration: duration) {
+                case .committed(let generation, let at):
+                    let credentials = remember(
+                        Credentials(
+                            accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? current.refreshToken,
+                            expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: generation,
+                            refreshedAtMilliseconds: at, refreshedBy: acquisition, lineage: current.lineage))
+                    metrics.refreshed(duration: duration)
+                    logger.info(
+                        "refreshed",
+                        metadata: [
+                            "generation": "\(generation)", "outcome": "refreshed",
+                            "duration_ms": "\(duration.wholeMilliseconds)",
+                        ])
+                    return .success(credentials)
+                case .fenced(let stored, let holder, let moved):
+                    metrics.fencedWrites.increment()
+                    logger.info(
+                        "refresh result fenced off",
+                        metadata: [
+                            "generation": "\(current.generation)", "stored_generation": "\(stored)", "outcome": "fenced",
+                            "lock_lost": "\(lockLost.isSet)", "moved": "\(moved)",
+                        ])
+                    if moved {
+                        markStale()
+                        do { return .success(try await storedCredentials()) } catch { return .failure(error) }
+                    }
+                    // Another holder on the same generation (a takeover inside the reuse grace): keep the tokens until
+                    // it stores its own or gives the lock back.
+                    lastProblem = "the lock is held by \(holder)"
+                }
+            } catch where error.isTransientRedisFailure {
+                lastProblem = error.message
             } catch {
-                return .failure(error)
+                lastProblem = error.message
+                break
             }
+            guard ContinuousClock.now.advanced(by: delay) < deadline else { break }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(1))
         }
-        return .failure(RefresherError(.lockLost, "the lock expired during the refresh and another worker holds it"))
-    }
-
-    /// Publishes a failed refresh (releasing the lock) and turns it into the callers' error.
-    private func publish(
-        _ failure: RefreshFailure, generation: Int64, duration: Duration
-    ) async -> Result<Credentials, RefresherError> {
-        let reason = failure.publishedReason
-        metrics.failed(rejected: failure.isRejected, duration: duration)
-        logger.info(
-            "refresh failed",
+        metrics.commitsAbandoned.increment()
+        logger.error(
+            "could not store the refreshed session; the identity provider's new tokens are lost",
             metadata: [
-                "generation": "\(generation)", "outcome": failure.isRejected ? "rejected" : "failed",
-                "reason": "\(reason)", "duration_ms": "\(duration.wholeMilliseconds)",
+                "generation": "\(current.generation)", "outcome": "commit_abandoned", "error": "\(lastProblem)",
+                "budget": "\(configuration.commitBudget)",
             ])
-        let arguments: [RedisArgument] = [
-            RedisArgument(connections.ownerID), RedisArgument(generation),
-            failure.isRejected ? "rejected" : "transient", RedisArgument(reason), RedisArgument(keys.events),
-        ]
-        if case .failure(let error) = await retryingOnConnectionErrors({
-            () async throws(RefresherError) -> RedisValue in
-            try await self.runScript(Scripts.fail, arguments: arguments)
-        }) {
-            logger.info(
-                "could not publish the failure; the lock expires by itself", metadata: ["error": "\(error.message)"])
-        }
-        return .failure(
-            failure.isRejected
-                ? RefresherError(.reloginRequired, "the refresh token was rejected (\(reason)); log in again")
-                : RefresherError(.refreshFailed, "the refresh failed: \(reason)"))
+        return .failure(RefresherError(.redisUnavailable, "could not store the refreshed session: \(lastProblem)"))
     }
 
-    /// Retries `operation` while it fails with ``RefresherError/Code/redisUnavailable``, for up to one lock TTL.
-    private func retryingOnConnectionErrors(
-        _ operation: () async throws(RefresherError) -> RedisValue
-    ) async -> Result<RedisValue, RefresherError> {
-        let deadline = ContinuousClock.now.advanced(by: configuration.lockTTL)
+    /// Records a failed refresh on the session (releasing the lock), retried like the commit, and turns it into the
+    /// callers' error.
+    private func record(
+        _ failure: RefreshFailure, current: Credentials, acquisition: String, started: ContinuousClock.Instant
+    ) async -> Result<Credentials, RefresherError> {
+        let duration = ContinuousClock.now - started
+        let reason = failure.publishedReason
+        metrics.failed(failure.outcome, duration: duration)
+        let metadata: Logger.Metadata = [
+            "generation": "\(current.generation)", "outcome": "\(failure.outcome.rawValue)", "reason": "\(reason)",
+            "duration_ms": "\(duration.wholeMilliseconds)",
+        ]
+        if failure.outcome == .unknown {
+            logger.warning("refresh outcome unknown; the refresh token will not be presented again", metadata: metadata)
+        } else {
+            logger.info("refresh failed", metadata: metadata)
+        }
+        let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)
         var delay = Duration.milliseconds(50)
         while true {
             do {
-                return .success(try await operation())
-            } catch  where error.code == .redisUnavailable && ContinuousClock.now.advanced(by: delay) < deadline {
+                _ = try await store.fail(failure, generation: current.generation, lineage: current.lineage, by: acquisition)
+                break
+            } catch where error.isTransientRedisFailure && ContinuousClock.now.advanced(by: delay) < deadline {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(1))
             } catch {
-                return .failure(error)
+                logger.warning(
+                    "could not record the failed refresh; the lock expires by itself",
+                    metadata: ["error": "\(error.message)"])
+                break
             }
         }
+        return .failure(FlightWaiter.failure(failure.outcome, reason: reason))
+    }
+
+    // MARK: - Acquisitions, for shutdown
+
+    /// Sets the phase of an acquisition; refuses (returns false) once shutdown began, unless `evenIfShutDown`.
+    func setPhase(_ phase: HolderPhase, of acquisition: String, evenIfShutDown: Bool = false) -> Bool {
+        state.withLock { state in
+            if state.isShutDown && !evenIfShutDown { return false }
+            state.holders[acquisition] = phase
+            return true
+        }
+    }
+
+    func clearPhase(of acquisition: String) {
+        _ = state.withLock { $0.holders.removeValue(forKey: acquisition) }
+    }
+
+    /// A flight that ends while its last check's reply was lost may hold the lock: give it back (owner-checked).
+    private func releaseIfStillChecking(_ acquisition: String) {
+        let checking = state.withLock { state -> Bool in
+            guard state.holders[acquisition] == .checking else { return false }
+            state.holders[acquisition] = nil
+            return true
+        }
+        guard checking else { return }
+        let store = self.store
+        Task { _ = try? await store.release(owner: acquisition, reason: "abandoned", unsent: true) }
     }
 }
 

@@ -29,6 +29,8 @@ public final class RedisRefresher: Sendable {
     public let keys: SessionKeys
     /// The connections in use (shared or owned).
     public let connections: RefresherConnections
+    /// Every script call and reply decoding of this session.
+    let store: SessionStore
 
     let refresh: RefreshFunction
     let logger: Logger
@@ -41,15 +43,18 @@ public final class RedisRefresher: Sendable {
     private let shutdownHookID = Mutex<UInt64>(0)
 
     struct State {
-        var cached: Credentials?
-        var stale = true
-        /// The newest generation announced on the events channel; a cached session older than it is stale.
-        var newestAnnounced: Int64 = -1
+        var cache = CredentialsCache()
         var load: Task<Credentials, any Error>?
-        var flights: [Int64: Flight] = [:]
-        /// Checks that may take the lock, plus refreshes holding it: while above zero, shutdown releases the lock.
-        var holding = 0
+        /// The in-process refreshes, by the generation and lineage they refresh after.
+        var flights: [FlightKey: Flight] = [:]
+        /// This process's lock acquisitions that shutdown must know about (see ``HolderPhase``).
+        var holders: [String: HolderPhase] = [:]
         var isShutDown = false
+    }
+
+    struct FlightKey: Hashable {
+        var generation: Int64
+        var lineage: String?
     }
     let state = Mutex(State())
 
@@ -81,12 +86,15 @@ public final class RedisRefresher: Sendable {
         }
         self.metrics = RefresherMetrics(session: session, factory: metricsFactory ?? MetricsSystem.factory)
         if let connections {
+            try configuration.validate(commandTimeout: connections.commands.configuration.commandTimeout)
             self.connections = connections
             ownsConnections = false
         } else {
-            self.connections = try RefresherConnections(url: configuration.redisURL, logger: logger)
+            self.connections = try RefresherConnections(
+                url: configuration.redisURL, commandTimeout: configuration.ownCommandTimeout, logger: logger)
             ownsConnections = true
         }
+        self.store = SessionStore(connection: self.connections.commands, keys: keys)
         var logger = logger
         logger[metadataKey: "session"] = "\(session.rawValue)"
         logger[metadataKey: "owner"] = "\(self.connections.ownerID)"
@@ -110,17 +118,7 @@ public final class RedisRefresher: Sendable {
 
     /// Keeps the cache current: a newer generation (or a gap in the subscription) makes the next read go to Redis.
     private func cacheHears(_ event: RefresherEvent) {
-        switch event {
-        case .refreshed(let generation, _, _), .replaced(let generation, _):
-            state.withLock { state in
-                state.newestAnnounced = max(state.newestAnnounced, generation)
-                if (state.cached?.generation ?? -1) < generation { state.stale = true }
-            }
-        case .gap:
-            state.withLock { $0.stale = true }
-        case .failed, .released, .unknown:
-            break
-        }
+        state.withLock { $0.cache.heard(event) }
     }
 
     deinit {
@@ -141,7 +139,7 @@ public final class RedisRefresher: Sendable {
     /// - Throws: ``RefresherError/Code/noSession`` when nothing is stored yet (seed it with ``seedSession(_:)``).
     public func credentials() async throws(RefresherError) -> Credentials {
         // The hot path: a lock and a copy, no nested async call (which costs about a third of the throughput).
-        let cached = state.withLock { state in state.stale ? nil : state.cached }
+        let cached = state.withLock { $0.cache.fresh }
         let current: Credentials
         if let cached { current = cached } else { current = try await storedCredentials() }
         guard let refreshAhead = configuration.refreshAhead else { return current }
@@ -151,7 +149,7 @@ public final class RedisRefresher: Sendable {
     /// The current session as stored (from memory when current), without refreshing ahead of expiry.
     func storedCredentials() async throws(RefresherError) -> Credentials {
         let (cached, task) = state.withLock { state -> (Credentials?, Task<Credentials, any Error>?) in
-            if let cached = state.cached, !state.stale { return (cached, nil) }
+            if let cached = state.cache.fresh { return (cached, nil) }
             if state.isShutDown { return (nil, nil) }
             if let load = state.load { return (nil, load) }
             let load = Task { try await self.loadSession() }
@@ -169,34 +167,34 @@ public final class RedisRefresher: Sendable {
         }
     }
 
-    /// Reads the session from Redis and caches it.
+    /// Reads the session from Redis and caches it; returns what the cache holds afterwards (a result this process
+    /// stored during the read wins over an older read).
     private func loadSession() async throws(RefresherError) -> Credentials {
         defer { state.withLock { $0.load = nil } }
-        let reply: RedisValue
+        // Mark the cache current *before* reading: an event that arrives during the read marks it stale again.
+        let token = state.withLock { $0.cache.beginLoad() }
+        let loaded: Credentials?
         do {
-            // Mark the cache current *before* reading: an event that arrives during the read marks it stale again.
-            state.withLock { $0.stale = false }
-            reply = try await connections.commands.send("HGETALL", RedisArgument(keys.sessionHash))
+            loaded = try await store.load()
         } catch {
-            state.withLock { $0.stale = true }
-            throw RefresherError(redis: error)
+            state.withLock { $0.cache.failLoad() }
+            throw error
         }
-        guard let credentials = try SessionRecord.decode(reply) else {
-            state.withLock { $0.stale = true }
+        guard let loaded else {
+            state.withLock { $0.cache.failLoad() }
             throw RefresherError(.noSession, "no session is stored at \(keys.sessionHash); seed one first")
         }
-        remember(credentials)
-        return credentials
+        return state.withLock { $0.cache.finishLoad(loaded, token: token) }
     }
 
-    /// Caches `credentials` unless a newer generation is cached already. Credentials read from Redis that are at
-    /// least as new as every announced generation make the cache current again, so callers that arrive after an
-    /// outcome was both announced and fetched are answered from memory.
-    func remember(_ credentials: Credentials) {
+    /// Caches credentials this process just learned from Redis, unless a newer generation of the same lineage is
+    /// cached already; returns what the cache holds.
+    @discardableResult
+    func remember(_ credentials: Credentials) -> Credentials {
         state.withLock { state in
-            if let cached = state.cached, cached.generation > credentials.generation { return }
-            state.cached = credentials
-            if credentials.generation >= state.newestAnnounced { state.stale = false }
+            state.cache.stored(credentials)
+            guard let current = state.cache.current, current.lineage == credentials.lineage else { return credentials }
+            return current.generation > credentials.generation ? current : credentials
         }
     }
 
@@ -220,8 +218,8 @@ public final class RedisRefresher: Sendable {
         // The synchronous part decides everything it can; the awaiting part keeps only what it needs, so a waiting
         // caller's task stays small (10,000 waiting callers are a design point).
         let timeout = timeout ?? configuration.defaultTimeout
-        if let current = try cachedCredentials(newerThan: stale.generation, timeout: timeout) { return current }
-        let flight = try joinFlight(after: stale.generation)
+        if let current = try cachedCredentials(superseding: stale, timeout: timeout) { return current }
+        let flight = try joinFlight(after: stale)
         do {
             return try await flight.join(deadline: ContinuousClock.now.advanced(by: timeout), timeout: timeout)
         } catch {
@@ -230,24 +228,24 @@ public final class RedisRefresher: Sendable {
         }
     }
 
-    /// The cached session when it is current and newer than `generation`.
-    private func cachedCredentials(newerThan generation: Int64, timeout: Duration) throws(RefresherError)
+    /// The cached session when it is current and supersedes `stale` (another lineage or a newer generation).
+    private func cachedCredentials(superseding stale: Credentials, timeout: Duration) throws(RefresherError)
         -> Credentials?
     {
         guard timeout > .zero else { throw RefresherError(.invalidConfiguration, "the timeout must be positive") }
-        return state.withLock { state in
-            guard let cached = state.cached, !state.stale, cached.generation > generation else { return nil }
-            return cached
-        }
+        return state.withLock { $0.cache.fresh(supersedingGeneration: stale.generation, lineage: stale.lineage) }
     }
 
-    /// This process's flight for `generation`, started if there is none.
-    private func joinFlight(after generation: Int64) throws(RefresherError) -> Flight {
+    /// This process's flight after `stale`'s generation and lineage, started if there is none.
+    private func joinFlight(after stale: Credentials) throws(RefresherError) -> Flight {
+        let key = FlightKey(generation: stale.generation, lineage: stale.lineage)
         let flight = state.withLock { state -> Flight? in
             if state.isShutDown { return nil }
-            if let flight = state.flights[generation] { return flight }
-            let flight = Flight(generation: generation) { [weak self] flight in self?.forget(flight) }
-            state.flights[generation] = flight
+            if let flight = state.flights[key] { return flight }
+            let flight = Flight(generation: stale.generation, lineage: stale.lineage) { [weak self] flight in
+                self?.forget(flight)
+            }
+            state.flights[key] = flight
             flight.attach(Task { await self.run(flight) })
             return flight
         }
@@ -266,8 +264,9 @@ public final class RedisRefresher: Sendable {
 
     /// Removes a flight from the registry (when it finishes or is abandoned).
     func forget(_ flight: Flight) {
+        let key = FlightKey(generation: flight.generation, lineage: flight.lineage)
         state.withLock { state in
-            if state.flights[flight.generation] === flight { state.flights[flight.generation] = nil }
+            if state.flights[key] === flight { state.flights[key] = nil }
         }
     }
 
@@ -278,70 +277,34 @@ public final class RedisRefresher: Sendable {
     }
 
     /// Stores a session when none exists yet (first writer wins) and returns what is stored, with whether this call
-    /// stored it.
+    /// stored it. A stored session starts a new lineage.
     public func seedSession(_ tokens: RefreshedTokens) async throws(RefresherError) -> (Credentials, seeded: Bool) {
-        try validate(tokens, requireRefreshToken: true)
-        let reply = try await runScript(Scripts.seed, arguments: sessionArguments(tokens))
-        guard case .array(let parts) = reply, parts.count == 2, let wrote = parts[1].int else {
-            throw RefresherError(.redisError, "unexpected reply from the seed script")
-        }
+        let (_, wrote) = try await store.seed(tokens, by: connections.ownerID)
         markStale()
-        return (try await credentials(), wrote == 1)
+        return (try await credentials(), wrote)
     }
 
-    /// Replaces the session after a fresh login: stores the tokens as the next generation, clears a rejected
-    /// refresh token, and tells the fleet (`replaced` event).
+    /// Replaces the session after a fresh login: stores the tokens as the next generation of a new lineage, clears
+    /// a rejected or unknown outcome, and tells the fleet (`replaced` event).
     @discardableResult
     public func replaceSession(_ tokens: RefreshedTokens) async throws(RefresherError) -> Credentials {
-        try validate(tokens, requireRefreshToken: true)
-        _ = try await runScript(Scripts.replace, arguments: sessionArguments(tokens))
+        _ = try await store.replace(tokens, by: connections.ownerID)
         markStale()
         return try await credentials()
     }
 
-    private func markStale() {
-        state.withLock { $0.stale = true }
+    func markStale() {
+        state.withLock { $0.cache.markStale() }
     }
 
-    private func sessionArguments(_ tokens: RefreshedTokens) -> [RedisArgument] {
-        [
-            RedisArgument(tokens.accessToken), RedisArgument(tokens.refreshToken ?? ""),
-            RedisArgument(tokens.expiresAtMilliseconds.map(String.init) ?? ""), RedisArgument(connections.ownerID),
-            RedisArgument(keys.events),
-        ]
-    }
-
-    /// Refuses tokens that would poison the shared session.
-    func validate(_ tokens: RefreshedTokens, requireRefreshToken: Bool) throws(RefresherError) {
-        guard !tokens.accessToken.isEmpty else {
-            throw RefresherError(.invalidConfiguration, "the access token is empty")
-        }
-        if requireRefreshToken && (tokens.refreshToken ?? "").isEmpty {
-            throw RefresherError(.invalidConfiguration, "the refresh token is empty")
-        }
-        for token in [tokens.accessToken, tokens.refreshToken ?? ""]
-        where token.utf8.count > SessionRecord.maximumTokenBytes {
-            throw RefresherError(
-                .invalidConfiguration, "a token is larger than \(SessionRecord.maximumTokenBytes) bytes")
-        }
-    }
-
-    /// Runs one of the protocol's scripts on this session's keys.
-    func runScript(_ script: RedisScript, arguments: [RedisArgument]) async throws(RefresherError) -> RedisValue {
-        let reply: RedisValue
-        do {
-            reply = try await connections.commands.run(script, keys: keys.scriptKeys, arguments: arguments)
-        } catch {
-            throw RefresherError(redis: error)
-        }
-        try Scripts.refuseWrongType(reply)
-        return reply
-    }
-
-    /// Stops this refresher: waits up to `gracePeriod` for a refresh this process is running to finish, releases
-    /// the lock if this process still holds it (owner-checked, publishing `released`), and fails waiting callers
-    /// with ``RefresherError/Code/shutdown``. Closes the connections when this refresher owns them.
-    public func shutdown(gracePeriod: Duration = .seconds(5)) async {
+    /// Stops this refresher. A lock taken for a refresh that has not presented anything is released at once
+    /// (owner-checked, publishing `released`); a refresh whose request may be in flight gets up to `gracePeriod`
+    /// (default ``RefresherConfiguration/shutdownGracePeriod``) to finish and store its result, and if it is still
+    /// running then, its lock is left to expire (never released: the fleet must not present the same refresh token
+    /// while the answer may still come). Waiting callers fail with ``RefresherError/Code/shutdown``. Closes the
+    /// connections when this refresher owns them.
+    public func shutdown(gracePeriod: Duration? = nil) async {
+        let gracePeriod = gracePeriod ?? configuration.shutdownGracePeriod
         await shutdownSession(gracePeriod)
         if ownsConnections { await connections.shutdown(gracePeriod: gracePeriod) }
     }
@@ -353,18 +316,20 @@ public final class RedisRefresher: Sendable {
         }
         if alreadyDown { return }
         let deadline = ContinuousClock.now.advanced(by: gracePeriod)
-        while state.withLock({ $0.holding > 0 }), ContinuousClock.now < deadline {
+        while !state.withLock({ $0.holders.isEmpty }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        // The commit and failure scripts release the lock themselves: only a refresh still running after the grace
-        // period can leave one behind, so only then is a release needed (owner-checked, as always).
-        if state.withLock({ $0.holding > 0 }),
-            let released = try? await runScript(
-                Scripts.release,
-                arguments: [RedisArgument(connections.ownerID), RedisArgument(keys.events), "shutdown"]),
-            released.int == 1
-        {
-            logger.info("released the lock on shutdown")
+        let remaining = state.withLock { $0.holders }
+        for (acquisition, phase) in remaining {
+            if phase == .presenting {
+                metrics.locksLeftOnShutdown.increment()
+                logger.warning(
+                    "shutting down while a refresh request may be in flight: the lock is left to expire",
+                    metadata: ["lock": "\(acquisition)"])
+            } else if (try? await store.release(owner: acquisition, reason: "shutdown", unsent: true)) == true {
+                // A check whose answer was never handled took the lock: nothing was presented under it.
+                logger.info("released the lock on shutdown", metadata: ["lock": "\(acquisition)"])
+            }
         }
         let flights = state.withLock { state in
             defer { state.flights = [:] }

@@ -15,8 +15,11 @@ import Synchronization
 /// owner id. Create one and pass it to every ``RedisRefresher`` to serve many sessions (tenants) over two
 /// connections.
 public final class RefresherConnections: Sendable {
-    /// This process's lock owner id: `host:pid:random`.
+    /// This process's owner id: `host:pid:random`. Each lock acquisition adds a counter to it
+    /// (`host:pid:random-N`, see ``nextAcquisitionID()``), so a check sent again after its reply was lost
+    /// recognises its own lock.
     public let ownerID: String
+    private let acquisitions = Atomic<UInt64>(0)
     /// The command connection.
     public let commands: RedisConnection
     let subscriber: RedisSubscriber
@@ -25,16 +28,19 @@ public final class RefresherConnections: Sendable {
     private let shutdownHooks = Mutex<[UInt64: @Sendable (Duration) async -> Void]>([:])
     private let nextHookID = Atomic<UInt64>(0)
 
-    /// Connections to the server at `url` (no I/O happens until first use).
-    public convenience init(url: String, ownerID: String? = nil, logger: Logger = Logger(label: "redis-refresher"))
-        throws(RefresherError)
-    {
-        let configuration: RedisConfiguration
+    /// Connections to the server at `url` (no I/O happens until first use), with a command timeout of
+    /// `commandTimeout` (which must stay below a third of the lock TTL of every refresher using them).
+    public convenience init(
+        url: String, ownerID: String? = nil, commandTimeout: Duration = .seconds(3),
+        logger: Logger = Logger(label: "redis-refresher")
+    ) throws(RefresherError) {
+        var configuration: RedisConfiguration
         do {
             configuration = try RedisConfiguration(url: url)
         } catch {
             throw RefresherError(.invalidConfiguration, "the Redis URL: \(error.message)")
         }
+        configuration.commandTimeout = commandTimeout
         try self.init(configuration: configuration, ownerID: ownerID, logger: logger)
     }
 
@@ -77,6 +83,16 @@ public final class RefresherConnections: Sendable {
         commands.close()
     }
 
+    /// A new lock owner id for one acquisition: ``ownerID`` plus `-N`.
+    func nextAcquisitionID() -> String {
+        "\(ownerID)-\(acquisitions.add(1, ordering: .relaxed).newValue)"
+    }
+
+    /// Whether `owner` (a lock value) is one of this process's acquisitions.
+    public func owns(_ owner: String) -> Bool {
+        owner.hasPrefix(ownerID + "-")
+    }
+
     func addShutdownHook(_ hook: @escaping @Sendable (Duration) async -> Void) -> UInt64 {
         let id = nextHookID.add(1, ordering: .relaxed).newValue
         shutdownHooks.withLock { $0[id] = hook }
@@ -85,6 +101,13 @@ public final class RefresherConnections: Sendable {
 
     func removeShutdownHook(_ id: UInt64) {
         _ = shutdownHooks.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// Closes the connections of a value dropped without ``shutdown(gracePeriod:)``, so their I/O threads end.
+    deinit {
+        hub.close()
+        subscriber.close()
+        commands.close()
     }
 
     /// `host:pid:random`, where random is 8 hex digits, so two processes never share an id.

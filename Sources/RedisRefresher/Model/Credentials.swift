@@ -17,11 +17,15 @@ public struct Credentials: Sendable, Hashable, CustomStringConvertible {
     public var refreshedAtMilliseconds: Int64?
     /// The owner id of the worker that stored it.
     public var refreshedBy: String?
+    /// The lineage: a random id given to a session stored fresh (a seed, a new login). Generations count within
+    /// a lineage; a new lineage supersedes an older one whatever its generation (after Redis lost its data, say).
+    public var lineage: String?
 
     public init(
         accessToken: String, refreshToken: String, expiresAtMilliseconds: Int64?, generation: Int64,
-        refreshedAtMilliseconds: Int64? = nil, refreshedBy: String? = nil
+        refreshedAtMilliseconds: Int64? = nil, refreshedBy: String? = nil, lineage: String? = nil
     ) {
+        self.lineage = lineage
         self.accessToken = accessToken
         self.refreshToken = refreshToken
         self.expiresAtMilliseconds = expiresAtMilliseconds
@@ -36,6 +40,11 @@ public struct Credentials: Sendable, Hashable, CustomStringConvertible {
     {
         guard let expiresAtMilliseconds else { return false }
         return expiresAtMilliseconds - margin.wholeMilliseconds <= nowMilliseconds
+    }
+
+    /// Whether these credentials supersede `other`: another lineage, or a newer generation of the same one.
+    public func supersedes(_ other: Credentials) -> Bool {
+        lineage != other.lineage || generation > other.generation
     }
 
     public var description: String {

@@ -50,10 +50,25 @@ public struct RefresherError: Error, Sendable, Hashable, CustomStringConvertible
     public var code: Code
     /// A description without secrets.
     public var message: String
+    /// The Redis client's error this one comes from, if any (its code tells a refused connection from a server
+    /// reply such as `LOADING` or `READONLY`).
+    public var redisError: RedisError?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, redisError: RedisError? = nil) {
         self.code = code
         self.message = message
+        self.redisError = redisError
+    }
+
+    /// Whether a write that failed this way may succeed if sent again soon: Redis unreachable, or a server reply
+    /// that says "not now" (`LOADING`, `BUSY`, `READONLY`, `TRYAGAIN`, `OOM`, `MASTERDOWN`, `CLUSTERDOWN`,
+    /// `NOREPLICAS`).
+    var isTransientRedisFailure: Bool {
+        if code == .redisUnavailable { return true }
+        guard let redisError, redisError.code == .server else { return false }
+        let word = redisError.message.prefix { $0 != " " }
+        return ["LOADING", "BUSY", "READONLY", "TRYAGAIN", "OOM", "MASTERDOWN", "CLUSTERDOWN", "NOREPLICAS"]
+            .contains(word)
     }
 
     /// Whether trying again later may succeed (everything but re-login, bad configuration, corrupt data,
@@ -70,13 +85,14 @@ public struct RefresherError: Error, Sendable, Hashable, CustomStringConvertible
     /// Maps a client error: connection problems are ``Code/redisUnavailable``, server replies ``Code/redisError``.
     init(redis error: RedisError) {
         switch error.code {
-        case .server: self.init(.redisError, "Redis refused: \(error.message)")
+        case .server: self.init(.redisError, "Redis refused: \(error.message)", redisError: error)
         // A wrong password or an unknown ACL user is a configuration problem: retrying does not help.
-        case .authenticationFailed: self.init(.redisError, "Redis refused the credentials: \(error.message)")
-        case .cancelled: self.init(.cancelled, "cancelled")
-        case .clientClosed: self.init(.shutdown, "the Redis connection was closed")
-        case .invalidURL, .invalidConfiguration: self.init(.invalidConfiguration, error.message)
-        default: self.init(.redisUnavailable, "Redis unavailable: \(error.message)")
+        case .authenticationFailed:
+            self.init(.redisError, "Redis refused the credentials: \(error.message)", redisError: error)
+        case .cancelled: self.init(.cancelled, "cancelled", redisError: error)
+        case .clientClosed: self.init(.shutdown, "the Redis connection was closed", redisError: error)
+        case .invalidURL, .invalidConfiguration: self.init(.invalidConfiguration, error.message, redisError: error)
+        default: self.init(.redisUnavailable, "Redis unavailable: \(error.message)", redisError: error)
         }
     }
 }

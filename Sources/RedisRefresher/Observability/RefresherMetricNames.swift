@@ -1,7 +1,7 @@
 /// The labels of the metrics a ``RedisRefresher`` reports through swift-metrics.
 ///
 /// Every metric carries the dimension `("session", <session name>)`; failures add `("kind", "rejected" |
-/// "transient")` and waiter resolutions `("via", "pubsub" | "poll")`. Counters and timers are created once, when
+/// "not_processed" | "unknown")` and waiter resolutions `("via", "pubsub" | "poll")`. Counters and timers are created once, when
 /// the refresher is constructed, from the factory given to
 /// ``RedisRefresher/init(configuration:connections:logger:metricsFactory:refresh:)`` (by default
 /// `MetricsSystem.factory`).
@@ -11,7 +11,8 @@ public enum RefresherMetricNames {
     /// Counter: refreshes this process performed and stored (as the lock holder).
     public static let refreshes = "redis_refresher_refreshes"
     /// Counter: refreshes this process performed that failed, by `kind` (`rejected`: re-login required;
-    /// `transient`: may pass).
+    /// `not_processed`: the provider did not process the request, retrying is safe; `unknown`: the answer was lost
+    /// outside the provider's reuse grace).
     public static let failures = "redis_refresher_failures"
     /// Counter: in-process refreshes that found another worker holding the lock and waited for its outcome.
     public static let waits = "redis_refresher_waits"
@@ -33,4 +34,15 @@ public enum RefresherMetricNames {
     /// Counter: proactive refreshes started because the cached credentials were within
     /// ``RefresherConfiguration/refreshAhead`` of their expiry.
     public static let refreshesAhead = "redis_refresher_refreshes_ahead"
+    /// Counter: refresh attempts the holder made again: after a not-processed answer, or inside the provider's
+    /// reuse grace after an answer was lost; by `reason` (`not_processed`, `in_grace`).
+    public static let retries = "redis_refresher_refresh_retries"
+    /// Counter: locks this process lost while it was refreshing (an extension found the lock gone and could not
+    /// take it back, or someone else's).
+    public static let locksLost = "redis_refresher_locks_lost"
+    /// Counter: new tokens this process could not store within ``RefresherConfiguration/commitBudget`` (each is
+    /// logged at error level): the provider's answer is lost unless the operator stores it by hand.
+    public static let commitsAbandoned = "redis_refresher_commits_abandoned"
+    /// Counter: shutdowns that left a lock to expire because a refresh request may still have been in flight.
+    public static let locksLeftOnShutdown = "redis_refresher_locks_left_on_shutdown"
 }

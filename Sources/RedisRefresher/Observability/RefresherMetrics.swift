@@ -6,7 +6,13 @@ import Metrics
 struct RefresherMetrics: Sendable {
     let refreshes: Counter
     let rejectedFailures: Counter
-    let transientFailures: Counter
+    let notProcessedFailures: Counter
+    let unknownFailures: Counter
+    let notProcessedRetries: Counter
+    let inGraceRetries: Counter
+    let locksLost: Counter
+    let commitsAbandoned: Counter
+    let locksLeftOnShutdown: Counter
     let waits: Counter
     let pubSubResolutions: Counter
     let pollResolutions: Counter
@@ -32,7 +38,13 @@ struct RefresherMetrics: Sendable {
         }
         refreshes = counter(RefresherMetricNames.refreshes)
         rejectedFailures = counter(RefresherMetricNames.failures, [("kind", "rejected")])
-        transientFailures = counter(RefresherMetricNames.failures, [("kind", "transient")])
+        notProcessedFailures = counter(RefresherMetricNames.failures, [("kind", "not_processed")])
+        unknownFailures = counter(RefresherMetricNames.failures, [("kind", "unknown")])
+        notProcessedRetries = counter(RefresherMetricNames.retries, [("reason", "not_processed")])
+        inGraceRetries = counter(RefresherMetricNames.retries, [("reason", "in_grace")])
+        locksLost = counter(RefresherMetricNames.locksLost)
+        commitsAbandoned = counter(RefresherMetricNames.commitsAbandoned)
+        locksLeftOnShutdown = counter(RefresherMetricNames.locksLeftOnShutdown)
         waits = counter(RefresherMetricNames.waits)
         pubSubResolutions = counter(RefresherMetricNames.resolutions, [("via", "pubsub")])
         pollResolutions = counter(RefresherMetricNames.resolutions, [("via", "poll")])
@@ -51,8 +63,12 @@ struct RefresherMetrics: Sendable {
     }
 
     /// A refresh this process performed failed.
-    func failed(rejected: Bool, duration: Duration) {
-        (rejected ? rejectedFailures : transientFailures).increment()
+    func failed(_ outcome: RefreshFailure.Outcome, duration: Duration) {
+        switch outcome {
+        case .rejected: rejectedFailures.increment()
+        case .notProcessed: notProcessedFailures.increment()
+        case .unknown: unknownFailures.increment()
+        }
         refreshDuration.record(duration: duration)
     }
 

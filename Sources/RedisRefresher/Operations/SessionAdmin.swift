@@ -77,47 +77,19 @@ public struct SessionAdmin: Sendable {
     /// Releases the lock only if `owner` holds it (compare-and-delete), publishing `released`. Returns whether it
     /// was released.
     public func release(owner: String, reason: String = "operator") async throws(RefresherError) -> Bool {
-        let reply: RedisValue
-        do {
-            reply = try await connection.run(
-                Scripts.release, keys: keys.scriptKeys,
-                arguments: [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason)])
-        } catch {
-            throw RefresherError(redis: error)
-        }
-        return reply.int == 1
+        try await store.release(owner: owner, reason: reason, unsent: false)
     }
 
-    /// Installs a session after a fresh login: the next generation, a cleared rejection, and a `replaced` event.
-    /// Returns the new generation.
+    /// Installs a session after a fresh login: the next generation of a new lineage, a cleared rejection or unknown
+    /// outcome, and a `replaced` event. Returns the new generation.
     public func putSession(_ tokens: RefreshedTokens, by owner: String = "operator") async throws(RefresherError)
         -> Int64
     {
-        guard !tokens.accessToken.isEmpty, let refreshToken = tokens.refreshToken, !refreshToken.isEmpty else {
+        guard tokens.refreshToken != nil else {
             throw RefresherError(.invalidConfiguration, "both an access token and a refresh token are required")
         }
-        guard tokens.accessToken.utf8.count <= SessionRecord.maximumTokenBytes,
-            refreshToken.utf8.count <= SessionRecord.maximumTokenBytes
-        else {
-            throw RefresherError(
-                .invalidConfiguration, "a token is larger than \(SessionRecord.maximumTokenBytes) bytes")
-        }
-        let reply: RedisValue
-        do {
-            reply = try await connection.run(
-                Scripts.replace, keys: keys.scriptKeys,
-                arguments: [
-                    RedisArgument(tokens.accessToken), RedisArgument(refreshToken),
-                    RedisArgument(tokens.expiresAtMilliseconds.map(String.init) ?? ""), RedisArgument(owner),
-                    RedisArgument(keys.events),
-                ])
-        } catch {
-            throw RefresherError(redis: error)
-        }
-        try Scripts.refuseWrongType(reply)
-        guard let generation = reply.int else {
-            throw RefresherError(.redisError, "unexpected reply from the replace script")
-        }
-        return generation
+        return try await store.replace(tokens, by: owner)
     }
+
+    private var store: SessionStore { SessionStore(connection: connection, keys: keys) }
 }

@@ -3,8 +3,9 @@
 public enum RefresherEvent: Sendable, Hashable {
     /// A refresh stored `generation`.
     case refreshed(generation: Int64, by: String, durationMilliseconds: Int64?)
-    /// A refresh after `generation` failed; `rejected` means re-login required.
-    case failed(generation: Int64, rejected: Bool, by: String, reason: String)
+    /// A refresh after `generation` failed, with how it ended: ``RefreshFailure/Outcome/rejected`` and
+    /// ``RefreshFailure/Outcome/unknown`` need a new login, ``RefreshFailure/Outcome/notProcessed`` may be tried again.
+    case failed(generation: Int64, outcome: RefreshFailure.Outcome, by: String, reason: String)
     /// A holder released the lock without storing a result (shutdown, cancelled refresh, operator).
     case released(by: String, reason: String)
     /// The session was seeded or replaced after a fresh login.
@@ -39,8 +40,10 @@ public enum RefresherEvent: Sendable, Hashable {
             self = .refreshed(
                 generation: generation!, by: by, durationMilliseconds: fields["duration_ms"].flatMap { Int64($0) })
         case "failed" where generation != nil:
+            // `transient` is how older versions published a failure that did not use up the token.
+            let outcome = fields["kind"].flatMap { RefreshFailure.Outcome(rawValue: String($0)) } ?? .notProcessed
             self = .failed(
-                generation: generation!, rejected: fields["kind"] == "rejected", by: by,
+                generation: generation!, outcome: outcome, by: by,
                 reason: fields["reason"].map(String.init) ?? "")
         case "released":
             self = .released(by: by, reason: fields["reason"].map(String.init) ?? "")

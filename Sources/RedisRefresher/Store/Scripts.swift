@@ -3,158 +3,257 @@ import RedisClient
 /// The Lua scripts of the protocol. Each takes the keys `lock, last_refresh_time, session, stats`
 /// (``SessionKeys/scriptKeys``) and runs atomically, so every decision and the write it guards are one step.
 ///
-/// Redis does not roll a script back when a command in it fails, so each script publishes before it writes: with a
-/// misconfigured ACL that denies PUBLISH, the script fails before changing anything.
+/// Redis does not roll a script back when a command in it fails, so every script first checks everything it will
+/// use (key types, numbers it reads, the permission to publish), then writes, and publishes last: a script either
+/// changes nothing and says why, or does all of its work, and it never announces a generation it did not store.
+/// Only ``SessionStore`` runs them.
 enum Scripts {
-    /// Refuses to run on keys of the wrong type (someone wrote to `refresher:{S}:*` by hand): the script returns
-    /// `{"wrongtype", key, type}` before it changes anything, instead of failing half-way (scripts do not roll back).
-    static let typeGuard = """
+    /// What every script starts with: refuses keys of the wrong type (someone wrote to `refresher:{S}:*` by hand)
+    /// with `{"wrongtype", key, type}`, and defines the helpers.
+    ///
+    /// - `now_ms()`: the server's clock in ms.
+    /// - `incr(field, by)`: a stats counter that never fails: a value that is not an integer is replaced.
+    /// - `can_publish(channel)`: whether this user may PUBLISH there (Redis 7's `acl_check_cmd`; assumed on 6).
+    static let prelude = """
         local expected = {'string', 'string', 'hash', 'hash'}
         for i = 1, 4 do
           local t = redis.call('TYPE', KEYS[i])['ok']
           if t ~= 'none' and t ~= expected[i] then return {'wrongtype', KEYS[i], t} end
         end
+        local function now_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local function incr(field, by)
+          local v = redis.call('HGET', KEYS[4], field)
+          if v and (#v > 17 or not string.match(v, '^%-?%d+$')) then
+            redis.call('HSET', KEYS[4], field, by)
+          else
+            redis.call('HINCRBY', KEYS[4], field, by)
+          end
+        end
+        local function can_publish(channel)
+          if redis.acl_check_cmd then return redis.acl_check_cmd('PUBLISH', channel) end
+          return true
+        end
+        local attempt_fields = {'attempt_generation', 'attempt_by', 'attempt_at', 'attempt_first_at', 'attempt_heartbeat'}
+        local outcome_fields = {'rejected_generation', 'rejected_reason', 'unknown_generation', 'unknown_reason',
+          'failed_generation', 'failed_at', 'failed_kind', 'failed_reason'}
 
         """
 
-    /// Throws ``RefresherError/Code/redisError`` for a `{"wrongtype", key, type}` reply of ``typeGuard``.
-    static func refuseWrongType(_ reply: RedisValue) throws(RefresherError) {
-        guard case .array(let parts) = reply, parts.count == 3, parts[0].string == "wrongtype" else { return }
-        throw RefresherError(
-            .redisError,
-            "WRONGTYPE: \(parts[1].string ?? "a refresher key") holds a \(parts[2].string ?? "value") that the "
-                + "refresher did not write; nothing was changed (delete or rename that key)")
-    }
-
-    /// Checks the stored generation and, while it still equals the caller's, tries the lock.
+    /// Checks the stored generation and lineage and, while they are still the caller's, tries the lock.
     ///
-    /// ARGV: owner, ttl ms, caller generation, takeover (0/1), count a wait (0/1), waiting since (server ms, or
-    /// '' on a first check).
-    /// Returns `{"none"}`, `{"corrupt", field}`, `{"moved", HGETALL}`, `{"rejected", reason}`,
-    /// `{"failed", kind, reason}` (a refresh of this generation failed while the caller was waiting: the poll sees
-    /// the same outcome as the event, so a waiter never retries into the identity provider),
-    /// `{"acquired", HGETALL, now_ms}` or `{"held", holder, pttl, now_ms}`.
+    /// ARGV: 1 acquisition id, 2 ttl ms, 3 caller generation, 4 caller lineage ('' matches any), 5 takeover (0/1),
+    /// 6 count a wait (0/1), 7 waiting since (server ms, or '' on a first check), 8 reuse grace ms, 9 attempt
+    /// horizon ms, 10 channel.
+    ///
+    /// Returns `{"none"}`, `{"corrupt", field}`, `{"moved", HGETALL}`, `{"rejected", reason}`, `{"unknown", reason}`,
+    /// `{"failed", kind, reason}` (a not-processed failure of this generation recorded while the caller waited),
+    /// `{"acquired", HGETALL, now_ms, grace_elapsed_ms}` (`grace_elapsed_ms` is -1 unless the refresh token was
+    /// presented before, by an attempt whose outcome is not recorded: then the ms since that first presentation),
+    /// `{"held", holder, pttl, now_ms}`, or `{"noperm", "PUBLISH"}`.
+    ///
+    /// The lock is re-entrant for its acquisition id, so a check whose reply was lost and is sent again recognises
+    /// its own lock. A free lock with an unrecorded attempt of another acquisition on this generation (its holder
+    /// crashed, was stopped, or lost Redis while committing) is taken again only inside the reuse grace; until the
+    /// attempt horizon has passed it counts as held by that holder (it may still store its result); after it, the
+    /// outcome is recorded as unknown.
     static let checkOrAcquire = RedisScript(
-        typeGuard + """
-            local s = redis.call('HMGET', KEYS[3], 'generation', 'rejected_generation', 'rejected_reason',
-              'failed_generation', 'failed_at', 'failed_kind', 'failed_reason')
+        prelude + """
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'lineage', 'rejected_generation', 'rejected_reason',
+              'unknown_generation', 'unknown_reason', 'failed_generation', 'failed_at', 'failed_kind', 'failed_reason',
+              'attempt_generation', 'attempt_by', 'attempt_at', 'attempt_first_at')
             if not s[1] then return {'none'} end
             local gen = tonumber(s[1])
             if not gen then return {'corrupt', 'generation'} end
-            if gen ~= tonumber(ARGV[3]) then return {'moved', redis.call('HGETALL', KEYS[3])} end
-            if s[2] and tonumber(s[2]) == gen then return {'rejected', s[3] or ''} end
-            if ARGV[6] ~= '' and s[4] and tonumber(s[4]) == gen and (tonumber(s[5]) or 0) >= tonumber(ARGV[6]) then
-              return {'failed', s[6] or 'transient', s[7] or ''}
+            if gen ~= tonumber(ARGV[3]) or (ARGV[4] ~= '' and (s[2] or '') ~= ARGV[4]) then
+              return {'moved', redis.call('HGETALL', KEYS[3])}
             end
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-              redis.call('SET', KEYS[2], string.format('%d', now))
-              if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[4], 'takeovers', 1) end
-              return {'acquired', redis.call('HGETALL', KEYS[3]), now}
+            if s[3] and tonumber(s[3]) == gen then return {'rejected', s[4] or ''} end
+            if s[5] and tonumber(s[5]) == gen then return {'unknown', s[6] or ''} end
+            if ARGV[7] ~= '' and s[7] and tonumber(s[7]) == gen and (tonumber(s[8]) or 0) >= tonumber(ARGV[7]) then
+              return {'failed', s[9] or 'not_processed', s[10] or ''}
             end
-            if ARGV[5] == '1' then redis.call('HINCRBY', KEYS[4], 'waits', 1) end
-            return {'held', redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1]), now}
+            local now = now_ms()
+            local holder = redis.call('GET', KEYS[1])
+            if holder == ARGV[1] then
+              local first = tonumber(s[14]) or now
+              local elapsed = -1
+              if first < (tonumber(s[13]) or first) then elapsed = now - first end
+              return {'acquired', redis.call('HGETALL', KEYS[3]), now, elapsed}
+            end
+            if holder then
+              if ARGV[6] == '1' then incr('waits', 1) end
+              return {'held', holder, redis.call('PTTL', KEYS[1]), now}
+            end
+            local first = now
+            local elapsed = -1
+            if s[11] and tonumber(s[11]) == gen and s[12] then
+              first = tonumber(s[14]) or tonumber(s[13]) or 0
+              local grace = tonumber(ARGV[8]) or 0
+              if grace > 0 and now - first < grace then
+                elapsed = now - first
+              else
+                local since = now - (tonumber(s[13]) or 0)
+                local horizon = tonumber(ARGV[9]) or 0
+                if since < horizon then
+                  if ARGV[6] == '1' then incr('waits', 1) end
+                  return {'held', s[12], horizon - since, now}
+                end
+                if not can_publish(ARGV[10]) then return {'noperm', 'PUBLISH'} end
+                local reason = 'the refresh by ' .. s[12] .. ' ended without a recorded outcome'
+                redis.call('HSET', KEYS[3], 'unknown_generation', gen, 'unknown_reason', reason, 'failed_generation', gen,
+                  'failed_at', string.format('%d', now), 'failed_kind', 'unknown', 'failed_reason', reason)
+                incr('failures', 1)
+                redis.call('PUBLISH', ARGV[10], 'failed generation=' .. gen .. ' kind=unknown by=' .. s[12] .. ' reason=' .. reason)
+                return {'unknown', reason}
+              end
+            end
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            redis.call('SET', KEYS[2], string.format('%d', now))
+            redis.call('HSET', KEYS[3], 'attempt_generation', gen, 'attempt_by', ARGV[1], 'attempt_at',
+              string.format('%d', now), 'attempt_first_at', string.format('%d', first), 'attempt_heartbeat',
+              string.format('%d', now))
+            if ARGV[5] == '1' then incr('takeovers', 1) end
+            return {'acquired', redis.call('HGETALL', KEYS[3]), now, elapsed}
             """)
 
-    /// The fenced write: stores generation g+1 only while the stored generation is g and the lock is ours (or has
-    /// expired with nobody else holding it), then releases the lock and publishes `refreshed`.
+    /// The fenced write: stores generation g+1 only while the stored generation is g, the lineage is the caller's
+    /// and the lock is ours (or expired with nobody else holding it); then releases the lock and publishes
+    /// `refreshed`.
     ///
-    /// ARGV: owner, g, access token, refresh token, expires_at ms ('' when unknown), duration ms, channel.
-    /// Returns `{"committed", g+1, now_ms}` or `{"fenced", stored generation, holder}`.
+    /// ARGV: 1 acquisition id, 2 g, 3 access token, 4 refresh token, 5 expires_at ms ('' when unknown), 6 duration
+    /// ms, 7 channel, 8 lineage ('' matches any).
+    /// Returns `{"committed", g+1, now_ms}`, `{"fenced", stored generation, holder, moved (0/1)}` or
+    /// `{"noperm", "PUBLISH"}`; `moved` is 1 when the session went on without this result (newer generation, other
+    /// lineage, or none at all).
     static let commit = RedisScript(
-        typeGuard + """
+        prelude + """
+            if not can_publish(ARGV[7]) then return {'noperm', 'PUBLISH'} end
             local holder = redis.call('GET', KEYS[1])
-            local gen = tonumber(redis.call('HGET', KEYS[3], 'generation') or '')
-            if gen == nil or gen ~= tonumber(ARGV[2]) or (holder and holder ~= ARGV[1]) then
-              redis.call('HINCRBY', KEYS[4], 'fenced', 1)
-              return {'fenced', gen or -1, holder or ''}
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'lineage')
+            local gen = tonumber(s[1] or '')
+            local moved = gen == nil or gen ~= tonumber(ARGV[2]) or (ARGV[8] ~= '' and (s[2] or '') ~= ARGV[8])
+            if moved or (holder and holder ~= ARGV[1]) then
+              incr('fenced', 1)
+              return {'fenced', gen or -1, holder or '', moved and 1 or 0}
             end
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local now = now_ms()
             local new = gen + 1
-            redis.call('PUBLISH', ARGV[7], 'refreshed generation=' .. new .. ' by=' .. ARGV[1] .. ' duration_ms=' .. ARGV[6])
             redis.call('HSET', KEYS[3], 'access_token', ARGV[3], 'refresh_token', ARGV[4], 'expires_at', ARGV[5],
               'generation', new, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[1])
-            redis.call('HDEL', KEYS[3], 'rejected_generation', 'rejected_reason', 'failed_generation', 'failed_at',
-              'failed_kind', 'failed_reason')
-            redis.call('HINCRBY', KEYS[4], 'refreshes', 1)
+            redis.call('HDEL', KEYS[3], unpack(outcome_fields))
+            redis.call('HDEL', KEYS[3], unpack(attempt_fields))
+            incr('refreshes', 1)
             redis.call('HSET', KEYS[4], 'last_duration_ms', ARGV[6])
             if holder then redis.call('DEL', KEYS[1]) end
+            redis.call('PUBLISH', ARGV[7], 'refreshed generation=' .. new .. ' by=' .. ARGV[1] .. ' duration_ms=' .. ARGV[6])
             return {'committed', new, now}
             """)
 
-    /// Records a failed refresh while the lock is ours: releases it, counts it, records the failure on the session
-    /// (`failed_*`, seen by waiters' polls; `rejected_*` for a rejected refresh token, so nobody presents it again),
-    /// and publishes `failed`.
+    /// Records a failed refresh and publishes `failed`; releases the lock when it is ours.
     ///
-    /// ARGV: owner, g, kind (`rejected`/`transient`), reason, channel. Returns 1, or 0 when the lock was not ours.
+    /// A rejected or unknown outcome is recorded whenever the session is still at g (even after the lock was lost:
+    /// nobody may present that refresh token again); a not-processed one only while the lock is ours, and it clears
+    /// this holder's attempt (the token was not used, so the next holder may present it).
+    ///
+    /// ARGV: 1 acquisition id, 2 g, 3 kind (`rejected`, `unknown`, `not_processed`), 4 reason, 5 channel,
+    /// 6 lineage ('' matches any). Returns 1 when recorded, 0 when there was nothing to record, or
+    /// `{"noperm", "PUBLISH"}`.
     static let fail = RedisScript(
-        typeGuard + """
-            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-            redis.call('PUBLISH', ARGV[5], 'failed generation=' .. ARGV[2] .. ' kind=' .. ARGV[3] .. ' by=' .. ARGV[1] .. ' reason=' .. ARGV[4])
-            redis.call('DEL', KEYS[1])
-            redis.call('HINCRBY', KEYS[4], 'failures', 1)
-            if tonumber(redis.call('HGET', KEYS[3], 'generation') or '') == tonumber(ARGV[2]) then
-              local t = redis.call('TIME')
-              local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-              redis.call('HSET', KEYS[3], 'failed_generation', ARGV[2], 'failed_at', string.format('%d', now),
-                'failed_kind', ARGV[3], 'failed_reason', ARGV[4])
+        prelude + """
+            if not can_publish(ARGV[5]) then return {'noperm', 'PUBLISH'} end
+            local holder = redis.call('GET', KEYS[1])
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'lineage', 'attempt_by')
+            local same = s[1] ~= false and tonumber(s[1]) == tonumber(ARGV[2]) and (ARGV[6] == '' or (s[2] or '') == ARGV[6])
+            local ours = holder == ARGV[1]
+            if not ours and not (same and ARGV[3] ~= 'not_processed') then return 0 end
+            local now = string.format('%d', now_ms())
+            if same then
+              redis.call('HSET', KEYS[3], 'failed_generation', ARGV[2], 'failed_at', now, 'failed_kind', ARGV[3],
+                'failed_reason', ARGV[4])
               if ARGV[3] == 'rejected' then
                 redis.call('HSET', KEYS[3], 'rejected_generation', ARGV[2], 'rejected_reason', ARGV[4])
+              elseif ARGV[3] == 'unknown' then
+                redis.call('HSET', KEYS[3], 'unknown_generation', ARGV[2], 'unknown_reason', ARGV[4])
+              elseif s[3] == ARGV[1] then
+                redis.call('HDEL', KEYS[3], unpack(attempt_fields))
               end
             end
+            incr('failures', 1)
+            if ours then redis.call('DEL', KEYS[1]) end
+            redis.call('PUBLISH', ARGV[5], 'failed generation=' .. ARGV[2] .. ' kind=' .. ARGV[3] .. ' by=' .. ARGV[1] .. ' reason=' .. ARGV[4])
             return 1
             """)
 
-    /// Owner-checked release (compare-and-delete) that publishes `released`.
+    /// Owner-checked release (compare-and-delete) that publishes `released`. With `unsent` = 1 (nothing was
+    /// presented under this lock), a fresh attempt record of this holder is cleared too.
     ///
-    /// ARGV: owner, channel, reason. Returns 1 when the lock was ours and is gone, 0 otherwise.
+    /// ARGV: 1 owner, 2 channel, 3 reason, 4 unsent (0/1). Returns 1 when the lock was ours and is gone, 0
+    /// otherwise, or `{"noperm", "PUBLISH"}`.
     static let release = RedisScript(
-        """
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-        redis.call('PUBLISH', ARGV[2], 'released by=' .. ARGV[1] .. ' reason=' .. ARGV[3])
-        redis.call('DEL', KEYS[1])
-        return 1
-        """)
+        prelude + """
+            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+            if not can_publish(ARGV[2]) then return {'noperm', 'PUBLISH'} end
+            if ARGV[4] == '1' then
+              local a = redis.call('HMGET', KEYS[3], 'attempt_by', 'attempt_at', 'attempt_first_at')
+              if a[1] == ARGV[1] and a[2] == a[3] then redis.call('HDEL', KEYS[3], unpack(attempt_fields)) end
+            end
+            redis.call('DEL', KEYS[1])
+            redis.call('PUBLISH', ARGV[2], 'released by=' .. ARGV[1] .. ' reason=' .. ARGV[3])
+            return 1
+            """)
 
-    /// Owner-checked extension. ARGV: owner, ttl ms. Returns 1 when extended, 0 when the lock is not ours.
-    static let extend = RedisScript(
-        """
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-        return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-        """)
-
-    /// Stores a session only when none exists (first writer wins), as generation 1.
+    /// Owner-checked extension, recording the holder's heartbeat. A lock that expired (Redis was unreachable) is
+    /// taken back while the session is still at g with this holder's attempt recorded and nobody else holds it.
     ///
-    /// ARGV: access, refresh, expires_at, by, channel. Returns the stored generation and whether this call wrote:
-    /// `{generation, 1|0}`.
+    /// ARGV: 1 owner, 2 ttl ms, 3 g. Returns 1 when extended, 2 when taken back, 0 when the lock is someone else's
+    /// or the session moved on.
+    static let extend = RedisScript(
+        prelude + """
+            local holder = redis.call('GET', KEYS[1])
+            if holder and holder ~= ARGV[1] then return 0 end
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_by')
+            local mine = s[2] == ARGV[1]
+            if not holder and not (mine and tonumber(s[1] or '') == tonumber(ARGV[3])) then return 0 end
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+            if mine then redis.call('HSET', KEYS[3], 'attempt_heartbeat', string.format('%d', now_ms())) end
+            if holder then return 1 end
+            return 2
+            """)
+
+    /// Stores a session only when none exists (first writer wins), as generation 1 of a new lineage.
+    ///
+    /// ARGV: access, refresh, expires_at, by, channel, lineage. Returns `{generation, 1|0}` (whether this call
+    /// wrote) or `{"noperm", "PUBLISH"}`.
     static let seed = RedisScript(
-        typeGuard + """
+        prelude + """
             local existing = redis.call('HGET', KEYS[3], 'generation')
             if existing then return {tonumber(existing) or -1, 0} end
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            redis.call('PUBLISH', ARGV[5], 'replaced generation=1 by=' .. ARGV[4])
+            if not can_publish(ARGV[5]) then return {'noperm', 'PUBLISH'} end
+            local now = string.format('%d', now_ms())
             redis.call('HSET', KEYS[3], 'access_token', ARGV[1], 'refresh_token', ARGV[2], 'expires_at', ARGV[3],
-              'generation', 1, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[4])
+              'generation', 1, 'refreshed_at', now, 'refreshed_by', ARGV[4], 'lineage', ARGV[6])
+            redis.call('PUBLISH', ARGV[5], 'replaced generation=1 by=' .. ARGV[4])
             return {1, 1}
             """)
 
-    /// Replaces the session after a fresh login: generation + 1, clears a rejection, publishes `replaced`.
+    /// Replaces the session after a fresh login: generation + 1 of a new lineage; clears a rejected or unknown
+    /// outcome and any attempt; publishes `replaced`.
     ///
-    /// ARGV: access, refresh, expires_at, by, channel. Returns the new generation.
+    /// ARGV: access, refresh, expires_at, by, channel, lineage. Returns the new generation or `{"noperm", "PUBLISH"}`.
     static let replace = RedisScript(
-        typeGuard + """
+        prelude + """
+            if not can_publish(ARGV[5]) then return {'noperm', 'PUBLISH'} end
             local gen = tonumber(redis.call('HGET', KEYS[3], 'generation') or '0') or 0
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local now = string.format('%d', now_ms())
             local new = gen + 1
-            redis.call('PUBLISH', ARGV[5], 'replaced generation=' .. new .. ' by=' .. ARGV[4])
             redis.call('HSET', KEYS[3], 'access_token', ARGV[1], 'refresh_token', ARGV[2], 'expires_at', ARGV[3],
-              'generation', new, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[4])
-            redis.call('HDEL', KEYS[3], 'rejected_generation', 'rejected_reason', 'failed_generation', 'failed_at',
-              'failed_kind', 'failed_reason')
+              'generation', new, 'refreshed_at', now, 'refreshed_by', ARGV[4], 'lineage', ARGV[6])
+            redis.call('HDEL', KEYS[3], unpack(outcome_fields))
+            redis.call('HDEL', KEYS[3], unpack(attempt_fields))
+            redis.call('PUBLISH', ARGV[5], 'replaced generation=' .. new .. ' by=' .. ARGV[4])
             return new
             """)
 

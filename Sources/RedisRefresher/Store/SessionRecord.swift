@@ -50,6 +50,35 @@ enum SessionRecord {
             expiresAtMilliseconds: try integer("expires_at", required: false),
             generation: generation,
             refreshedAtMilliseconds: try integer("refreshed_at", required: false),
-            refreshedBy: fields["refreshed_by"].map { String(decoding: $0.prefix(300), as: UTF8.self) })
+            refreshedBy: fields["refreshed_by"].map { String(decoding: $0.prefix(300), as: UTF8.self) },
+            lineage: fields["lineage"].map { String(decoding: $0.prefix(64), as: UTF8.self) })
+    }
+
+    /// A new lineage id: 16 hex digits, random. A session stored fresh (seed, a new login) starts a new lineage, so
+    /// caches and callers notice it even when its generation is lower than the one they hold.
+    static func newLineage() -> String {
+        let value = UInt64.random(in: .min ... .max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Refuses tokens that would poison the shared session when stored by a seed or a new login: an empty token, or
+    /// one larger than ``maximumTokenBytes``.
+    static func validate(_ tokens: RefreshedTokens, requireRefreshToken: Bool) throws(RefresherError) {
+        if let problem = unstorableReason(tokens, requireRefreshToken: requireRefreshToken) {
+            throw RefresherError(.invalidConfiguration, "the tokens cannot be stored: \(problem)")
+        }
+    }
+
+    /// Why `tokens` cannot be stored, if they cannot. An expiry in the past is storable: it means "expires now".
+    static func unstorableReason(_ tokens: RefreshedTokens, requireRefreshToken: Bool) -> String? {
+        if tokens.accessToken.isEmpty { return "the access token is empty" }
+        if let refreshToken = tokens.refreshToken, refreshToken.isEmpty { return "the refresh token is empty" }
+        if requireRefreshToken && tokens.refreshToken == nil { return "the refresh token is missing" }
+        if tokens.accessToken.utf8.count > maximumTokenBytes || (tokens.refreshToken?.utf8.count ?? 0) > maximumTokenBytes
+        {
+            return "a token is larger than \(maximumTokenBytes) bytes"
+        }
+        return nil
     }
 }

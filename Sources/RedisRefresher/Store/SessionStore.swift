@@ -1,0 +1,231 @@
+import RedisClient
+
+/// The protocol's one home: every script call on a session's keys and the decoding of its replies.
+///
+/// The refresher (holder and waiters), ``SessionAdmin`` and the `refresher` command go through it, so the key layout
+/// and the meaning of each reply live in one place (with ``Scripts`` and ``SessionRecord``).
+struct SessionStore: Sendable {
+    let connection: RedisConnection
+    let keys: SessionKeys
+
+    /// What the check-or-acquire script found.
+    enum CheckOutcome: Sendable, Equatable {
+        /// The session went on (newer generation or another lineage): use it.
+        case moved(Credentials)
+        /// This acquisition holds the lock now. `graceElapsed` is set when the refresh token was presented before by
+        /// an attempt whose outcome is unknown (a takeover inside the reuse grace): the time since that first
+        /// presentation.
+        case acquired(Credentials, atMilliseconds: Int64, graceElapsed: Duration?)
+        /// Someone else refreshes (or may still store a result): wait at most `remaining`.
+        case held(holder: String, remaining: Duration?, serverTime: Int64?)
+        /// The refresh token of this generation was rejected: re-login.
+        case rejected(reason: String)
+        /// The refresh token of this generation was presented and its outcome is unknown.
+        case unknown(reason: String)
+        /// A refresh of this generation failed without using the token while the caller waited.
+        case failed(RefreshFailure.Outcome, reason: String)
+        /// Nothing is stored.
+        case noSession
+    }
+
+    /// What a check sends.
+    struct CheckRequest: Sendable {
+        var acquisition: String
+        var lockTTL: Duration
+        var generation: Int64
+        var lineage: String?
+        var takeover: Bool
+        var countWait: Bool
+        var waitingSince: Int64?
+        var reuseGrace: Duration
+        var attemptHorizon: Duration
+    }
+
+    /// ``check(_:)`` as a `Result`, for running it in a task of its own.
+    func checkResult(_ request: CheckRequest) async -> Result<CheckOutcome, RefresherError> {
+        do {
+            return .success(try await check(request))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func check(_ request: CheckRequest) async throws(RefresherError) -> CheckOutcome {
+        let reply = try await run(
+            Scripts.checkOrAcquire,
+            [
+                RedisArgument(request.acquisition), RedisArgument(request.lockTTL.wholeMilliseconds),
+                RedisArgument(request.generation), RedisArgument(request.lineage ?? ""), request.takeover ? "1" : "0",
+                request.countWait ? "1" : "0", RedisArgument(request.waitingSince.map(String.init) ?? ""),
+                RedisArgument(request.reuseGrace.wholeMilliseconds),
+                RedisArgument(request.attemptHorizon.wholeMilliseconds), RedisArgument(keys.events),
+            ])
+        guard case .array(let parts) = reply, let kind = parts.first?.string else { throw unexpected("check") }
+        switch kind {
+        case "none":
+            return .noSession
+        case "corrupt":
+            throw RefresherError(
+                .corruptSession, "the session's \(parts.dropFirst().first?.string ?? "data") does not parse")
+        case "moved" where parts.count == 2:
+            guard let credentials = try SessionRecord.decode(parts[1]) else { return .noSession }
+            return .moved(credentials)
+        case "rejected":
+            return .rejected(reason: parts.dropFirst().first?.string ?? "")
+        case "unknown":
+            return .unknown(reason: parts.dropFirst().first?.string ?? "")
+        case "acquired" where parts.count == 4:
+            guard let credentials = try SessionRecord.decode(parts[1]) else { return .noSession }
+            let elapsed = parts[3].int ?? -1
+            return .acquired(
+                credentials, atMilliseconds: parts[2].int ?? UnixTime.nowMilliseconds,
+                graceElapsed: elapsed >= 0 ? .milliseconds(elapsed) : nil)
+        case "failed" where parts.count == 3:
+            let outcome = RefreshFailure.Outcome(rawValue: parts[1].string ?? "") ?? .notProcessed
+            return .failed(outcome, reason: parts[2].string ?? "")
+        case "held" where parts.count == 4:
+            let pttl = parts[2].int ?? -1
+            return .held(
+                holder: parts[1].string ?? "", remaining: pttl > 0 ? .milliseconds(pttl) : nil,
+                serverTime: parts[3].int)
+        default:
+            throw unexpected("check")
+        }
+    }
+
+    /// What the fenced write found.
+    enum CommitOutcome: Sendable, Equatable {
+        /// Stored as `generation` at server time `atMilliseconds`.
+        case committed(generation: Int64, atMilliseconds: Int64?)
+        /// Not stored: the session went on without this result (`moved`), or another holder has the lock on the same
+        /// generation.
+        case fenced(storedGeneration: Int64, holder: String, moved: Bool)
+    }
+
+    func commit(
+        _ tokens: RefreshedTokens, after current: Credentials, by acquisition: String, duration: Duration
+    ) async throws(RefresherError) -> CommitOutcome {
+        let reply = try await run(
+            Scripts.commit,
+            [
+                RedisArgument(acquisition), RedisArgument(current.generation), RedisArgument(tokens.accessToken),
+                RedisArgument(tokens.refreshToken ?? current.refreshToken),
+                RedisArgument(tokens.expiresAtMilliseconds.map(String.init) ?? ""),
+                RedisArgument(duration.wholeMilliseconds), RedisArgument(keys.events),
+                RedisArgument(current.lineage ?? ""),
+            ])
+        guard case .array(let parts) = reply, parts.count >= 3, let kind = parts[0].string, let number = parts[1].int
+        else { throw unexpected("commit") }
+        if kind == "committed" { return .committed(generation: number, atMilliseconds: parts[2].int) }
+        guard kind == "fenced", parts.count == 4 else { throw unexpected("commit") }
+        return .fenced(storedGeneration: number, holder: parts[2].string ?? "", moved: parts[3].int == 1)
+    }
+
+    /// Records a failed refresh (see ``Scripts/fail``); returns whether anything was recorded.
+    func fail(
+        _ failure: RefreshFailure, generation: Int64, lineage: String?, by acquisition: String
+    ) async throws(RefresherError) -> Bool {
+        let reply = try await run(
+            Scripts.fail,
+            [
+                RedisArgument(acquisition), RedisArgument(generation), RedisArgument(failure.outcome.rawValue),
+                RedisArgument(failure.publishedReason), RedisArgument(keys.events), RedisArgument(lineage ?? ""),
+            ])
+        return reply.int == 1
+    }
+
+    /// Releases the lock if `owner` holds it (compare-and-delete), publishing `released`. `unsent`: nothing was
+    /// presented under this lock, so its fresh attempt record goes too.
+    func release(owner: String, reason: String, unsent: Bool) async throws(RefresherError) -> Bool {
+        let reply = try await run(
+            Scripts.release,
+            [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason), unsent ? "1" : "0"])
+        return reply.int == 1
+    }
+
+    /// How an extension went.
+    enum ExtendOutcome: Sendable, Equatable {
+        case extended, reclaimed, lost
+    }
+
+    func extend(owner: String, ttl: Duration, generation: Int64) async throws(RefresherError) -> ExtendOutcome {
+        let reply = try await run(
+            Scripts.extend, [RedisArgument(owner), RedisArgument(ttl.wholeMilliseconds), RedisArgument(generation)])
+        switch reply.int {
+        case 1: return .extended
+        case 2: return .reclaimed
+        default: return .lost
+        }
+    }
+
+    /// Stores `tokens` as generation 1 of a new lineage when nothing is stored; returns the stored generation and
+    /// whether this call wrote it.
+    func seed(_ tokens: RefreshedTokens, by owner: String) async throws(RefresherError) -> (Int64, wrote: Bool) {
+        try SessionRecord.validate(tokens, requireRefreshToken: true)
+        let reply = try await run(Scripts.seed, sessionArguments(tokens, by: owner))
+        guard case .array(let parts) = reply, parts.count == 2, let generation = parts[0].int, let wrote = parts[1].int
+        else { throw unexpected("seed") }
+        return (generation, wrote == 1)
+    }
+
+    /// Installs `tokens` after a fresh login as the next generation of a new lineage; returns the generation.
+    func replace(_ tokens: RefreshedTokens, by owner: String) async throws(RefresherError) -> Int64 {
+        try SessionRecord.validate(tokens, requireRefreshToken: true)
+        let reply = try await run(Scripts.replace, sessionArguments(tokens, by: owner))
+        guard let generation = reply.int else { throw unexpected("replace") }
+        return generation
+    }
+
+    /// The stored session, `nil` when there is none.
+    func load() async throws(RefresherError) -> Credentials? {
+        let reply: RedisValue
+        do {
+            reply = try await connection.send("HGETALL", RedisArgument(keys.sessionHash))
+        } catch {
+            throw RefresherError(redis: error)
+        }
+        return try SessionRecord.decode(reply)
+    }
+
+    private func sessionArguments(_ tokens: RefreshedTokens, by owner: String) -> [RedisArgument] {
+        [
+            RedisArgument(tokens.accessToken), RedisArgument(tokens.refreshToken ?? ""),
+            RedisArgument(tokens.expiresAtMilliseconds.map(String.init) ?? ""), RedisArgument(owner),
+            RedisArgument(keys.events), RedisArgument(SessionRecord.newLineage()),
+        ]
+    }
+
+    /// Runs one of the protocol's scripts on this session's keys, turning the scripts' refusals into errors.
+    private func run(_ script: RedisScript, _ arguments: [RedisArgument]) async throws(RefresherError) -> RedisValue {
+        let reply: RedisValue
+        do {
+            reply = try await connection.run(script, keys: keys.scriptKeys, arguments: arguments)
+        } catch {
+            throw RefresherError(redis: error)
+        }
+        try Self.refuseScriptRefusal(reply, channel: keys.events)
+        return reply
+    }
+
+    /// Throws ``RefresherError/Code/redisError`` for a script's `{"wrongtype", key, type}` or `{"noperm", command}`
+    /// reply: nothing was changed.
+    static func refuseScriptRefusal(_ reply: RedisValue, channel: String) throws(RefresherError) {
+        guard case .array(let parts) = reply, let kind = parts.first?.string else { return }
+        if kind == "wrongtype", parts.count == 3 {
+            throw RefresherError(
+                .redisError,
+                "WRONGTYPE: \(parts[1].string ?? "a refresher key") holds a \(parts[2].string ?? "value") that the "
+                    + "refresher did not write; nothing was changed (delete or rename that key)")
+        }
+        if kind == "noperm", parts.count == 2 {
+            throw RefresherError(
+                .redisError,
+                "NOPERM: the Redis user may not \(parts[1].string ?? "PUBLISH") to \(channel); nothing was changed "
+                    + "(grant it in the ACL)")
+        }
+    }
+
+    private func unexpected(_ script: String) -> RefresherError {
+        RefresherError(.redisError, "unexpected reply from the \(script) script")
+    }
+}
