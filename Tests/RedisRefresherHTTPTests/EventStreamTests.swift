@@ -28,15 +28,20 @@ extension HTTPIntegration {
                 .replaced(generation: seeded.generation, by: owner),
                 .refreshed(generation: fresh.generation, by: owner, durationMilliseconds: nil),
                 .replaced(generation: replaced.generation, by: owner),
-                .failed(generation: replaced.generation, rejected: true, by: owner, reason: "invalid_grant"),
+                .failed(generation: replaced.generation, outcome: .rejected, by: owner, reason: "invalid_grant"),
             ]
             try await waitUntil(timeout: .seconds(15), "four events") { received.withLock { $0.count } >= 4 }
             let events = received.withLock { $0 }.map { event -> RefresherEvent in
-                // The duration varies; compare the rest.
-                if case .refreshed(let generation, let by, _) = event {
-                    return .refreshed(generation: generation, by: by, durationMilliseconds: nil)
+                // The duration varies, and a lock holder signs with its acquisition (`owner-N`); compare the rest.
+                func process(_ by: String) -> String { worker.connections.owns(by) ? owner : by }
+                switch event {
+                case .refreshed(let generation, let by, _):
+                    return .refreshed(generation: generation, by: process(by), durationMilliseconds: nil)
+                case .failed(let generation, let outcome, let by, let reason):
+                    return .failed(generation: generation, outcome: outcome, by: process(by), reason: reason)
+                default:
+                    return event
                 }
-                return event
             }
             #expect(events == expected)
             await listener.shutdown()

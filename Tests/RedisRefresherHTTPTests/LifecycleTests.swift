@@ -34,7 +34,7 @@ extension HTTPIntegration {
                     try await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(30))
                 }
                 try await waitUntil(timeout: .seconds(15), "this worker holds the lock") {
-                    try await scenario.lockValue() == refresher.connections.ownerID
+                    try await scenario.isLockHeld(by: refresher.connections.ownerID)
                 }
                 trigger.triggerGracefulShutdown()
                 try await service.value

@@ -36,7 +36,7 @@ struct FaultTests {
                 scenario, ["TASKS": "16", "LATENCY_MS": "60000", "LOCK_TTL_MS": "2000", "START_AT": "0"]))
         let doomedOwner = try await doomed.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the doomed worker holds the lock") {
-            try await scenario.lockValue() == doomedOwner
+            try await scenario.isLockHeld(by: doomedOwner)
         }
         let survivors = try await Self.workers(
             7, scenario, ["TASKS": "16", "LOCK_TTL_MS": "2000", "START_AT": "0", "TIMEOUT_MS": "15000"])
@@ -78,7 +78,7 @@ struct FaultTests {
                 ["TASKS": "4", "LATENCY_MS": "2500", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"]))
         let holderOwner = try await holder.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
-            try await scenario.lockValue() == holderOwner
+            try await scenario.isLockHeld(by: holderOwner)
         }
         let waiters = try await Self.workers(
             3, scenario, ["TASKS": "8", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"])
@@ -126,7 +126,7 @@ struct FaultTests {
             environment: Self.environment(scenario, ["TASKS": "4", "LATENCY_MS": "1000", "START_AT": "0"]))
         let holderOwner = try await holder.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
-            try await scenario.lockValue() == holderOwner
+            try await scenario.isLockHeld(by: holderOwner)
         }
         let waiters = try await Self.workers(3, scenario, ["TASKS": "8", "START_AT": "0", "TIMEOUT_MS": "15000"])
         try await waitUntil(timeout: .seconds(10), "waiters wait") { try await scenario.stat("waits") >= 3 }

@@ -55,7 +55,7 @@ struct FleetTests {
                 scenario, ["TASKS": "1", "LATENCY_MS": "60000", "LOCK_TTL_MS": "1500", "START_AT": "0"]))
         let doomedOwner = try await doomed.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the doomed worker holds the lock") {
-            try await scenario.lockValue() == doomedOwner
+            try await scenario.isLockHeld(by: doomedOwner)
         }
         let startAt = unixNow() + 0.5
         let survivors = try (0..<4).map { _ in
@@ -88,7 +88,7 @@ struct FleetTests {
                 ["TASKS": "1", "MODE": "static", "LATENCY_MS": "2500", "LOCK_TTL_MS": "1000", "START_AT": "0"]))
         let pausedOwner = try await paused.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the worker holds the lock") {
-            try await scenario.lockValue() == pausedOwner
+            try await scenario.isLockHeld(by: pausedOwner)
         }
         paused.signal(SIGSTOP)
         // Another worker takes over once the lock expires and refreshes for real.
@@ -122,7 +122,7 @@ struct FleetTests {
             environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "2000", "START_AT": "0"]))
         let holderOwner = try await holder.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
-            try await scenario.lockValue() == holderOwner
+            try await scenario.isLockHeld(by: holderOwner)
         }
         let waiters = try (0..<2).map { _ in
             try WorkerProcess(environment: Self.environment(scenario, ["TASKS": "8", "START_AT": String(startAt)]))
@@ -148,7 +148,7 @@ struct FleetTests {
             environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "60000", "START_AT": "0"]))
         let owner = try await worker.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the worker holds the lock") {
-            try await scenario.lockValue() == owner
+            try await scenario.isLockHeld(by: owner)
         }
         #expect(try await scenario.redis.send("PTTL", RedisArgument(scenario.keys.lock)).int ?? 0 > 5000)
         worker.signal(SIGTERM)

@@ -36,7 +36,9 @@ struct Scenario {
 
     func configuration(lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1)) -> RefresherConfiguration
     {
-        RefresherConfiguration(redisURL: url, session: session, lockTTL: lockTTL, pollInterval: pollInterval)
+        RefresherConfiguration(
+            redisURL: url, session: session, lockTTL: lockTTL, pollInterval: pollInterval,
+            refreshTimeout: min(.seconds(30), lockTTL * 10))
     }
 
     /// A refresher for this scenario in this process.
@@ -57,6 +59,11 @@ struct Scenario {
             RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600)))
         #expect(seeded)
         return credentials
+    }
+
+    /// Whether a lock acquisition of the process with owner id `owner` holds the lock (`owner-N`).
+    func isLockHeld(by owner: String) async throws -> Bool {
+        try await lockValue()?.hasPrefix(owner + "-") ?? false
     }
 
     func lockValue() async throws -> String? {

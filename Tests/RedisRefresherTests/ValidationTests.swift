@@ -71,7 +71,13 @@ struct ValidationTests {
                 == .refreshed(generation: 5, by: "h:1:a", durationMilliseconds: 12))
         #expect(
             RefresherEvent(line: "failed generation=4 kind=rejected by=h:1:a reason=invalid_grant (reuse)")
-                == .failed(generation: 4, rejected: true, by: "h:1:a", reason: "invalid_grant (reuse)"))
+                == .failed(generation: 4, outcome: .rejected, by: "h:1:a", reason: "invalid_grant (reuse)"))
+        #expect(
+            RefresherEvent(line: "failed generation=4 kind=unknown by=h:1:a reason=timeout")
+                == .failed(generation: 4, outcome: .unknown, by: "h:1:a", reason: "timeout"))
+        #expect(
+            RefresherEvent(line: "failed generation=4 kind=transient by=h:1:a reason=HTTP 503")
+                == .failed(generation: 4, outcome: .notProcessed, by: "h:1:a", reason: "HTTP 503"))
         #expect(RefresherEvent(line: "released by=h:1:a reason=shutdown") == .released(by: "h:1:a", reason: "shutdown"))
         #expect(RefresherEvent(line: "replaced generation=2 by=x") == .replaced(generation: 2, by: "x"))
         #expect(RefresherEvent(line: "refreshed generation=NaN") == .unknown("refreshed generation=NaN"))
@@ -163,7 +169,7 @@ struct WrongKeyTypeTests {
         let initial = try await scenario.seed(using: refresher)
         let holder = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
         let owner = refresher.connections.ownerID
-        try await waitUntil(timeout: .seconds(5), "the lock is taken") { try await scenario.lockValue() == owner }
+        try await waitUntil(timeout: .seconds(5), "the lock is taken") { try await scenario.isLockHeld(by: owner) }
         let waiter = Task { try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
         for line in ["", "refreshed", "failed generation=abc", String(repeating: "x", count: 100_000), "\u{0}\u{1}"] {
             try await scenario.redis.send("PUBLISH", RedisArgument(scenario.keys.events), RedisArgument(line))

@@ -28,7 +28,8 @@ let lockTTL = Duration.milliseconds(Int(setting("LOCK_TTL_MS", "10000")) ?? 1000
 let timeout = Duration.milliseconds(Int(setting("TIMEOUT_MS", "20000")) ?? 20000)
 let mode = setting("MODE", "refresh")
 let pollInterval = Duration.milliseconds(Int(setting("POLL_MS", "1000")) ?? 1000)
-let refreshTimeout = Duration.milliseconds(Int(setting("REFRESH_TIMEOUT_MS", "30000")) ?? 30000)
+let refreshTimeout = Duration.milliseconds(
+    Int(setting("REFRESH_TIMEOUT_MS", "")) ?? min(30000, 10 * (Int(setting("LOCK_TTL_MS", "10000")) ?? 10000)))
 
 /// Writes one line to stdout at once (unbuffered), so the parent sees it even if this process is killed.
 /// Set by the SIGTERM handler.
@@ -93,7 +94,7 @@ do {
                 do {
                     let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: timeout)
                     let resumed = microsecondsNow()
-                    let holder = fresh.refreshedBy == owner
+                    let holder = refresher.connections.owns(fresh.refreshedBy ?? "")
                     return
                         #"{"ok":true,"generation":\#(fresh.generation),"t_call":\#(called),"t_resume":\#(resumed),"holder":\#(holder)}"#
                 } catch {

@@ -130,14 +130,15 @@ struct WatchCommand: AsyncParsableCommand {
                 "refreshed", generation, by, duration
             )
             details = "generation=\(generation) by=\(by)" + (duration.map { " duration_ms=\($0)" } ?? "")
-        case .failed(let generation, let rejected, let by, let reason):
+        case .failed(let generation, let outcome, let by, let reason):
             record.event = "failed"
             (record.generation, record.by, record.reason) = (generation, by, reason)
-            record.kind = rejected ? "rejected" : "transient"
-            record.reloginRequired = rejected
+            record.kind = outcome.rawValue
+            let relogin = outcome != .notProcessed
+            record.reloginRequired = relogin
             details =
-                "generation=\(generation) kind=\(record.kind!) by=\(by) reason=\(reason)"
-                + (rejected ? " (re-login required)" : "")
+                "generation=\(generation) kind=\(outcome.rawValue) by=\(by) reason=\(reason)"
+                + (relogin ? " (re-login required)" : "")
         case .released(let by, let reason):
             (record.event, record.by, record.reason) = ("released", by, reason)
             details = "by=\(by) reason=\(reason)"
@@ -165,7 +166,7 @@ struct WatchCommand: AsyncParsableCommand {
         var generation: Int64?
         var by: String?
         var durationMilliseconds: Int64?
-        /// `failed` only: `rejected` or `transient`.
+        /// `failed` only: `rejected`, `unknown` (the answer was lost: re-login required) or `not_processed`.
         var kind: String?
         var reloginRequired: Bool?
         var reason: String?

@@ -151,7 +151,7 @@ struct WorkerContext: Sendable {
                 let fresh = try await refresher.refreshAccessTokenOrReLogin(
                     after: credentials, timeout: .milliseconds(Int64(remaining * 1000)))
                 result.tFresh = unixSeconds()
-                result.holder = fresh.refreshedBy == refresher.connections.ownerID
+                result.holder = refresher.connections.owns(fresh.refreshedBy ?? "")
                 accessToken = fresh.accessToken
             } else {
                 // No coordination: this task presents the refresh token it holds, like every other task.

@@ -82,6 +82,11 @@ struct HTTPScenario {
         try await redis.send("HGET", RedisArgument(keys.sessionHash), RedisArgument(field)).string
     }
 
+    /// Whether a lock acquisition of the process with owner id `owner` holds the lock (`owner-N`).
+    func isLockHeld(by owner: String) async throws -> Bool {
+        try await lockValue()?.hasPrefix(owner + "-") ?? false
+    }
+
     func lockValue() async throws -> String? {
         try await redis.send("GET", RedisArgument(keys.lock)).string
     }
