@@ -9,7 +9,7 @@ import Testing
 extension HTTPIntegration {
     @Suite("Service lifecycle")
     struct LifecycleTests {
-        @Test("Graceful shutdown releases a held lock, fails waiting callers, ends event streams, closes connections")
+        @Test("Graceful shutdown leaves an in-flight refresh's lock to expire, fails callers, ends streams, closes")
         func gracefulShutdownReleasesTheLock() async throws {
             let scenario = try await HTTPScenario.start()
             // A refresh that outlives the grace period (300 ms).
@@ -36,9 +36,12 @@ extension HTTPIntegration {
                 try await waitUntil(timeout: .seconds(15), "this worker holds the lock") {
                     try await scenario.isLockHeld(by: refresher.connections.ownerID)
                 }
+                let lock = try await scenario.lockValue()
                 trigger.triggerGracefulShutdown()
                 try await service.value
-                #expect(try await scenario.lockValue() == nil)
+                // The request may still be answered: releasing the lock would let another worker present the same
+                // refresh token. It is left to expire.
+                #expect(try await scenario.lockValue() == lock)
                 do {
                     _ = try await caller.value
                     Issue.record("the caller should fail")
@@ -47,9 +50,7 @@ extension HTTPIntegration {
                 }
             }
             await ownStreamEnded.value
-            try await waitUntil(timeout: .seconds(15), "the fleet hears the release") {
-                observed.withLock { $0.contains(.released(by: refresher.connections.ownerID, reason: "shutdown")) }
-            }
+            #expect(!observed.withLock { $0.contains { if case .released = $0 { true } else { false } } })
             // The connections the refresher owns are closed.
             await #expect(throws: RedisError.self) { try await refresher.connections.commands.send("PING") }
             await #expect(throws: RefresherError.self) {

@@ -26,7 +26,7 @@ struct FaultTests {
         return results
     }
 
-    @Test("Holder killed with SIGKILL mid-refresh, 8 processes × 16 tasks")
+    @Test("Holder killed with SIGKILL mid-refresh, 8 processes × 16 tasks, inside the provider's reuse grace")
     func holderKilled() async throws {
         let scenario = try Scenario(name: "f-kill")
         let seeder = try await scenario.refresher()
@@ -39,7 +39,11 @@ struct FaultTests {
             try await scenario.isLockHeld(by: doomedOwner)
         }
         let survivors = try await Self.workers(
-            7, scenario, ["TASKS": "16", "LOCK_TTL_MS": "2000", "START_AT": "0", "TIMEOUT_MS": "15000"])
+            7, scenario,
+            [
+                "TASKS": "16", "LOCK_TTL_MS": "2000", "START_AT": "0", "TIMEOUT_MS": "15000",
+                "IDP_REUSE_GRACE_MS": "30000",
+            ])
         try await waitUntil(timeout: .seconds(10), "survivors wait") { try await scenario.stat("waits") >= 7 }
         doomed.signal(SIGKILL)
         let results = try await Self.results(survivors)
@@ -49,10 +53,10 @@ struct FaultTests {
         #expect(try await scenario.idp.reuseCount() == 0)
         #expect(try await scenario.stat("takeovers") == 1)
         let figures = FaultFigures(
-            fault: "holder killed (SIGKILL) mid-refresh, 8×16, lock TTL 2 s",
+            fault: "holder killed (SIGKILL) mid-refresh, 8×16, lock TTL 2 s, reuse grace 30 s",
             refreshes: try await scenario.idp.refreshCount(),
             reuse: try await scenario.idp.reuseCount(), results: results, deadline: .seconds(15),
-            note: "takeover after the TTL; the killed process's 16 callers died with it")
+            note: "takeover inside the grace after the TTL; the killed process's 16 callers died with it")
         print(figures)
         #expect(figures.slowestMilliseconds < 15000)
         await seeder.shutdown()

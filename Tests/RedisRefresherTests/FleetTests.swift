@@ -44,7 +44,7 @@ struct FleetTests {
         await seeder.shutdown()
     }
 
-    @Test("A holder killed with SIGKILL mid-refresh is replaced after its lock TTL")
+    @Test("A holder killed with SIGKILL mid-refresh is replaced after its lock TTL, inside the provider's reuse grace")
     func holderCrash() async throws {
         let scenario = try Scenario(name: "crash")
         let seeder = try await scenario.refresher()
@@ -61,7 +61,11 @@ struct FleetTests {
         let survivors = try (0..<4).map { _ in
             try WorkerProcess(
                 environment: Self.environment(
-                    scenario, ["TASKS": "8", "LATENCY_MS": "50", "LOCK_TTL_MS": "1500", "START_AT": String(startAt)]))
+                    scenario,
+                    [
+                        "TASKS": "8", "LATENCY_MS": "50", "LOCK_TTL_MS": "1500", "START_AT": String(startAt),
+                        "IDP_REUSE_GRACE_MS": "20000",
+                    ]))
         }
         for survivor in survivors { _ = try await survivor.waitUntilReady() }
         try await waitUntil(timeout: .seconds(10), "survivors wait") { try await scenario.stat("waits") >= 4 }
@@ -91,8 +95,9 @@ struct FleetTests {
             try await scenario.isLockHeld(by: pausedOwner)
         }
         paused.signal(SIGSTOP)
-        // Another worker takes over once the lock expires and refreshes for real.
-        let other = try await scenario.refresher(lockTTL: .seconds(1), pollInterval: .milliseconds(200))
+        // Another worker takes over once the lock expires (inside the reuse grace) and refreshes for real.
+        let other = try await scenario.refresher(
+            lockTTL: .seconds(1), pollInterval: .milliseconds(200), reuseGrace: .seconds(30))
         let fresh = try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
         #expect(fresh.generation == initial.generation + 1)
         // Someone else holds the lock when the paused worker wakes up.
@@ -139,8 +144,8 @@ struct FleetTests {
         await seeder.shutdown()
     }
 
-    @Test("SIGTERM makes a holding worker release its lock at once")
-    func sigtermReleases() async throws {
+    @Test("SIGTERM of a holder whose request may be in flight leaves its lock to expire instead of releasing it")
+    func sigtermLeavesInFlightLock() async throws {
         let scenario = try Scenario(name: "term")
         let seeder = try await scenario.refresher()
         _ = try await scenario.seed(using: seeder)
@@ -151,10 +156,12 @@ struct FleetTests {
             try await scenario.isLockHeld(by: owner)
         }
         #expect(try await scenario.redis.send("PTTL", RedisArgument(scenario.keys.lock)).int ?? 0 > 5000)
+        let lock = try await scenario.lockValue()
         worker.signal(SIGTERM)
-        try await waitUntil(timeout: .seconds(5), "the lock is released") { try await scenario.lockValue() == nil }
         try await waitUntil(timeout: .seconds(5), "the worker exits") { !worker.process.isRunning }
         #expect(worker.process.terminationStatus == 143)
+        #expect(try await scenario.lockValue() == lock)
+        #expect(try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "attempt_by").string == lock)
         await seeder.shutdown()
     }
 }

@@ -119,29 +119,61 @@ struct SingleProcessTests {
         await refresher.shutdown()
     }
 
-    @Test("A transient failure reaches every waiter with a retryable error")
-    func transientFailure() async throws {
+    @Test("A request the provider did not process is retried by the holder; past the budget, a retryable error")
+    func notProcessedFailure() async throws {
         let scenario = try Scenario()
         let attempts = Atomic<Int>(0)
-        let refresher = try await scenario.refresher(refresh: { _ in
-            attempts.add(1, ordering: .relaxed)
-            try await Task.sleep(for: .milliseconds(50))
-            throw RefreshFailure.transient("HTTP 503")
-        })
+        let refresher = try await RedisRefresher(
+            configuration: RefresherConfiguration(
+                redisURL: scenario.url, session: scenario.session,
+                retry: .init(maximumAttempts: 3, initialBackoff: .milliseconds(10), maximumBackoff: .milliseconds(20))),
+            refresh: { _ in
+                attempts.add(1, ordering: .relaxed)
+                throw RefreshFailure.notProcessed("HTTP 503")
+            })
         let initial = try await scenario.seed(using: refresher)
-        await #expect(throws: RefresherError.self) {
-            _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
-        }
         do {
             _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+            Issue.record("expected a failure")
         } catch {
             #expect(error.code == .refreshFailed)
             #expect(error.isRetryable)
             #expect(error.message.contains("HTTP 503"))
         }
-        #expect(attempts.load(ordering: .relaxed) == 2)
+        // One holder, three presentations, then the lock is free and the token still usable.
+        #expect(attempts.load(ordering: .relaxed) == 3)
         #expect(try await scenario.lockValue() == nil)
         #expect(try await scenario.storedGeneration() == initial.generation)
+        #expect(try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "attempt_by").string == nil)
+        // Not processed means the token was not used: the next call presents it again.
+        _ = try? await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+        #expect(attempts.load(ordering: .relaxed) == 6)
+        await refresher.shutdown()
+    }
+
+    @Test("Refused twice, then processed: callers wait through the holder's retries and get the refresh")
+    func notProcessedThenSucceeds() async throws {
+        let scenario = try Scenario()
+        let attempts = Atomic<Int>(0)
+        let idp = scenario.idp
+        let refresher = try await scenario.refresher(refresh: { current in
+            if attempts.add(1, ordering: .relaxed).newValue <= 2 { throw RefreshFailure.notProcessed("refused") }
+            guard case .refreshed(let access, let refresh) = try await idp.refresh(current.refreshToken) else {
+                throw RefreshFailure.rejected("invalid_grant")
+            }
+            return RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(60))
+        })
+        let initial = try await scenario.seed(using: refresher)
+        let results = try await withThrowingTaskGroup(of: Credentials.self) { group in
+            for _ in 0..<20 {
+                group.addTask { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 20 && results.allSatisfy { $0.generation == initial.generation + 1 })
+        #expect(attempts.load(ordering: .relaxed) == 3)
+        #expect(try await scenario.idp.refreshCount() == 1)
+        #expect(try await scenario.idp.reuseCount() == 0)
         await refresher.shutdown()
     }
 
@@ -182,24 +214,38 @@ struct SingleProcessTests {
         await refresher.shutdown()
     }
 
-    @Test("A refresh function that hangs past refreshTimeout counts as a transient failure and frees the lock")
+    @Test("A refresh function that hangs past refreshTimeout is an unknown outcome: recorded, lock freed, not retried")
     func hangingRefreshFunction() async throws {
         let scenario = try Scenario()
+        let calls = Atomic<Int>(0)
         let refresher = try await RedisRefresher(
             configuration: .init(
                 redisURL: scenario.url, session: scenario.session, refreshTimeout: .milliseconds(300)),
             refresh: { _ in
+                calls.add(1, ordering: .relaxed)
                 try? await Task.sleep(for: .seconds(3600))
-                return RefreshedTokens(accessToken: "never", refreshToken: "never", expiresIn: .seconds(1))
+                throw CancellationError()
             })
         let initial = try await scenario.seed(using: refresher)
         do {
             _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
             Issue.record("expected a failure")
         } catch {
-            #expect(error.code == .refreshFailed)
+            #expect(error.code == .outcomeUnknown)
+            #expect(!error.isRetryable)
         }
         #expect(try await scenario.lockValue() == nil)
+        // Nobody presents that token again, in this process or another: the next call fails at once.
+        let other = try await scenario.refresher()
+        let started = ContinuousClock.now
+        await #expect(throws: RefresherError.self) {
+            _ = try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+        }
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(calls.load(ordering: .relaxed) == 1)
+        let status = try await SessionAdmin(connection: scenario.redis, keys: scenario.keys).status()
+        #expect(status.unknownOutcomeReason != nil)
+        await other.shutdown()
         await refresher.shutdown()
     }
 

@@ -34,27 +34,29 @@ struct Scenario {
         }
     }
 
-    func configuration(lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1)) -> RefresherConfiguration
-    {
+    func configuration(
+        lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1), reuseGrace: Duration = .zero
+    ) -> RefresherConfiguration {
         RefresherConfiguration(
             redisURL: url, session: session, lockTTL: lockTTL, pollInterval: pollInterval,
-            refreshTimeout: min(.seconds(30), lockTTL * 10))
+            refreshTimeout: min(.seconds(30), lockTTL * 10), identityProviderReuseGrace: reuseGrace)
     }
 
     /// A refresher for this scenario in this process.
     func refresher(
         latency: Duration = .milliseconds(50), lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1),
-        refresh: RedisRefresher.RefreshFunction? = nil
+        reuseGrace: Duration = .zero, refresh: RedisRefresher.RefreshFunction? = nil
     ) async throws -> RedisRefresher {
         try await RedisRefresher(
-            configuration: configuration(lockTTL: lockTTL, pollInterval: pollInterval),
+            configuration: configuration(lockTTL: lockTTL, pollInterval: pollInterval, reuseGrace: reuseGrace),
             refresh: refresh ?? refreshFunction(latency: latency))
     }
 
-    /// Starts the IdP family and seeds the session with its first tokens (generation 1).
+    /// Starts the IdP family (with the provider's reuse grace `idpGrace`) and seeds the session with its first
+    /// tokens (generation 1).
     @discardableResult
-    func seed(using refresher: RedisRefresher) async throws -> Credentials {
-        let (access, refresh) = try await idp.start(salt: session)
+    func seed(using refresher: RedisRefresher, idpGrace: Duration = .zero) async throws -> Credentials {
+        let (access, refresh) = try await idp.start(salt: session, grace: idpGrace)
         let (credentials, seeded) = try await refresher.seedSession(
             RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600)))
         #expect(seeded)
@@ -72,6 +74,11 @@ struct Scenario {
 
     func storedGeneration() async throws -> Int64? {
         try await redis.send("HGET", RedisArgument(keys.sessionHash), "generation").int
+    }
+
+    /// A field of the session hash.
+    func sessionField(_ field: String) async throws -> String? {
+        try await redis.send("HGET", RedisArgument(keys.sessionHash), RedisArgument(field)).string
     }
 
     func stat(_ field: String) async throws -> Int64 {

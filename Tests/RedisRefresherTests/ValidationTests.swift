@@ -1,5 +1,6 @@
 import RedisRefresher
 import RedisTestSupport
+import Synchronization
 import Testing
 
 @Suite("Validation")
@@ -180,21 +181,26 @@ struct WrongKeyTypeTests {
         await refresher.shutdown()
     }
 
-    @Test("Absurd credentials from the refresh function (already expired) are not stored")
+    @Test("Tokens that expire at once are stored all the same: the provider's answer is never thrown away")
     func expiredTokens() async throws {
-        let scenario = try Scenario(name: "absurd")
-        let refresher = try await scenario.refresher(refresh: { _ in
-            RefreshedTokens(accessToken: "a", refreshToken: "r", expiresAtMilliseconds: 1_000)
+        let scenario = try Scenario(name: "expired")
+        let presented = Mutex<[String]>([])
+        let refresher = try await scenario.refresher(refresh: { current in
+            let count = presented.withLock { list -> Int in
+                list.append(current.refreshToken)
+                return list.count
+            }
+            return RefreshedTokens(accessToken: "a\(count)", refreshToken: "r\(count)", expiresAtMilliseconds: 1_000)
         })
         let initial = try await scenario.seed(using: refresher)
-        do {
-            _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(5))
-            Issue.record("stored expired tokens")
-        } catch {
-            #expect(error.code == .refreshFailed)
-            #expect(error.message.contains("already expired"))
-        }
-        #expect(try await scenario.storedGeneration() == initial.generation)
+        let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(5))
+        #expect(fresh.generation == initial.generation + 1)
+        #expect(fresh.isExpired())
+        #expect(try await scenario.storedGeneration() == initial.generation + 1)
+        // The next 401 refreshes again, with the new refresh token.
+        let again = try await refresher.refreshAccessTokenOrReLogin(after: fresh, timeout: .seconds(5))
+        #expect(again.generation == fresh.generation + 1)
+        #expect(presented.withLock { $0 } == [initial.refreshToken, "r1"])
         await refresher.shutdown()
     }
 

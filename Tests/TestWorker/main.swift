@@ -7,6 +7,14 @@
 //   static   - like refresh, but the refresh function sleeps LATENCY_MS and returns fixed tokens without the IdP;
 //   fail500  - the refresh function sleeps LATENCY_MS, counts a call at the IdP, then fails like an HTTP 500;
 //   hang     - the refresh function counts a call at the IdP, then never returns (past REFRESH_TIMEOUT_MS);
+//   drop     - the IdP rotates, then the answer is lost (thrown as an unknown outcome) on the first DROP_FIRST calls
+//              (default 1) of the process;
+//   late     - the IdP rotates, then the answer comes LATENCY_MS later (past REFRESH_TIMEOUT_MS);
+//   slow     - the IdP rotates at once, the answer comes LATENCY_MS later (a request in flight);
+//   refuse   - the first REFUSE_FIRST presentations (default 2, fleet-wide) are refused before reaching the IdP
+//              (not processed), then the IdP is called;
+//   expired  - the IdP rotates and answers with an access token that expires at once (expires_in 0).
+// IDP_REUSE_GRACE_MS sets the refresher's identityProviderReuseGrace (default 0).
 // Prints "ready <owner>" once connected, then one JSON line per task:
 //   {"ok":true,"generation":N,"t_resume":<unix µs>,"holder":true|false} or {"ok":false,"err":"<code>"}.
 // On SIGTERM it shuts the refresher down (releasing a held lock) and exits 143.
@@ -28,6 +36,10 @@ let lockTTL = Duration.milliseconds(Int(setting("LOCK_TTL_MS", "10000")) ?? 1000
 let timeout = Duration.milliseconds(Int(setting("TIMEOUT_MS", "20000")) ?? 20000)
 let mode = setting("MODE", "refresh")
 let pollInterval = Duration.milliseconds(Int(setting("POLL_MS", "1000")) ?? 1000)
+let reuseGrace = Duration.milliseconds(Int(setting("IDP_REUSE_GRACE_MS", "0")) ?? 0)
+let dropFirst = Int(setting("DROP_FIRST", "1")) ?? 1
+let refuseFirst = Int64(setting("REFUSE_FIRST", "2")) ?? 2
+let drops = Atomic<Int>(0)
 let refreshTimeout = Duration.milliseconds(
     Int(setting("REFRESH_TIMEOUT_MS", "")) ?? min(30000, 10 * (Int(setting("LOCK_TTL_MS", "10000")) ?? 10000)))
 
@@ -51,8 +63,41 @@ do {
     let refresher = try await RedisRefresher(
         configuration: .init(
             redisURL: redisURL, session: sessionName, lockTTL: lockTTL, pollInterval: pollInterval,
-            refreshTimeout: refreshTimeout),
+            refreshTimeout: refreshTimeout, identityProviderReuseGrace: reuseGrace),
         refresh: { current in
+            func rotate() async throws -> RefreshedTokens {
+                switch try await idp.refresh(current.refreshToken) {
+                case .refreshed(let access, let refresh):
+                    return RefreshedTokens(
+                        accessToken: access, refreshToken: refresh,
+                        expiresIn: mode == "expired" ? .zero : .seconds(3600))
+                case .rejected(let reason):
+                    throw RefreshFailure.rejected("invalid_grant (\(reason))")
+                }
+            }
+            switch mode {
+            case "drop":
+                let tokens = try await rotate()
+                if drops.add(1, ordering: .relaxed).newValue <= dropFirst {
+                    throw RefreshFailure.outcomeUnknown("connection reset after the request was sent")
+                }
+                return tokens
+            case "late", "slow":
+                let tokens = try await rotate()
+                // Ignores cancellation, like a client that does not honour it.
+                let until = ContinuousClock.now.advanced(by: latency)
+                while ContinuousClock.now < until { try? await Task.sleep(until: until, clock: .continuous) }
+                return tokens
+            case "refuse":
+                if try await idp.countRefused() <= refuseFirst {
+                    throw RefreshFailure.notProcessed("connection refused")
+                }
+                return try await rotate()
+            case "expired":
+                return try await rotate()
+            default:
+                break
+            }
             try await Task.sleep(for: latency)
             if mode == "fail500" || mode == "hang" {
                 _ = try await idpConnection.send("HINCRBY", RedisArgument(idp.key), "attempts", 1)

@@ -30,6 +30,11 @@ public struct SessionAdmin: Sendable {
         public var refreshTokenFingerprint: String?
         /// Set when the identity provider rejected the refresh token of this generation: re-login required.
         public var rejectedReason: String?
+        /// Set when the refresh token of this generation was presented and the answer was lost outside the
+        /// provider's reuse grace: nobody presents it again; re-login required (`session put`).
+        public var unknownOutcomeReason: String?
+        /// The lineage id of the stored session (new with every seed or login).
+        public var lineage: String?
         /// The fleet-wide counters.
         public var stats: [String: Int64]
         /// The server's clock (ms since epoch), to compare the times above with.
@@ -71,7 +76,9 @@ public struct SessionAdmin: Sendable {
             expiresAt: number("expires_at"), refreshedAt: number("refreshed_at"), refreshedBy: text("refreshed_by"),
             accessTokenFingerprint: text("access_token").map(TokenFingerprint.of),
             refreshTokenFingerprint: text("refresh_token").map(TokenFingerprint.of),
-            rejectedReason: text("rejected_reason"), stats: stats, serverTime: serverTime)
+            rejectedReason: number("rejected_generation") == number("generation") ? text("rejected_reason") : nil,
+            unknownOutcomeReason: number("unknown_generation") == number("generation") ? text("unknown_reason") : nil,
+            lineage: text("lineage"), stats: stats, serverTime: serverTime)
     }
 
     /// Releases the lock only if `owner` holds it (compare-and-delete), publishing `released`. Returns whether it

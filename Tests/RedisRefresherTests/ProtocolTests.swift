@@ -1,0 +1,200 @@
+import Foundation
+import RedisTestSupport
+import Synchronization
+import Testing
+
+@testable import RedisRefresher
+
+/// The protocol's edges against a real redis-server: lost replies, lost locks, half-written scripts, Redis that
+/// forgets or refuses, and sessions stored anew.
+@Suite("Protocol edges")
+struct ProtocolTests {
+    static func store(_ scenario: Scenario) -> SessionStore {
+        SessionStore(connection: scenario.redis, keys: scenario.keys)
+    }
+
+    static func request(_ acquisition: String, generation: Int64) -> SessionStore.CheckRequest {
+        SessionStore.CheckRequest(
+            acquisition: acquisition, lockTTL: .seconds(10), generation: generation, lineage: nil, takeover: false,
+            countWait: true, waitingSince: nil, reuseGrace: .zero, attemptHorizon: .seconds(40))
+    }
+
+    @Test("A check sent again after its reply was lost recognises its own lock instead of waiting for it")
+    func retriedCheckIsReentrant() async throws {
+        let scenario = try Scenario(name: "p-reentrant")
+        let seeder = try await scenario.refresher()
+        let initial = try await scenario.seed(using: seeder)
+        let store = Self.store(scenario)
+        guard case .acquired = try await store.check(Self.request("w:1:a-1", generation: initial.generation)) else {
+            Issue.record("the first check did not take the lock")
+            return
+        }
+        // The same acquisition asks again (its first reply was lost): it holds the lock.
+        guard case .acquired = try await store.check(Self.request("w:1:a-1", generation: initial.generation)) else {
+            Issue.record("the retried check did not recognise its own lock")
+            return
+        }
+        // Another acquisition of the same process is someone else.
+        guard case .held(let holder, _, _) = try await store.check(Self.request("w:1:a-2", generation: initial.generation))
+        else {
+            Issue.record("another acquisition was let in")
+            return
+        }
+        #expect(holder == "w:1:a-1")
+        await seeder.shutdown()
+    }
+
+    @Test("A rejection is recorded even when the holder lost its lock: nobody presents that token again")
+    func rejectionRecordedAfterLockLoss() async throws {
+        let scenario = try Scenario(name: "p-reject")
+        let seeder = try await scenario.refresher()
+        let initial = try await scenario.seed(using: seeder)
+        let store = Self.store(scenario)
+        _ = try await store.check(Self.request("w:1:a-1", generation: initial.generation))
+        try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "w:2:b-1", "PX", "10000")
+        let recorded = try await store.fail(
+            .rejected("invalid_grant"), generation: initial.generation, lineage: initial.lineage, by: "w:1:a-1")
+        #expect(recorded)
+        #expect(try await scenario.lockValue() == "w:2:b-1")
+        try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
+        #expect(
+            try await store.check(Self.request("w:3:c-1", generation: initial.generation))
+                == .rejected(reason: "invalid_grant"))
+        // A not-processed failure after losing the lock records nothing: the token is still good.
+        #expect(
+            try await store.fail(.notProcessed("HTTP 503"), generation: 99, lineage: nil, by: "w:1:a-1") == false)
+        await seeder.shutdown()
+    }
+
+    @Test("A stats counter that is not an integer never breaks a script half-way")
+    func corruptCounter() async throws {
+        let scenario = try Scenario(name: "p-stats")
+        let refresher = try await scenario.refresher()
+        let initial = try await scenario.seed(using: refresher)
+        for field in ["waits", "refreshes", "takeovers", "failures", "fenced"] {
+            try await scenario.redis.send("HSET", RedisArgument(scenario.keys.stats), RedisArgument(field), "x1.5")
+        }
+        let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+        #expect(fresh.generation == initial.generation + 1)
+        #expect(try await scenario.lockValue() == nil)
+        #expect(try await scenario.stat("refreshes") == 1)
+        await refresher.shutdown()
+    }
+
+    @Test("Redis out of memory at commit time: nothing is announced, the commit is retried and lands afterwards")
+    func outOfMemoryCommit() async throws {
+        let server = try await RedisServerProcess()
+        let scenario = try Scenario(url: server.url, name: "p-oom")
+        let admin = try RedisConnection(url: server.url)
+        let refresher = try await scenario.refresher(refresh: { current in
+            // The provider answers; by then Redis refuses every write.
+            _ = try? await admin.send("CONFIG", "SET", "maxmemory", "1")
+            return RefreshedTokens(accessToken: "new-access", refreshToken: "new-refresh", expiresIn: .seconds(60))
+        })
+        let initial = try await scenario.seed(using: refresher)
+        let announced = Mutex<[RefresherEvent]>([])
+        let listening = Task { for await event in refresher.events() { announced.withLock { $0.append(event) } } }
+        try await waitUntil(timeout: .seconds(10), "subscribed") { refresher.isListeningForEvents }
+        let refreshing = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(20)) }
+        try await waitUntil(timeout: .seconds(10), "Redis is out of memory") {
+            try await admin.send("CONFIG", "GET", "maxmemory").array?.last?.string == "1"
+        }
+        // A while of refused commits: no `refreshed` event, nothing stored.
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(!announced.withLock { $0.contains { if case .refreshed = $0 { true } else { false } } })
+        #expect(try await scenario.storedGeneration() == initial.generation)
+        try await admin.send("CONFIG", "SET", "maxmemory", "0")
+        let fresh = try await refreshing.value
+        #expect(fresh.generation == initial.generation + 1)
+        #expect(try await scenario.sessionField("access_token") == "new-access")
+        listening.cancel()
+        await refresher.shutdown()
+        admin.close()
+        try await server.stop()
+    }
+
+    @Test("After Redis lost its data and a new session was stored, every process serves the new one")
+    func newLineageAfterDataLoss() async throws {
+        let scenario = try Scenario(name: "p-lineage")
+        let first = try await scenario.refresher()
+        let second = try await scenario.refresher()
+        let initial = try await scenario.seed(using: first)
+        // Move the old lineage on to generation 3 and let both processes cache it.
+        let middle = try await first.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+        let old = try await first.refreshAccessTokenOrReLogin(after: middle, timeout: .seconds(10))
+        try await waitUntil(timeout: .seconds(10), "the second process caches generation 3") {
+            try await second.credentials().generation == old.generation
+        }
+        // Data loss, then a new login stored fresh: generation 1 of a new lineage.
+        try await scenario.redis.send("DEL", RedisArgument(scenario.keys.sessionHash))
+        let (access, refresh) = try await scenario.idp.start(salt: scenario.session + "-new")
+        let admin = try await scenario.refresher()
+        let (seeded, wrote) = try await admin.seedSession(
+            RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600)))
+        #expect(wrote && seeded.generation == 1 && seeded.lineage != old.lineage)
+        for refresher in [first, second] {
+            try await waitUntil(timeout: .seconds(10), "the new session is served") {
+                try await refresher.credentials().accessToken == access
+            }
+            // A 401 with the old generation gets the new session, without a refresh.
+            let after = try await refresher.refreshAccessTokenOrReLogin(after: old, timeout: .seconds(10))
+            #expect(after.lineage == seeded.lineage && after.generation == 1)
+        }
+        #expect(try await scenario.idp.refreshCount() == 0)
+        for refresher in [first, second, admin] { await refresher.shutdown() }
+    }
+
+    @Test("A lock that expired during the refresh is taken back by its holder while the session has not moved")
+    func lockReclaimed() async throws {
+        let scenario = try Scenario(name: "p-reclaim")
+        let refresher = try await scenario.refresher(latency: .milliseconds(2500), lockTTL: .milliseconds(900))
+        let initial = try await scenario.seed(using: refresher)
+        let refreshing = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
+        try await waitUntil(timeout: .seconds(5), "the lock is taken") {
+            try await scenario.isLockHeld(by: refresher.connections.ownerID)
+        }
+        let lock = try await scenario.lockValue()
+        try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
+        try await waitUntil(timeout: .seconds(5), "the holder takes its lock back") {
+            try await scenario.lockValue() == lock
+        }
+        #expect(try await refreshing.value.generation == initial.generation + 1)
+        await refresher.shutdown()
+    }
+
+    @Test("Connections dropped without shutdown() end their I/O threads")
+    func droppedConnectionsEndTheirThreads() async throws {
+        @Sendable func threads() -> Int {
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
+        }
+        let before = threads()
+        for _ in 0..<10 {
+            let connections = try RefresherConnections(url: TestRedis.url)
+            _ = try await connections.commands.send("PING")
+        }
+        try await waitUntil(timeout: .seconds(10), "the threads end") { threads() <= before + 2 }
+    }
+
+    @Test("validate() names the fields of a command timeout or refresh timeout that does not fit the lock TTL")
+    func timingRelations() async throws {
+        let tooLong = RefresherConfiguration(
+            redisURL: TestRedis.url, session: "ok", lockTTL: .seconds(1), refreshTimeout: .seconds(30))
+        #expect(throws: RefresherError.self) { try tooLong.validate() }
+        do {
+            try tooLong.validate()
+        } catch {
+            #expect(error.message.contains("refreshTimeout") && error.message.contains("lockTTL"))
+        }
+        let shared = try RefresherConnections(url: TestRedis.url, commandTimeout: .seconds(2))
+        do {
+            _ = try await RedisRefresher(
+                configuration: .init(redisURL: TestRedis.url, session: "ok", lockTTL: .seconds(3)),
+                connections: shared, refresh: { _ in throw RefreshFailure.rejected("unused") })
+            Issue.record("a 2 s command timeout was accepted with a 3 s lock TTL")
+        } catch {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.message.contains("command timeout") && error.message.contains("lockTTL"))
+        }
+        await shared.shutdown()
+    }
+}
