@@ -214,7 +214,11 @@ extension RedisRefresher {
             // Only the error's type is published: its description may hold response bodies or tokens.
             return .failed(.outcomeUnknown("refresh function threw \(type(of: error))"))
         case .none:
+            // The request may still be answered: shutdown waits for it like for a holder.
+            let late = acquisition + "/late"
+            _ = setPhase(.presenting, of: late, evenIfShutDown: true)
             Task {
+                defer { self.clearPhase(of: late) }
                 guard let tokens = try? await work.value,
                     SessionRecord.unstorableReason(tokens, requireRefreshToken: false) == nil
                 else { return }
