@@ -20,7 +20,7 @@ extension HTTPIntegration {
             let scenario = try await HTTPScenario.start(.init(refreshLatency: .milliseconds(50)))
             let metrics = TestMetrics()
             let refresher = try await scenario.refresher(metrics: metrics)
-            #expect(metrics.counters.count == 10)
+            #expect(metrics.counters.count == 16)
             #expect(metrics.timers.count == 2)
             #expect(metrics.counters.allSatisfy { $0.dimensions.first! == ("session", scenario.session) })
             let seeded = try await scenario.seed(refresher)
@@ -31,7 +31,7 @@ extension HTTPIntegration {
             #expect((duration.lastValue ?? 0) >= 50_000_000)
             #expect(metrics.counterTotal(label: RefresherMetricNames.failures) == 0)
             // Nothing new was created on the way.
-            #expect(metrics.counters.count == 10)
+            #expect(metrics.counters.count == 16)
             #expect(metrics.timers.count == 2)
             await refresher.shutdown()
             await scenario.stop()
@@ -87,7 +87,7 @@ extension HTTPIntegration {
             await scenario.stop()
         }
 
-        @Test("Failures are counted by kind: rejected and transient")
+        @Test("Failures are counted by kind: not processed (after the holder's retries) and rejected")
         func failuresByKind() async throws {
             let scenario = try await HTTPScenario.start(.init(tokenFailure: (503, nil)))
             let metrics = TestMetrics()
@@ -96,9 +96,11 @@ extension HTTPIntegration {
             _ = try? await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
             scenario.auth.update { $0.tokenFailure = (400, "invalid_grant") }
             _ = try? await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
-            let transient = session(scenario) + [("kind", "transient")]
+            let notProcessed = session(scenario) + [("kind", "not_processed")]
             let rejected = session(scenario) + [("kind", "rejected")]
-            #expect(try metrics.expectCounter(RefresherMetricNames.failures, transient).totalValue == 1)
+            #expect(try metrics.expectCounter(RefresherMetricNames.failures, notProcessed).totalValue == 1)
+            let retries = session(scenario) + [("reason", "not_processed")]
+            #expect(try metrics.expectCounter(RefresherMetricNames.retries, retries).totalValue == 3)
             #expect(try metrics.expectCounter(RefresherMetricNames.failures, rejected).totalValue == 1)
             #expect(try metrics.expectTimer(RefresherMetricNames.refreshDuration, session(scenario)).values.count == 2)
             await refresher.shutdown()

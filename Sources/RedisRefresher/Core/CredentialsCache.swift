@@ -17,9 +17,13 @@ struct CredentialsCache: Sendable {
     /// The copy when it is known to be current.
     var fresh: Credentials? { isStale ? nil : current }
 
-    /// The copy when it is current and supersedes `stale` (another lineage or a newer generation).
+    /// The copy when it is current and supersedes credentials of `generation` and `lineage` (another lineage, or
+    /// a newer generation; credentials without a lineage compare by generation only).
     func fresh(supersedingGeneration generation: Int64, lineage: String?) -> Credentials? {
-        guard let fresh, fresh.lineage != lineage || fresh.generation > generation else { return nil }
+        guard let fresh,
+            fresh.supersedes(Credentials(accessToken: "", refreshToken: "", expiresAtMilliseconds: nil,
+                generation: generation, lineage: lineage))
+        else { return nil }
         return fresh
     }
 

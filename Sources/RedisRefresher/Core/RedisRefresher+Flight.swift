@@ -83,7 +83,7 @@ extension RedisRefresher {
                     // other workers compete at once) instead of refreshing for nobody.
                     let store = self.store
                     _ = await Task {
-                        try? await store.release(owner: acquisition, reason: "abandoned", unsent: true)
+                        try? await store.release(owner: acquisition, reason: "abandoned")
                     }.value
                     clearPhase(of: acquisition)
                     flight.finish(.failure(RefresherError(.cancelled, "abandoned")))
@@ -147,7 +147,7 @@ extension RedisRefresher {
             // No new presentation once shutdown began; a lock under which nothing was presented is given back.
             guard setPhase(.presenting, of: acquisition) else {
                 if attempts.attempts == 0 && !attempts.mayHaveRotated {
-                    _ = try? await store.release(owner: acquisition, reason: "shutdown", unsent: true)
+                    _ = try? await store.release(owner: acquisition, reason: "shutdown")
                     return .failure(RefresherError(.shutdown, "the refresher was shut down"))
                 }
                 let reason = "shut down before trying again"
@@ -160,8 +160,26 @@ extension RedisRefresher {
                     .outcomeUnknown("the provider's reuse grace ended before the token could be presented again"),
                     current: current, acquisition: acquisition, started: started)
             }
-            attempts.presenting(at: .now)
-            let result = await attempt(current, acquisition: acquisition, started: started)
+            // The attempt is recorded before the token leaves: should this process die or lose Redis from here on,
+            // nobody else presents the token outside the reuse grace.
+            let result: RefreshAttempts.Result
+            do {
+                guard try await store.present(owner: acquisition, generation: generation) else {
+                    if attempts.attempts == 0 && !attempts.mayHaveRotated {
+                        return .failure(
+                            RefresherError(.lockLost, "the lock was lost before the refresh token was presented"))
+                    }
+                    return await record(
+                        .outcomeUnknown("the lock was lost between two attempts"), current: current,
+                        acquisition: acquisition, started: started)
+                }
+                attempts.presenting(at: .now)
+                result = await attempt(current, acquisition: acquisition, started: started)
+            } catch {
+                // Nothing left this process: as far as the provider knows, this attempt never happened.
+                attempts.presenting(at: .now)
+                result = .failed(.notProcessed("could not record the attempt: \(error.message)"))
+            }
             switch attempts.next(after: result, at: .now, jitter: Double.random(in: 0...1)) {
             case .commit(let tokens):
                 return await store(
@@ -388,7 +406,7 @@ extension RedisRefresher {
         }
         guard checking else { return }
         let store = self.store
-        Task { _ = try? await store.release(owner: acquisition, reason: "abandoned", unsent: true) }
+        Task { _ = try? await store.release(owner: acquisition, reason: "abandoned") }
     }
 }
 

@@ -326,7 +326,7 @@ public final class RedisRefresher: Sendable {
                 logger.warning(
                     "shutting down while a refresh request may be in flight: the lock is left to expire",
                     metadata: ["lock": "\(acquisition)"])
-            } else if (try? await store.release(owner: acquisition, reason: "shutdown", unsent: true)) == true {
+            } else if (try? await store.release(owner: acquisition, reason: "shutdown")) == true {
                 // A check whose answer was never handled took the lock: nothing was presented under it.
                 logger.info("released the lock on shutdown", metadata: ["lock": "\(acquisition)"])
             }

@@ -42,9 +42,11 @@ public struct Credentials: Sendable, Hashable, CustomStringConvertible {
         return expiresAtMilliseconds - margin.wholeMilliseconds <= nowMilliseconds
     }
 
-    /// Whether these credentials supersede `other`: another lineage, or a newer generation of the same one.
+    /// Whether these credentials supersede `other`: another lineage, or a newer generation of the same one
+    /// (credentials without a lineage, from before lineages existed or made by hand, compare by generation only).
     public func supersedes(_ other: Credentials) -> Bool {
-        lineage != other.lineage || generation > other.generation
+        if let lineage, let otherLineage = other.lineage, lineage != otherLineage { return true }
+        return generation > other.generation
     }
 
     public var description: String {

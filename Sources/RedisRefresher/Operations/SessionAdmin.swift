@@ -84,7 +84,7 @@ public struct SessionAdmin: Sendable {
     /// Releases the lock only if `owner` holds it (compare-and-delete), publishing `released`. Returns whether it
     /// was released.
     public func release(owner: String, reason: String = "operator") async throws(RefresherError) -> Bool {
-        try await store.release(owner: owner, reason: reason, unsent: false)
+        try await store.release(owner: owner, reason: reason)
     }
 
     /// Installs a session after a fresh login: the next generation of a new lineage, a cleared rejection or unknown

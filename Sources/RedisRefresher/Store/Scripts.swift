@@ -51,7 +51,8 @@ enum Scripts {
     /// Returns `{"none"}`, `{"corrupt", field}`, `{"moved", HGETALL}`, `{"rejected", reason}`, `{"unknown", reason}`,
     /// `{"failed", kind, reason}` (a not-processed failure of this generation recorded while the caller waited),
     /// `{"acquired", HGETALL, now_ms, grace_elapsed_ms}` (`grace_elapsed_ms` is -1 unless the refresh token was
-    /// presented before, by an attempt whose outcome is not recorded: then the ms since that first presentation),
+    /// presented before, by an attempt whose outcome is not recorded: then the ms since that first presentation;
+    /// see ``present``),
     /// `{"held", holder, pttl, now_ms}`, or `{"noperm", "PUBLISH"}`.
     ///
     /// The lock is re-entrant for its acquisition id, so a check whose reply was lost and is sent again recognises
@@ -77,20 +78,20 @@ enum Scripts {
             end
             local now = now_ms()
             local holder = redis.call('GET', KEYS[1])
+            -- An attempt on this generation whose outcome is not recorded: its token may have been used.
+            local prior = s[11] and tonumber(s[11]) == gen and s[12]
+            local first = tonumber(s[14]) or tonumber(s[13]) or 0
             if holder == ARGV[1] then
-              local first = tonumber(s[14]) or now
               local elapsed = -1
-              if first < (tonumber(s[13]) or first) then elapsed = now - first end
+              if prior then elapsed = now - first end
               return {'acquired', redis.call('HGETALL', KEYS[3]), now, elapsed}
             end
             if holder then
               if ARGV[6] == '1' then incr('waits', 1) end
               return {'held', holder, redis.call('PTTL', KEYS[1]), now}
             end
-            local first = now
             local elapsed = -1
-            if s[11] and tonumber(s[11]) == gen and s[12] then
-              first = tonumber(s[14]) or tonumber(s[13]) or 0
+            if prior then
               local grace = tonumber(ARGV[8]) or 0
               if grace > 0 and now - first < grace then
                 elapsed = now - first
@@ -112,9 +113,6 @@ enum Scripts {
             end
             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
             redis.call('SET', KEYS[2], string.format('%d', now))
-            redis.call('HSET', KEYS[3], 'attempt_generation', gen, 'attempt_by', ARGV[1], 'attempt_at',
-              string.format('%d', now), 'attempt_first_at', string.format('%d', first), 'attempt_heartbeat',
-              string.format('%d', now))
             if ARGV[5] == '1' then incr('takeovers', 1) end
             return {'acquired', redis.call('HGETALL', KEYS[3]), now, elapsed}
             """)
@@ -187,19 +185,35 @@ enum Scripts {
             return 1
             """)
 
-    /// Owner-checked release (compare-and-delete) that publishes `released`. With `unsent` = 1 (nothing was
-    /// presented under this lock), a fresh attempt record of this holder is cleared too.
+    /// Records, just before the holder presents the refresh token, that it does so: the attempt fields of the session
+    /// (`attempt_generation`, `attempt_by`, `attempt_at`, `attempt_first_at` kept from an earlier unrecorded
+    /// attempt on this generation, `attempt_heartbeat`). Until an outcome is recorded, nobody else presents that token
+    /// outside the reuse grace.
     ///
-    /// ARGV: 1 owner, 2 channel, 3 reason, 4 unsent (0/1). Returns 1 when the lock was ours and is gone, 0
-    /// otherwise, or `{"noperm", "PUBLISH"}`.
+    /// ARGV: 1 owner, 2 g. Returns 1 when recorded (the lock is ours and the session still at g), 0 otherwise.
+    static let present = RedisScript(
+        prelude + """
+            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_generation', 'attempt_first_at')
+            if tonumber(s[1] or '') ~= tonumber(ARGV[2]) then return 0 end
+            local now = string.format('%d', now_ms())
+            local first = now
+            if s[2] and tonumber(s[2]) == tonumber(ARGV[2]) and tonumber(s[3]) then first = s[3] end
+            redis.call('HSET', KEYS[3], 'attempt_generation', ARGV[2], 'attempt_by', ARGV[1], 'attempt_at', now,
+              'attempt_first_at', first, 'attempt_heartbeat', now)
+            return 1
+            """)
+
+    /// Owner-checked release (compare-and-delete) that publishes `released`. An attempt record stays: whoever
+    /// presented under this lock (or before it) keeps the token out of everybody else's hands until an outcome is
+    /// recorded.
+    ///
+    /// ARGV: 1 owner, 2 channel, 3 reason. Returns 1 when the lock was ours and is gone, 0 otherwise, or
+    /// `{"noperm", "PUBLISH"}`.
     static let release = RedisScript(
         prelude + """
             if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
             if not can_publish(ARGV[2]) then return {'noperm', 'PUBLISH'} end
-            if ARGV[4] == '1' then
-              local a = redis.call('HMGET', KEYS[3], 'attempt_by', 'attempt_at', 'attempt_first_at')
-              if a[1] == ARGV[1] and a[2] == a[3] then redis.call('HDEL', KEYS[3], unpack(attempt_fields)) end
-            end
             redis.call('DEL', KEYS[1])
             redis.call('PUBLISH', ARGV[2], 'released by=' .. ARGV[1] .. ' reason=' .. ARGV[3])
             return 1
@@ -257,5 +271,5 @@ enum Scripts {
             return new
             """)
 
-    static let all = [checkOrAcquire, commit, fail, release, extend, seed, replace]
+    static let all = [checkOrAcquire, present, commit, fail, release, extend, seed, replace]
 }

@@ -134,13 +134,17 @@ struct SessionStore: Sendable {
         return reply.int == 1
     }
 
-    /// Releases the lock if `owner` holds it (compare-and-delete), publishing `released`. `unsent`: nothing was
-    /// presented under this lock, so its fresh attempt record goes too.
-    func release(owner: String, reason: String, unsent: Bool) async throws(RefresherError) -> Bool {
+    /// Releases the lock if `owner` holds it (compare-and-delete), publishing `released`.
+    func release(owner: String, reason: String) async throws(RefresherError) -> Bool {
         let reply = try await run(
-            Scripts.release,
-            [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason), unsent ? "1" : "0"])
+            Scripts.release, [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason)])
         return reply.int == 1
+    }
+
+    /// Records that `owner` presents the refresh token of generation `generation` now; false when the lock is not
+    /// its own or the session moved on (then nothing may be presented).
+    func present(owner: String, generation: Int64) async throws(RefresherError) -> Bool {
+        try await run(Scripts.present, [RedisArgument(owner), RedisArgument(generation)]).int == 1
     }
 
     /// How an extension went.
