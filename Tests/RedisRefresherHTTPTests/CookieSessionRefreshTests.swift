@@ -156,6 +156,12 @@ extension HTTPIntegration {
             #expect(SetCookie.parseHTTPDate("Wed, 21-Oct-2015 07:28:00 GMT") == 1_445_412_480_000)
             #expect(SetCookie.parseHTTPDate("yesterday") == nil)
             #expect(SetCookie(header: "novalue") == nil)
+            // Max-Age of zero or less: expired now; absurd values neither overflow nor trap.
+            #expect(SetCookie(header: "a=b; Max-Age=0")?.expiry(nowMilliseconds: 5_000) == 5_000)
+            #expect(SetCookie(header: "a=b; Max-Age=-10")?.expiry(nowMilliseconds: 5_000) == 5_000)
+            let huge = try #require(SetCookie(header: "a=b; Max-Age=9223372036854775807"))
+            #expect(huge.expiry(nowMilliseconds: 5_000) == 5_000 + SetCookie.longestMaxAge * 1000)
+            #expect(SetCookie.parseHTTPDate("Thu, 01 Jan 99999999999999 00:00:00 GMT") == nil)
             #expect(SetCookie(header: "=x") == nil)
         }
     }
