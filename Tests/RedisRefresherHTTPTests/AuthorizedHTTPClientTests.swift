@@ -152,7 +152,7 @@ extension HTTPIntegration {
             let box = Mutex<AuthorizedHTTPClient?>(nil)
             // A (misguided) refresh function that calls its identity provider through the retrying client.
             let refresher = try await scenario.refresher { _ in
-                guard let api = box.withLock({ $0 }) else { throw RefreshFailure.transient("not ready") }
+                guard let api = box.withLock({ $0 }) else { throw RefreshFailure.notProcessed("not ready") }
                 let response = try await api.execute(
                     HTTPClientRequest(url: scenario.server.url + "/always-401"), timeout: .seconds(5))
                 throw RefreshFailure.rejected("HTTP \(response.status.code)")
@@ -184,11 +184,11 @@ extension HTTPIntegration {
             let scenario = try await HTTPScenario.start(.init(loginLifetime: .milliseconds(500)))
             let box = Mutex<AuthorizedHTTPClient?>(nil)
             let refresher = try await scenario.refresher(scenario.configuration(refreshAhead: .seconds(10))) { _ in
-                guard let api = box.withLock({ $0 }) else { throw RefreshFailure.transient("not ready") }
+                guard let api = box.withLock({ $0 }) else { throw RefreshFailure.notProcessed("not ready") }
                 // credentials() here sees the expired session; it must not wait for the refresh running this code.
                 let response = try await api.execute(
                     HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
-                throw RefreshFailure.transient("HTTP \(response.status.code)")
+                throw RefreshFailure.rejected("HTTP \(response.status.code)")
             }
             let api = AuthorizedHTTPClient(client: scenario.http, refresher: refresher)
             box.withLock { $0 = api }
@@ -199,10 +199,10 @@ extension HTTPIntegration {
             do {
                 _ = try await api.execute(
                     HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
-                Issue.record("expected outcomeUnknown")
+                Issue.record("expected reloginRequired")
             } catch let error as RefresherError {
-                // The function threw a plain transient failure: an unknown outcome, recorded at once.
-                #expect(error.code == .outcomeUnknown)
+                // Rejected rather than a retryable outcome: the core fails every caller at once, without retries.
+                #expect(error.code == .reloginRequired)
                 #expect(error.message.contains("HTTP 401"))
             }
             #expect(ContinuousClock.now - started < .seconds(5))

@@ -46,34 +46,83 @@ extension HTTPIntegration {
             await scenario.stop()
         }
 
-        @Test("A refused refresh cookie is the re-login error; 5xx, timeouts and unreachable servers are transient")
-        func failures() async throws {
+        @Test("A refresh cookie the application does not know is refused: the re-login error")
+        func unknownRefreshCookie() async throws {
             let scenario = try await HTTPScenario.start()
-            let cookies = refresh(scenario)
             let rejected = try await OAuth2RefreshGrantTests.failure {
-                try await cookies.refresh(refreshToken: "not-issued", using: scenario.http)
+                try await refresh(scenario).refresh(refreshToken: "not-issued", using: scenario.http)
             }
             #expect(rejected == .rejected("refresh cookie rejected (HTTP 401)"))
-            scenario.auth.update { $0.cookieFailure = 502 }
-            let badGateway = try await OAuth2RefreshGrantTests.failure {
-                try await cookies.refresh(refreshToken: "x", using: scenario.http)
+            await scenario.stop()
+        }
+
+        @Test(
+            "Statuses: 400, 401, 403 rejected; 503, 429 not processed; 5xx and others unknown",
+            arguments: [
+                (400, .rejected), (401, .rejected), (403, .rejected), (503, .notProcessed), (429, .notProcessed),
+                (500, .unknown), (502, .unknown), (504, .unknown), (404, .unknown), (409, .unknown),
+            ] as [(Int, RefreshFailure.Outcome)])
+        func statuses(status: Int, outcome: RefreshFailure.Outcome) async throws {
+            let scenario = try await HTTPScenario.start(.init(cookieFailure: status))
+            let failure = try await OAuth2RefreshGrantTests.failure {
+                try await refresh(scenario).refresh(refreshToken: "x", using: scenario.http)
             }
-            #expect(badGateway == .transient("HTTP 502 from the refresh endpoint"))
-            scenario.auth.update {
-                $0.cookieFailure = nil; $0.refreshLatency = .seconds(3)
-            }
-            var quick = cookies
+            let reason =
+                outcome == .rejected
+                ? "refresh cookie rejected (HTTP \(status))" : "HTTP \(status) from the refresh endpoint"
+            #expect(failure == RefreshFailure(outcome, reason))
+            await scenario.stop()
+        }
+
+        @Test("A refresh endpoint that answers after requestTimeout is of unknown outcome")
+        func answersTooLate() async throws {
+            let scenario = try await HTTPScenario.start(.init(refreshLatency: .seconds(3)))
+            var quick = refresh(scenario)
             quick.requestTimeout = .milliseconds(300)
-            let timedOut = try await OAuth2RefreshGrantTests.failure {
+            let failure = try await OAuth2RefreshGrantTests.failure {
                 try await quick.refresh(refreshToken: "x", using: scenario.http)
             }
-            #expect(timedOut == .transient("the refresh endpoint timed out"))
+            #expect(failure == .outcomeUnknown("no answer from the refresh endpoint (deadline exceeded)"))
+            await scenario.stop()
+        }
+
+        @Test("Nothing listens (connection refused): not processed")
+        func connectionRefused() async throws {
+            let scenario = try await HTTPScenario.start()
             let closed = CookieSessionRefresh(
                 baseURL: "http://127.0.0.1:\(try freeLoopbackPort())", requestTimeout: .milliseconds(500))
-            let unreachable = try await OAuth2RefreshGrantTests.failure {
+            let failure = try await OAuth2RefreshGrantTests.failure {
                 try await closed.refresh(refreshToken: "x", using: scenario.http)
             }
-            #expect(!unreachable.isRejected)
+            #expect(failure == .notProcessed("could not reach the refresh endpoint (connection refused)"))
+            await scenario.stop()
+        }
+
+        @Test(
+            "An access cookie that is already expired is returned with its expiry, with the rotated refresh cookie",
+            arguments: [TestAuthServer.CookieExpiry.zeroMaxAge, .pastExpires])
+        func expiredAccessCookie(expiry: TestAuthServer.CookieExpiry) async throws {
+            let scenario = try await HTTPScenario.start(.init(accessCookieExpiry: expiry))
+            let login = scenario.auth.login()
+            let tokens = try await refresh(scenario).refresh(
+                refreshToken: login.refreshToken ?? "", using: scenario.http)
+            #expect(tokens.accessToken.hasPrefix("at-"))
+            #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
+            #expect(tokens.refreshToken != login.refreshToken)
+            let expiresAt = try #require(tokens.expiresAtMilliseconds)
+            #expect(expiresAt <= UnixTime.nowMilliseconds)
+            await scenario.stop()
+        }
+
+        @Test("A 2xx without the access cookie is of unknown outcome: the refresh cookie may have been rotated")
+        func withoutAccessCookie() async throws {
+            let scenario = try await HTTPScenario.start(.init(setsAccessCookie: false))
+            let login = scenario.auth.login()
+            let failure = try await OAuth2RefreshGrantTests.failure {
+                try await refresh(scenario).refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
+            }
+            #expect(failure == .outcomeUnknown("HTTP 204 without the access cookie"))
+            #expect(scenario.auth.stats.refreshes == 1)
             await scenario.stop()
         }
 
@@ -107,6 +156,12 @@ extension HTTPIntegration {
             #expect(SetCookie.parseHTTPDate("Wed, 21-Oct-2015 07:28:00 GMT") == 1_445_412_480_000)
             #expect(SetCookie.parseHTTPDate("yesterday") == nil)
             #expect(SetCookie(header: "novalue") == nil)
+            // Max-Age of zero or less: expired now; absurd values neither overflow nor trap.
+            #expect(SetCookie(header: "a=b; Max-Age=0")?.expiry(nowMilliseconds: 5_000) == 5_000)
+            #expect(SetCookie(header: "a=b; Max-Age=-10")?.expiry(nowMilliseconds: 5_000) == 5_000)
+            let huge = try #require(SetCookie(header: "a=b; Max-Age=9223372036854775807"))
+            #expect(huge.expiry(nowMilliseconds: 5_000) == 5_000 + SetCookie.longestMaxAge * 1000)
+            #expect(SetCookie.parseHTTPDate("Thu, 01 Jan 99999999999999 00:00:00 GMT") == nil)
             #expect(SetCookie(header: "=x") == nil)
         }
     }

@@ -15,7 +15,7 @@ extension HTTPIntegration {
             // A refresh that outlives the grace period (300 ms).
             let refresher = try await scenario.refresher { _ in
                 try await Task.sleep(for: .seconds(60))
-                throw RefreshFailure.transient("unreachable")
+                throw RefreshFailure.notProcessed("unreachable")
             }
             let observer = try await scenario.refresher()
             let seeded = try await scenario.seed(refresher)

@@ -4,6 +4,12 @@ import RedisRefresherHTTP
 import RedisTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension HTTPIntegration {
     @Suite("OAuth 2.0 refresh_token grant")
     struct OAuth2RefreshGrantTests {
@@ -63,7 +69,7 @@ extension HTTPIntegration {
             await scenario.stop()
         }
 
-        @Test("A wrong client secret (invalid_client) is transient with its code, not a dead session")
+        @Test("A wrong client secret (invalid_client) is not processed: the refresh token still works once fixed")
         func invalidClient() async throws {
             let scenario = try await HTTPScenario.start(.init(client: ("crm", "right")))
             let login = scenario.auth.login()
@@ -73,7 +79,11 @@ extension HTTPIntegration {
             let failure = try await Self.failure {
                 try await grant.refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
             }
-            #expect(failure == .transient("invalid_client (HTTP 401)"))
+            #expect(failure == .notProcessed("invalid_client (HTTP 401)"))
+            var fixed = grant
+            fixed.clientAuthentication = .basic(clientID: "crm", clientSecret: "right")
+            let tokens = try await fixed.refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
+            #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
             await scenario.stop()
         }
 
@@ -121,28 +131,67 @@ extension HTTPIntegration {
             await scenario.stop()
         }
 
-        @Test("5xx answers are transient: the refresher reports refreshFailed (retryable)")
-        func serverError() async throws {
-            let scenario = try await HTTPScenario.start(.init(tokenFailure: (503, nil)))
+        @Test("invalid_grant is rejected with any status", arguments: [400, 401, 503])
+        func invalidGrantAnyStatus(status: Int) async throws {
+            let scenario = try await HTTPScenario.start(.init(tokenFailure: (status, "invalid_grant")))
             let failure = try await Self.failure {
                 try await scenario.grant.refresh(refreshToken: "x", using: scenario.http)
             }
-            #expect(failure == .transient("HTTP 503 from the token endpoint"))
-            let refresher = try await scenario.refresher()
-            let seeded = try await scenario.seed(refresher)
-            do {
-                _ = try await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
-                Issue.record("expected refreshFailed")
-            } catch {
-                #expect(error.code == .refreshFailed)
-                #expect(error.isRetryable)
-            }
-            await refresher.shutdown()
+            #expect(failure == .rejected("invalid_grant"))
             await scenario.stop()
         }
 
-        @Test("A token endpoint slower than requestTimeout, or unreachable, is a transient failure")
-        func timeoutAndNetworkError() async throws {
+        @Test("HTTP 503 and 429 without an error code are not processed", arguments: [503, 429])
+        func unavailable(status: Int) async throws {
+            let scenario = try await HTTPScenario.start(.init(tokenFailure: (status, nil)))
+            let failure = try await Self.failure {
+                try await scenario.grant.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(failure == .notProcessed("HTTP \(status) from the token endpoint"))
+            await scenario.stop()
+        }
+
+        @Test(
+            "OAuth errors that say the grant was not processed, with any status",
+            arguments: [
+                ("temporarily_unavailable", 400), ("temporarily_unavailable", 503), ("server_error", 500),
+                ("server_error", 502), ("invalid_request", 400), ("unauthorized_client", 400),
+                ("unsupported_grant_type", 400), ("invalid_scope", 400), ("invalid_client", 401),
+            ])
+        func notProcessedErrorCodes(code: String, status: Int) async throws {
+            let scenario = try await HTTPScenario.start(.init(tokenFailure: (status, code)))
+            let failure = try await Self.failure {
+                try await scenario.grant.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(failure == .notProcessed("\(code) (HTTP \(status))"))
+            await scenario.stop()
+        }
+
+        @Test("HTTP 500, 502, 504 and other 5xx are of unknown outcome", arguments: [500, 502, 504, 507])
+        func serverErrors(status: Int) async throws {
+            let scenario = try await HTTPScenario.start(.init(tokenFailure: (status, nil)))
+            let failure = try await Self.failure {
+                try await scenario.grant.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(failure == .outcomeUnknown("HTTP \(status) from the token endpoint"))
+            await scenario.stop()
+        }
+
+        @Test(
+            "Other statuses, and other error codes, are of unknown outcome",
+            arguments: [(400, nil), (404, nil), (401, "access_denied"), (500, "vendor_specific")] as [(Int, String?)])
+        func otherAnswers(status: Int, code: String?) async throws {
+            let scenario = try await HTTPScenario.start(.init(tokenFailure: (status, code)))
+            let failure = try await Self.failure {
+                try await scenario.grant.refresh(refreshToken: "x", using: scenario.http)
+            }
+            let reason = code.map { "\($0) (HTTP \(status))" } ?? "HTTP \(status) from the token endpoint"
+            #expect(failure == .outcomeUnknown(reason))
+            await scenario.stop()
+        }
+
+        @Test("A token endpoint that answers after requestTimeout is of unknown outcome: it may have rotated the token")
+        func answersTooLate() async throws {
             let scenario = try await HTTPScenario.start(.init(refreshLatency: .seconds(3)))
             let login = scenario.auth.login()
             var grant = scenario.grant
@@ -151,18 +200,110 @@ extension HTTPIntegration {
             let failure = try await Self.failure {
                 try await grant.refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
             }
-            #expect(failure == .transient("the token endpoint timed out"))
+            #expect(failure == .outcomeUnknown("no answer from the token endpoint (deadline exceeded)"))
             #expect(ContinuousClock.now - started < .milliseconds(2500))
+            #expect(scenario.auth.stats.tokenRequests == 1)
+            await scenario.stop()
+        }
 
-            // Nothing listens: the client retries the connection until the request's deadline.
+        @Test("Nothing listens (connection refused): not processed")
+        func connectionRefused() async throws {
+            let scenario = try await HTTPScenario.start()
+            // The client retries the connection until the request's deadline, then reports the connect error.
             let closed = OAuth2RefreshGrant(
                 tokenEndpoint: "http://127.0.0.1:\(try freeLoopbackPort())/oauth/token",
                 requestTimeout: .milliseconds(500))
-            let unreachable = try await Self.failure {
+            let failure = try await Self.failure {
                 try await closed.refresh(refreshToken: "x", using: scenario.http)
             }
-            #expect(!unreachable.isRejected)
-            #expect(unreachable.reason.hasPrefix("the token endpoint"), "\(unreachable)")
+            #expect(failure == .notProcessed("could not reach the token endpoint (connection refused)"))
+            await scenario.stop()
+        }
+
+        @Test("A TLS handshake that fails (https to a plain HTTP server): not processed")
+        func tlsHandshakeFailure() async throws {
+            let scenario = try await HTTPScenario.start()
+            let grant = OAuth2RefreshGrant(
+                tokenEndpoint: "https://127.0.0.1:\(scenario.server.port)/oauth/token",
+                requestTimeout: .seconds(2))
+            let failure = try await Self.failure {
+                try await grant.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(failure == .notProcessed("could not reach the token endpoint (TLS handshake failed)"))
+            #expect(scenario.auth.stats.tokenRequests == 0)
+            await scenario.stop()
+        }
+
+        @Test(
+            "A host name that does not resolve (DNS failure): not processed",
+            .enabled(if: invalidNamesFailFast(), "the resolver must say at once that a .invalid name does not exist"))
+        func dnsFailure() async throws {
+            let scenario = try await HTTPScenario.start()
+            // RFC 6761: `.invalid` never resolves.
+            let grant = OAuth2RefreshGrant(
+                tokenEndpoint: "http://token-endpoint.invalid/oauth/token", requestTimeout: .seconds(5))
+            let failure = try await Self.failure {
+                try await grant.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(failure == .notProcessed("could not reach the token endpoint (DNS failure)"))
+            await scenario.stop()
+        }
+
+        @Test("A 2xx with expires_in 0 (or less) returns the tokens, expiring now", arguments: ["0", "-30", "0.0"])
+        func expiresNow(expiresIn: String) async throws {
+            let scenario = try await HTTPScenario.start(.init(expiresIn: .literal(expiresIn)))
+            let login = scenario.auth.login()
+            let before = UnixTime.nowMilliseconds
+            let tokens = try await scenario.grant.refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
+            let after = UnixTime.nowMilliseconds
+            #expect(tokens.accessToken.hasPrefix("at-"))
+            #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
+            #expect(tokens.refreshToken != login.refreshToken)
+            let expiresAt = try #require(tokens.expiresAtMilliseconds)
+            #expect(expiresAt >= before && expiresAt <= after)
+            await scenario.stop()
+        }
+
+        @Test("A token_type other than Bearer still returns the tokens", arguments: ["DPoP", "N_A", "mac"])
+        func otherTokenType(type: String) async throws {
+            let scenario = try await HTTPScenario.start(.init(tokenType: type))
+            let login = scenario.auth.login()
+            let tokens = try await scenario.grant.refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
+            #expect(tokens.accessToken.hasPrefix("at-"))
+            #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
+            await scenario.stop()
+        }
+
+        @Test("A 2xx larger than maximumResponseBytes is of unknown outcome: the server rotated the token")
+        func oversizedAnswer() async throws {
+            let scenario = try await HTTPScenario.start(.init(tokenPadding: 4096))
+            let login = scenario.auth.login()
+            var grant = scenario.grant
+            grant.maximumResponseBytes = 1024
+            let failure = try await Self.failure {
+                try await grant.refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
+            }
+            #expect(failure == .outcomeUnknown("HTTP 200 with a body over 1024 bytes"))
+            // The provider did refresh: presenting the old refresh token again would be reuse.
+            #expect(scenario.auth.stats.refreshes == 1)
+            #expect(scenario.auth.currentRefreshToken != login.refreshToken)
+            await scenario.stop()
+        }
+
+        @Test(
+            "A 2xx without an access_token, or that is not JSON, is of unknown outcome",
+            arguments: [
+                (#"{"token_type":"Bearer","expires_in":60}"#, "HTTP 200 without an access_token"),
+                (#"{"access_token":"","refresh_token":"rt-secret"}"#, "HTTP 200 without an access_token"),
+                ("<html>rt-secret</html>", "HTTP 200 without a JSON object"),
+            ])
+        func okWithoutToken(body: String, reason: String) async throws {
+            let scenario = try await HTTPScenario.start(.init(rawTokenAnswer: (200, body)))
+            let failure = try await Self.failure {
+                try await scenario.grant.refresh(refreshToken: "x", using: scenario.http)
+            }
+            #expect(failure == .outcomeUnknown(reason))
+            #expect(!failure.reason.contains("secret"))
             await scenario.stop()
         }
 
@@ -197,6 +338,16 @@ extension HTTPIntegration {
             for text in ["\(grant)", String(reflecting: grant), dumped, "\(grant.clientAuthentication)"] {
                 #expect(!text.contains("very-secret-value"), "\(text)")
             }
+        }
+
+        /// Whether this machine's resolver says at once that a `.invalid` name (RFC 6761) does not exist. Without a
+        /// quick answer the grant's deadline passes first, which says nothing about whether the request was sent.
+        static func invalidNamesFailFast() -> Bool {
+            var result: UnsafeMutablePointer<addrinfo>?
+            let started = ContinuousClock.now
+            let status = getaddrinfo("token-endpoint.invalid", "80", nil, &result)
+            if let result { freeaddrinfo(result) }
+            return status != 0 && ContinuousClock.now - started < .seconds(2)
         }
 
         /// The ``RefreshFailure`` `body` throws.

@@ -14,14 +14,33 @@ import RedisRefresher
 /// let web = AuthorizedHTTPClient(client: .shared, refresher: refresher, authorization: .cookie(named: "access_token"))
 /// ```
 ///
-/// - A 2xx with the access cookie gives new tokens. The cookie's `Max-Age` (or `Expires`) sets the expiry, else
-///   ``defaultExpiresIn``; without a new refresh cookie the current refresh token is kept.
-/// - 400, 401 and 403 are `RefreshFailure.rejected(_:)`: the refresh cookie is no longer accepted, the session needs
-///   a new login.
-/// - 5xx, other statuses, timeouts, network errors and a 2xx without the access cookie are
-///   `RefreshFailure.transient(_:)`.
+/// A 2xx with a non-empty access cookie gives new tokens, and they are always returned: the application issued them
+/// and may have rotated the refresh cookie, so throwing them away would lose the session. The cookie's `Max-Age` (or
+/// `Expires`) sets the expiry, else ``defaultExpiresIn``, else none; an access cookie that is already expired
+/// (`Max-Age=0`, a past `Expires`) is returned with that expiry, and the refresher stores it as expiring now.
+/// Without a new refresh cookie the current refresh token is kept. The cookies are read from the headers, so a body
+/// that cannot be read does not matter.
 ///
-/// Failure reasons hold a status or an error type, never a cookie value or a response body.
+/// Every other end is a `RefreshFailure` whose outcome tells the refresher whether the refresh cookie may have been
+/// used up:
+///
+/// | condition | outcome |
+/// |---|---|
+/// | HTTP 400, 401 or 403: the refresh cookie is no longer accepted | `rejected`: log in again |
+/// | HTTP 503 or 429 | `notProcessed` |
+/// | the request was never written (a) | `notProcessed` |
+/// | HTTP 500, 502, 504 or any other 5xx | `unknown` |
+/// | any other status (3xx, other 4xx) | `unknown` |
+/// | no answer after sending: the deadline passed (b), a read or write timeout, a reset connection | `unknown` |
+/// | the connection closed before the answer, cancellation, any other transport error | `unknown` |
+/// | a 2xx without the access cookie, or with an empty one | `unknown` |
+///
+/// - (a) Connection refused, DNS failure, TLS handshake or certificate failure, connect, TLS or proxy handshake
+///   timeout, no pooled connection in time, a request AsyncHTTPClient refuses to send (invalid URL, client shut down).
+/// - (b) ``requestTimeout``: AsyncHTTPClient reports the same error whether the request was still waiting for a
+///   connection or already sent, so it counts as sent.
+///
+/// Failure reasons hold a status or an error kind, never a cookie value or a response body.
 public struct CookieSessionRefresh: Sendable {
     /// The application's base URL, such as `https://app.example.com`.
     public var baseURL: String
@@ -80,22 +99,22 @@ public struct CookieSessionRefresh: Sendable {
             setCookies = response.headers["Set-Cookie"].compactMap(SetCookie.init(header:))
             await AuthorizedHTTPClient.discard(response.body, upTo: 1 << 20)
         } catch {
-            throw RefreshFailures.transport(error, "the refresh endpoint")
+            throw RefreshFailures.transport(error, Self.endpoint)
         }
         switch status.code {
         case 200..<300:
             break
         case 400, 401, 403:
             throw .rejected("refresh cookie rejected (HTTP \(status.code))")
+        case let code where RefreshFailures.notProcessedStatuses.contains(code):
+            throw .notProcessed("HTTP \(code) from \(Self.endpoint)")
         default:
-            throw .transient("HTTP \(status.code) from the refresh endpoint")
+            throw .outcomeUnknown("HTTP \(status.code) from \(Self.endpoint)")
         }
         let now = UnixTime.nowMilliseconds
-        // The last cookie of a name wins, as in a browser.
-        guard let access = setCookies.last(where: { $0.name == accessCookieName }), !access.value.isEmpty,
-            (access.expiry(nowMilliseconds: now) ?? .max) > now
-        else {
-            throw .transient("HTTP \(status.code) without the access cookie")
+        // The last cookie of a name wins, as in a browser. An expired one still carries the new token.
+        guard let access = setCookies.last(where: { $0.name == accessCookieName }), !access.value.isEmpty else {
+            throw .outcomeUnknown("HTTP \(status.code) without the access cookie")
         }
         let refresh = setCookies.last { $0.name == refreshCookieName && !$0.value.isEmpty }
         if let expiresAt = access.expiry(nowMilliseconds: now) {
@@ -107,4 +126,7 @@ public struct CookieSessionRefresh: Sendable {
         }
         return RefreshedTokens(accessToken: access.value, refreshToken: refresh?.value, expiresAtMilliseconds: nil)
     }
+
+    /// How failure reasons name the refresh endpoint.
+    private static let endpoint = "the refresh endpoint"
 }

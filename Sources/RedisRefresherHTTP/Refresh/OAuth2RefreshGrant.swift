@@ -16,16 +16,44 @@ import RedisRefresher
 /// ```
 ///
 /// It POSTs `grant_type=refresh_token&refresh_token=…[&scope=…]` as `application/x-www-form-urlencoded`, with the
-/// client authenticated by HTTP Basic, in the body, or not at all, and reads the JSON answer:
+/// client authenticated by HTTP Basic, in the body, or not at all, and reads the JSON answer.
 ///
-/// - A 2xx with an `access_token` gives new tokens. `expires_in` sets the expiry (else ``defaultExpiresIn``);
-///   without a new `refresh_token` the current one is kept.
-/// - The error `invalid_grant` (with any status) is `RefreshFailure.rejected(_:)`: the session needs a new login.
-/// - Other error codes (`invalid_client`, `invalid_scope`, …) are `RefreshFailure.transient(_:)` with the code: a
-///   configuration problem, not a dead session.
-/// - 5xx, 429, other statuses, timeouts, network errors and unreadable answers are `RefreshFailure.transient(_:)`.
+/// A 2xx with a non-empty `access_token` gives new tokens, and they are always returned: the provider issued them
+/// and may have rotated the refresh token, so throwing them away would lose the session.
 ///
-/// Failure reasons hold a status, an OAuth error code or an error type: never a token, a secret or a response body.
+/// - `expires_in` sets the expiry. Zero or less means the access token expires now (`expiresIn: .zero`): it is
+///   stored all the same, with the new refresh token, and the next caller refreshes again. Without `expires_in` (or
+///   with one that is not a finite number, or longer than ten years) ``defaultExpiresIn`` applies, else no expiry.
+/// - `token_type` is not checked: a type other than `Bearer` (such as `DPoP` or `N_A`) still returns the tokens;
+///   presenting the access token the way its type requires is up to the requests that use it.
+/// - Without a new `refresh_token` the current one is kept.
+///
+/// Every other end is a `RefreshFailure` whose outcome tells the refresher whether the refresh token may have been
+/// used up; the first matching row applies:
+///
+/// | condition | outcome |
+/// |---|---|
+/// | OAuth error `invalid_grant`, with any status | `rejected`: log in again |
+/// | OAuth error `temporarily_unavailable` or `server_error`, with any status | `notProcessed` |
+/// | OAuth error that refuses the client's configuration (a), with any status | `notProcessed` |
+/// | HTTP 503 or 429, with another error code or none | `notProcessed` |
+/// | the request was never written (b) | `notProcessed` |
+/// | HTTP 500, 502, 504 or any other 5xx | `unknown` |
+/// | any other status (3xx, 4xx), with another error code or none | `unknown` |
+/// | no answer after sending: the deadline passed (c), a read or write timeout, a reset connection | `unknown` |
+/// | the connection closed before the answer, cancellation, any other transport error | `unknown` |
+/// | a 2xx without an `access_token`, or whose body is not a JSON object | `unknown` |
+/// | a 2xx whose body is over ``maximumResponseBytes`` or cut off: it may hold rotated tokens | `unknown` |
+///
+/// - (a) `invalid_client`, `invalid_request`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`: the
+///   server refused the request before it looked at the refresh token, which is still good once the configuration is
+///   fixed.
+/// - (b) Connection refused, DNS failure, TLS handshake or certificate failure, connect, TLS or proxy handshake
+///   timeout, no pooled connection in time, a request AsyncHTTPClient refuses to send (invalid URL, client shut down).
+/// - (c) ``requestTimeout``: AsyncHTTPClient reports the same error whether the request was still waiting for a
+///   connection or already sent, so it counts as sent.
+///
+/// Failure reasons hold a status, an OAuth error code or an error kind: never a token, a secret or a response body.
 /// The request goes through the plain `HTTPClient`, never through an ``AuthorizedHTTPClient``, so a 401 from the
 /// token endpoint cannot start another refresh. Descriptions of the grant never show the client secret.
 public struct OAuth2RefreshGrant: Sendable, CustomStringConvertible, CustomReflectable {
@@ -41,7 +69,8 @@ public struct OAuth2RefreshGrant: Sendable, CustomStringConvertible, CustomRefle
     public var requestTimeout: Duration
     /// The access token's lifetime when the answer has no `expires_in`; `nil` stores no expiry.
     public var defaultExpiresIn: Duration?
-    /// The largest answer that is read.
+    /// The largest answer that is read. A larger 2xx answer is a failure of unknown outcome (it may hold rotated
+    /// tokens that were not read); a larger error answer is judged by its status alone.
     public var maximumResponseBytes: Int
 
     /// A grant against `tokenEndpoint`.
@@ -94,42 +123,53 @@ public struct OAuth2RefreshGrant: Sendable, CustomStringConvertible, CustomRefle
         fields += additionalParameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         request.body = .bytes(ByteBuffer(string: FormURLEncoding.encode(fields)))
 
-        let status: HTTPResponseStatus
-        let body: ByteBuffer
+        let response: HTTPClientResponse
         do {
-            let response = try await client.execute(request, timeout: TimeAmount(requestTimeout))
-            status = response.status
-            body = try await response.body.collect(upTo: maximumResponseBytes)
+            response = try await client.execute(request, timeout: TimeAmount(requestTimeout))
         } catch {
-            throw RefreshFailures.transport(error, "the token endpoint")
+            throw RefreshFailures.transport(error, Self.endpoint)
         }
-        let answer = try? JSONDecoder().decode(TokenEndpointResponse.self, from: Data(body.readableBytesView))
+        let status = response.status
+        let body: ByteBuffer?
+        let unreadable: String?
+        do {
+            body = try await response.body.collect(upTo: maximumResponseBytes)
+            unreadable = nil
+        } catch is NIOTooManyBytesError {
+            body = nil
+            unreadable = "a body over \(maximumResponseBytes) bytes"
+        } catch {
+            body = nil
+            unreadable = "a body cut off (\(RefreshFailures.summary(error)))"
+        }
+        let answer = body.flatMap {
+            try? JSONDecoder().decode(TokenEndpointResponse.self, from: Data($0.readableBytesView))
+        }
         if (200..<300).contains(status.code) {
+            if let unreadable { throw .outcomeUnknown("HTTP \(status.code) with \(unreadable)") }
             return try tokens(from: answer, status: status)
         }
-        if let code = RefreshFailures.sanitizedCode(answer?.error) {
-            if code == "invalid_grant" { throw .rejected("invalid_grant") }
-            throw .transient("\(code) (HTTP \(status.code))")
-        }
-        throw .transient("HTTP \(status.code) from the token endpoint")
+        throw RefreshFailures.errorAnswer(status: status.code, code: answer?.error, endpoint: Self.endpoint)
     }
+
+    /// How failure reasons name the token endpoint.
+    private static let endpoint = "the token endpoint"
 
     private func tokens(from answer: TokenEndpointResponse?, status: HTTPResponseStatus) throws(RefreshFailure)
         -> RefreshedTokens
     {
-        guard let answer, let accessToken = answer.accessToken, !accessToken.isEmpty else {
-            throw .transient("HTTP \(status.code) without an access_token")
-        }
-        if let type = answer.tokenType, type.lowercased() != "bearer" {
-            throw .transient("unsupported token_type")
+        guard let answer else { throw .outcomeUnknown("HTTP \(status.code) without a JSON object") }
+        guard let accessToken = answer.accessToken, !accessToken.isEmpty else {
+            throw .outcomeUnknown("HTTP \(status.code) without an access_token")
         }
         // An empty refresh token is as good as none: the current one stays.
         let refreshToken = answer.refreshToken.flatMap { $0.isEmpty ? nil : $0 }
-        // A lifetime that does not make sense (negative, absurdly long, not a number) counts as missing.
-        if let seconds = answer.expiresIn, seconds.isFinite, seconds >= 0, seconds <= 10 * 365 * 86_400 {
+        // A lifetime of zero or less: the access token expires now, the tokens are stored all the same. One that does
+        // not make sense (absurdly long, not a number) counts as missing.
+        if let seconds = answer.expiresIn, seconds.isFinite, seconds <= 10 * 365 * 86_400 {
             return RefreshedTokens(
                 accessToken: accessToken, refreshToken: refreshToken,
-                expiresIn: .milliseconds(Int64((seconds * 1000).rounded())))
+                expiresIn: .milliseconds(Int64((max(seconds, 0) * 1000).rounded())))
         }
         if let defaultExpiresIn {
             return RefreshedTokens(accessToken: accessToken, refreshToken: refreshToken, expiresIn: defaultExpiresIn)

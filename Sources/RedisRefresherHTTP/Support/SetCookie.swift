@@ -30,12 +30,16 @@ struct SetCookie: Sendable, Equatable {
         }
     }
 
-    /// When the cookie expires, in milliseconds since the Unix epoch, if it says; a `Max-Age` of zero or less (and a
-    /// past date) means the server deletes the cookie.
+    /// When the cookie expires, in milliseconds since the Unix epoch, if it says: a `Max-Age` of zero or less is now
+    /// (RFC 6265: the cookie is already expired), one over ten years counts as ten years; `Expires` as it is, also
+    /// when it is past.
     func expiry(nowMilliseconds: Int64) -> Int64? {
-        if let maxAge { return nowMilliseconds + maxAge * 1000 }
+        if let maxAge { return nowMilliseconds + min(max(maxAge, 0), Self.longestMaxAge) * 1000 }
         return expiresAtMilliseconds
     }
+
+    /// The longest `Max-Age` taken as it is, in seconds (ten years); it also keeps the arithmetic from overflowing.
+    static let longestMaxAge: Int64 = 10 * 366 * 86_400
 
     /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form RFC 6265 servers send; also with `-` between the
     /// date's parts. `nil` for anything else.
@@ -48,7 +52,9 @@ struct SetCookie: Sendable, Equatable {
         guard rest.count >= 4, let day = Int(rest[0]), let monthIndex = months.firstIndex(of: rest[1].lowercased()),
             var year = Int(rest[2])
         else { return nil }
-        if year < 100 { year += year < 70 ? 2000 : 1900 }
+        if (0..<100).contains(year) { year += year < 70 ? 2000 : 1900 }
+        // RFC 6265 §5.1.1: years before 1601 fail; past 9999 is no date a server means (and would overflow).
+        guard (1601...9999).contains(year) else { return nil }
         let time = rest[3].split(separator: ":").compactMap { Int($0) }
         guard time.count == 3, (1...31).contains(day), (0...23).contains(time[0]), (0...59).contains(time[1]),
             (0...60).contains(time[2])

@@ -59,8 +59,11 @@ struct DemoHTTP: Sendable {
         return (Int(response.status.code), attempts.withLock { $0 })
     }
 
-    /// One refresh with `refreshToken` (the uncoordinated mode, where every task refreshes on its own):
-    /// ``RefreshFailure/rejected(_:)`` for `invalid_grant`, ``RefreshFailure/transient(_:)`` for anything else.
+    /// One refresh with `refreshToken` (the uncoordinated mode, where every task refreshes on its own). Fails with
+    /// the grant's ``RefreshFailure``: ``RefreshFailure/rejected(_:)`` for `invalid_grant`,
+    /// ``RefreshFailure/notProcessed(_:)`` when the request never reached the provider or it said it did not process
+    /// it (connection refused, a 503, `temporarily_unavailable`), ``RefreshFailure/outcomeUnknown(_:)`` when it may
+    /// have (a timeout after sending, a 502 or 504): see ``OAuth2RefreshGrant`` for the whole table.
     func refresh(using refreshToken: String) async throws -> RefreshedTokens {
         try await grant.refresh(refreshToken: refreshToken, using: client)
     }

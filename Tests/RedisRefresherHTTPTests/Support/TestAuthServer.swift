@@ -15,8 +15,18 @@ import Synchronization
 ///
 /// Everything it sees is counted, so tests can check how many refreshes and 401s there were.
 final class TestAuthServer: Sendable {
-    enum ExpiresIn: Sendable { case number, string, omitted }
-    enum CookieExpiry: Sendable { case maxAge, expires, none }
+    enum ExpiresIn: Sendable {
+        case number, string, omitted
+        /// This JSON value instead of the lifetime, such as `0` or `-30`.
+        case literal(String)
+    }
+    enum CookieExpiry: Sendable {
+        case maxAge, expires, none
+        /// `Max-Age=0`: already expired.
+        case zeroMaxAge
+        /// An `Expires` date a minute ago.
+        case pastExpires
+    }
 
     struct Behaviour: Sendable {
         /// Lifetime of the tokens ``login()`` issues.
@@ -30,6 +40,14 @@ final class TestAuthServer: Sendable {
         var tokenFailure: (status: Int, error: String?)?
         /// Answer every cookie refresh with this status (no refresh happens).
         var cookieFailure: Int?
+        /// The `token_type` of a successful token answer.
+        var tokenType = "Bearer"
+        /// Extra bytes (in a `padding` field) of a successful token answer.
+        var tokenPadding = 0
+        /// Answer every token request with this status and body, as is (no refresh happens).
+        var rawTokenAnswer: (status: Int, body: String)?
+        /// Whether a successful cookie refresh sets the access cookie.
+        var setsAccessCookie = true
         /// The client the token endpoint requires (HTTP Basic or the body), if any.
         var client: (id: String, secret: String)?
         var accessCookieExpiry: CookieExpiry = .maxAge
@@ -174,6 +192,9 @@ final class TestAuthServer: Sendable {
             return state.behaviour
         }
         try await Task.sleep(for: behaviour.refreshLatency)
+        if let raw = behaviour.rawTokenAnswer {
+            return Self.json(raw.body, status: HTTPResponse.Status(code: raw.status))
+        }
         if let failure = behaviour.tokenFailure {
             let body = failure.error.map { #"{"error":"\#($0)","error_description":"no"}"# } ?? "oops"
             return Self.json(body, status: HTTPResponse.Status(code: failure.status))
@@ -193,14 +214,18 @@ final class TestAuthServer: Sendable {
             let error = #"{"error":"invalid_grant","error_description":"token reused or unknown"}"#
             return Self.json(error, status: .badRequest)
         }
-        var fields = [#""access_token":"\#(issued.access)""#, #""token_type":"Bearer""#]
+        var fields = [#""access_token":"\#(issued.access)""#, #""token_type":"\#(behaviour.tokenType)""#]
         let seconds = issued.lifetime.components.seconds
         switch behaviour.expiresIn {
         case .number: fields.append(#""expires_in":\#(seconds)"#)
         case .string: fields.append(#""expires_in":"\#(seconds)""#)
         case .omitted: break
+        case .literal(let value): fields.append(#""expires_in":\#(value)"#)
         }
         if let refresh = issued.refresh { fields.append(#""refresh_token":"\#(refresh)""#) }
+        if behaviour.tokenPadding > 0 {
+            fields.append(#""padding":"\#(String(repeating: "x", count: behaviour.tokenPadding))""#)
+        }
         return Self.json("{" + fields.joined(separator: ",") + "}", status: .ok)
     }
 
@@ -221,6 +246,8 @@ final class TestAuthServer: Sendable {
         var response = Response(status: .noContent)
         let seconds = Int(issued.lifetime.components.seconds)
         switch behaviour.accessCookieExpiry {
+        case _ where !behaviour.setsAccessCookie:
+            break
         case .maxAge:
             response.setCookie(Cookie(name: "access_token", value: issued.access, maxAge: seconds, path: "/"))
         case .expires:
@@ -228,6 +255,11 @@ final class TestAuthServer: Sendable {
             response.setCookie(Cookie(name: "access_token", value: issued.access, expires: expires, path: "/"))
         case .none:
             response.setCookie(Cookie(name: "access_token", value: issued.access, path: "/"))
+        case .zeroMaxAge:
+            response.setCookie(Cookie(name: "access_token", value: issued.access, maxAge: 0, path: "/"))
+        case .pastExpires:
+            let expires = Date(timeIntervalSinceNow: -60)
+            response.setCookie(Cookie(name: "access_token", value: issued.access, expires: expires, path: "/"))
         }
         if let refresh = issued.refresh {
             response.setCookie(
