@@ -105,8 +105,10 @@ extension HTTPIntegration {
         @Test("A failing refresh ahead keeps serving the still valid token and retries no sooner than a poll interval")
         func failingRefreshAhead() async throws {
             let scenario = try await HTTPScenario.start(.init(loginLifetime: .seconds(4), tokenFailure: (503, nil)))
-            let refresher = try await scenario.refresher(
-                scenario.configuration(pollInterval: .milliseconds(200), refreshAhead: .seconds(10)))
+            // One presentation per refresh (no holder retries), so the count below is the count of refreshes ahead.
+            var configuration = scenario.configuration(pollInterval: .milliseconds(200), refreshAhead: .seconds(10))
+            configuration.retry = .init(maximumAttempts: 1)
+            let refresher = try await scenario.refresher(configuration)
             let seeded = try await scenario.seed(refresher)
             let expiresAt = try #require(seeded.expiresAtMilliseconds)
             // The margin is half the lifetime (2 s): reads in the second half start refreshes that fail.

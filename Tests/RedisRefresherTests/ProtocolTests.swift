@@ -147,7 +147,7 @@ struct ProtocolTests {
     @Test("A lock that expired during the refresh is taken back by its holder while the session has not moved")
     func lockReclaimed() async throws {
         let scenario = try Scenario(name: "p-reclaim")
-        let refresher = try await scenario.refresher(latency: .milliseconds(2500), lockTTL: .milliseconds(900))
+        let refresher = try await scenario.refresher(latency: .milliseconds(4000), lockTTL: .milliseconds(1500))
         let initial = try await scenario.seed(using: refresher)
         let refreshing = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
         try await waitUntil(timeout: .seconds(5), "the lock is taken") {

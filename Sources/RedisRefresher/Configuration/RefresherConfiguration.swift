@@ -175,9 +175,10 @@ public struct RefresherConfiguration: Sendable {
         }
     }
 
-    /// The command timeout a refresher gives the connections it creates itself: at most 3 s, and less than a third
-    /// of the lock's TTL.
-    var ownCommandTimeout: Duration { min(.seconds(3), lockTTL / 4) }
+    /// The command timeout a refresher gives the connections it creates itself: just under a third of the lock's
+    /// TTL (so a stalled extension is retried before the lock expires), at most 5 s. Longer stalls than that are
+    /// answered by a reconnect; a check whose reply is lost then recognises its own lock when sent again.
+    var ownCommandTimeout: Duration { min(.seconds(5), lockTTL * 0.32) }
 
     /// Checks that a command (a lock extension) answers or times out before the next extension is due: for
     /// connections shared through ``RefresherConnections``.
