@@ -115,6 +115,10 @@ struct DemoCommandTests {
                 "Redis"
             ),
             (["worker", "--bogus"], "Unknown option"),
+            (
+                ["worker", "--idp-url", "http://127.0.0.1:1", "--session", "ok", "--idp-reuse-grace-ms=-5"],
+                "IDP_REUSE_GRACE_MS"
+            ),
         ])
     func workerBadInput(arguments: [String], expected: String) async throws {
         let result = try await CLI.run(arguments, environment: [:], removing: ["IDP_URL", "SESSION", "REDIS_URL"])

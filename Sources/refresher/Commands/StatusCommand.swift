@@ -67,6 +67,9 @@ struct StatusReport: Encodable {
     var accessTokenFingerprint: String?
     var refreshTokenFingerprint: String?
     var rejectedReason: String?
+    /// Set when the last refresh's answer was lost outside the provider's reuse grace.
+    var unknownOutcomeReason: String?
+    var lineage: String?
     var reloginRequired: Bool
     var lock: Lock?
     var lastRefreshTime: Int64?
@@ -83,6 +86,8 @@ struct StatusReport: Encodable {
         case accessTokenFingerprint = "access_token_fingerprint"
         case refreshTokenFingerprint = "refresh_token_fingerprint"
         case rejectedReason = "rejected_reason"
+        case unknownOutcomeReason = "unknown_outcome_reason"
+        case lineage
         case reloginRequired = "relogin_required"
         case lastRefreshTime = "last_refresh_time_ms"
         case serverTime = "server_time_ms"
@@ -101,7 +106,9 @@ struct StatusReport: Encodable {
         accessTokenFingerprint = status.accessTokenFingerprint
         refreshTokenFingerprint = status.refreshTokenFingerprint
         rejectedReason = status.rejectedReason
-        reloginRequired = status.rejectedReason != nil
+        unknownOutcomeReason = status.unknownOutcomeReason
+        lineage = status.lineage
+        reloginRequired = status.rejectedReason != nil || status.unknownOutcomeReason != nil
         lock = status.lockHolder.map { Lock(holder: $0, ttlMilliseconds: status.lockTTLMilliseconds) }
         lastRefreshTime = status.lastRefreshTime
         stats = status.stats
@@ -133,6 +140,8 @@ struct StatusReport: Encodable {
         try container.encode(accessTokenFingerprint, forKey: .accessTokenFingerprint)
         try container.encode(refreshTokenFingerprint, forKey: .refreshTokenFingerprint)
         try container.encode(rejectedReason, forKey: .rejectedReason)
+        try container.encode(unknownOutcomeReason, forKey: .unknownOutcomeReason)
+        try container.encode(lineage, forKey: .lineage)
         try container.encode(reloginRequired, forKey: .reloginRequired)
         try container.encode(lock, forKey: .lock)
         try container.encode(lastRefreshTime, forKey: .lastRefreshTime)
@@ -149,7 +158,11 @@ struct StatusReport: Encodable {
         var rows: [(String, String)] = [("session", session), ("redis", redis)]
         switch state {
         case "no_session": rows.append(("state", "no session stored (store one with `refresher session put`)"))
-        case "relogin_required": rows.append(("state", "re-login required: the refresh token was rejected"))
+        case "relogin_required" where rejectedReason != nil:
+            rows.append(("state", "re-login required: the refresh token was rejected"))
+        case "relogin_required":
+            rows.append(
+                ("state", "re-login required: the last refresh's answer was lost, its token is not presented again"))
         case "expired": rows.append(("state", "expired (the next caller refreshes it)"))
         default: rows.append(("state", "ok"))
         }
@@ -171,6 +184,11 @@ struct StatusReport: Encodable {
             if let rejectedReason {
                 rows.append(("rejected", "\(Operator.printable(rejectedReason)) (re-login required)"))
             }
+            if let unknownOutcomeReason {
+                rows.append(
+                    ("outcome unknown", "\(Operator.printable(unknownOutcomeReason)) (log in again: `session put`)"))
+            }
+            if let lineage { rows.append(("lineage", Operator.printable(lineage))) }
         }
         if let lock {
             let ttl = lock.ttlMilliseconds.map { "expires in \(Operator.span(milliseconds: $0))" } ?? "no expiry!"

@@ -37,6 +37,11 @@ struct WorkerCommand: AsyncParsableCommand {
     var refreshAheadMs: Int?
     @Option(
         help:
+            "The identity provider's refresh-token reuse grace, ms: a token whose answer was lost is presented again only within it ($IDP_REUSE_GRACE_MS, default 0)."
+    )
+    var idpReuseGraceMs: Int?
+    @Option(
+        help:
             "Storm mode: stay alive until this many seconds after START_AT, so exiting processes do not compete with the storm for CPU ($LINGER, default 0)."
     )
     var linger: Double?
@@ -69,6 +74,9 @@ struct WorkerCommand: AsyncParsableCommand {
             guard ahead > 0, ahead <= 86_400_000 else { throw CLIError("REFRESH_AHEAD_MS must be in (0, 86400000]") }
             configuration.refreshAhead = .milliseconds(Int64(ahead))
         }
+        let grace = try Environment.int(idpReuseGraceMs, "IDP_REUSE_GRACE_MS", default: 0)
+        guard (0...3_600_000).contains(grace) else { throw CLIError("IDP_REUSE_GRACE_MS must be in [0, 3600000]") }
+        configuration.identityProviderReuseGrace = .milliseconds(grace)
         try configuration.validate()
         let http = DemoHTTP(baseURL: idpURL, connections: taskCount)
         let refresher: RedisRefresher
@@ -148,8 +156,7 @@ struct WorkerContext: Sendable {
             }
             let accessToken: String
             if coordinated {
-                let fresh = try await refresher.refreshAccessTokenOrReLogin(
-                    after: credentials, timeout: .milliseconds(Int64(remaining * 1000)))
+                let fresh = try await freshCredentials(after: credentials, deadline: deadline)
                 result.tFresh = unixSeconds()
                 result.holder = refresher.connections.owns(fresh.refreshedBy ?? "")
                 accessToken = fresh.accessToken
@@ -176,6 +183,23 @@ struct WorkerContext: Sendable {
             result.error = "\(type(of: error))"
         }
         return result.json
+    }
+
+    /// Fresh credentials after `stale`, trying again after a retryable error (Redis unreachable, a refresh the
+    /// provider did not process, a lost lock) while the task's deadline allows, as an application would.
+    private func freshCredentials(after stale: Credentials, deadline: Double) async throws -> Credentials {
+        while true {
+            let remaining = deadline - unixSeconds()
+            let failure: RefresherError
+            do {
+                return try await refresher.refreshAccessTokenOrReLogin(
+                    after: stale, timeout: .milliseconds(max(Int64(remaining * 1000), 1)))
+            } catch {
+                failure = error
+            }
+            guard failure.isRetryable, failure.code != .timeout, deadline - unixSeconds() > 0.2 else { throw failure }
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Continuous mode: requests until `end`, through the library's authorized HTTP client (refresh after the used
