@@ -1,3 +1,5 @@
+import InMemoryLogging
+import Logging
 import MetricsTestKit
 import RedisRefresher
 import RedisTestSupport
@@ -127,6 +129,35 @@ extension HTTPIntegration {
             #expect(try metrics.expectCounter(RefresherMetricNames.takeovers, session(scenario)).totalValue == 1)
             #expect(metrics.counterTotal(label: RefresherMetricNames.waits) == 1)
             #expect(metrics.counterTotal(label: RefresherMetricNames.refreshes) == 1)
+            await refresher.shutdown()
+            await scenario.stop()
+        }
+
+        @Test("A lock lost while refreshing (someone else's now) is counted and logged as a warning")
+        func lockLostCounted() async throws {
+            let scenario = try await HTTPScenario.start()
+            let metrics = TestMetrics()
+            let redis = scenario.redis
+            let keys = scenario.keys
+            let logs = InMemoryLogHandler()
+            var configuration = scenario.configuration()
+            configuration.lockTTL = .milliseconds(900)
+            configuration.refreshTimeout = .seconds(5)
+            let refresher = try await scenario.refresher(
+                configuration, logger: Logger(label: "test", factory: { _ in logs }), metrics: metrics
+            ) { _ in
+                try await redis.send("SET", RedisArgument(keys.lock), "intruder:1:0-1", "PX", "10000")
+                // Longer than a third of the TTL: the next extension finds the lock someone else's.
+                try await waitUntil(timeout: .seconds(5), "the loss is counted") {
+                    metrics.counterTotal(label: RefresherMetricNames.locksLost) == 1
+                }
+                return RefreshedTokens(accessToken: "late", refreshToken: "late-refresh", expiresIn: .seconds(60))
+            }
+            let seeded = try await scenario.seed(refresher)
+            _ = try? await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(2))
+            #expect(try metrics.expectCounter(RefresherMetricNames.locksLost, session(scenario)).totalValue == 1)
+            #expect(logs.entries.contains { $0.level == .warning && "\($0.message)".contains("lost the lock") })
+            #expect(try await scenario.lockValue() == "intruder:1:0-1")
             await refresher.shutdown()
             await scenario.stop()
         }
