@@ -24,7 +24,8 @@ public struct RefresherConfiguration: Sendable {
     /// with ``RefresherError/Code/outcomeUnknown`` until a new login.
     ///
     /// Set it to the provider's own setting, never more: Auth0 "Reuse Interval" (refresh token rotation), Okta
-    /// "Grace period for token rotation", Amazon Cognito `RetryGracePeriodSeconds`, Ory Hydra
+    /// "Grace period for token rotation" (`refresh_token.leeway`, default 30 s), Amazon Cognito
+    /// `RetryGracePeriodSeconds` (0–60 s), Ory Hydra
     /// `oauth2.grant.refresh_token.rotation_grace_period`, Keycloak "Refresh Token Max Reuse" (a count, not a time:
     /// with a max reuse of 1 or more, use a short grace such as 10 s).
     public var identityProviderReuseGrace: Duration
