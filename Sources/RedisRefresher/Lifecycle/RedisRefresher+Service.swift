@@ -2,8 +2,8 @@ import ServiceLifecycle
 
 /// A refresher is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` and a graceful shutdown (SIGTERM,
 /// SIGINT, or the group's own) shuts it down: a refresh in progress gets
-/// ``RefresherConfiguration/shutdownGracePeriod`` to finish, a lock this process still holds is released
-/// (owner-checked), waiting callers fail with ``RefresherError/Code/shutdown``, event streams end, and connections
+/// ``RefresherConfiguration/shutdownGracePeriod`` to finish (past it, a lock whose request may be in flight is left
+/// to expire, never released; one under which nothing was presented is released, owner-checked), waiting callers fail with ``RefresherError/Code/shutdown``, event streams end, and connections
 /// the refresher owns are closed.
 ///
 /// A service group shuts its services down in reverse order, so list the refresher **before** the services that use
