@@ -1,0 +1,269 @@
+import Logging
+import RedisClient
+import Synchronization
+
+/// The lock holder: presents the refresh token as ``RefreshAttempts`` decides, keeps the lock alive, stores the new
+/// tokens with the fenced write (retrying through Redis trouble) or records the failure.
+extension RedisRefresher {
+    /// Presents the refresh token while holding the lock (extending it), as often as ``RefreshAttempts`` allows,
+    /// then stores the new tokens with the fenced write or records the failure; the lock is released either way,
+    /// except when a request may still be in flight at shutdown (then it is left to expire).
+    func refreshAsHolder(
+        _ current: Credentials, acquisition: String, graceElapsed: Duration?
+    ) async -> Result<Credentials, RefresherError> {
+        defer { clearPhase(of: acquisition) }
+        let generation = current.generation
+        let started = ContinuousClock.now
+        let lockLost = Flag()
+        let keeper = Task { await self.keepLock(acquisition, generation: generation, lost: lockLost) }
+        defer { keeper.cancel() }
+        var attempts = RefreshAttempts(policy: retryPolicy, graceElapsed: graceElapsed, now: started)
+        logger.info(
+            "refreshing",
+            metadata: ["generation": "\(generation)", "in_grace": "\(graceElapsed != nil)", "lock": "\(acquisition)"])
+        while true {
+            // No new presentation once shutdown began; a lock under which nothing was presented is given back.
+            guard setPhase(.presenting, of: acquisition) else {
+                if attempts.attempts == 0 && !attempts.mayHaveRotated {
+                    _ = try? await store.release(owner: acquisition, reason: "shutdown")
+                    return .failure(RefresherError(.shutdown, "the refresher was shut down"))
+                }
+                let reason = "shut down before trying again"
+                return await record(
+                    attempts.mayHaveRotated ? .outcomeUnknown(reason) : .notProcessed(reason), current: current,
+                    acquisition: acquisition, started: started)
+            }
+            if attempts.mayHaveRotated, !attempts.insideGrace(.now) {
+                return await record(
+                    .outcomeUnknown("the provider's reuse grace ended before the token could be presented again"),
+                    current: current, acquisition: acquisition, started: started)
+            }
+            // The attempt is recorded before the token leaves: should this process die or lose Redis from here on,
+            // nobody else presents the token outside the reuse grace.
+            let result: RefreshAttempts.Result
+            do {
+                guard try await store.present(owner: acquisition, generation: generation) else {
+                    if attempts.attempts == 0 && !attempts.mayHaveRotated {
+                        return .failure(
+                            RefresherError(.lockLost, "the lock was lost before the refresh token was presented"))
+                    }
+                    return await record(
+                        .outcomeUnknown("the lock was lost between two attempts"), current: current,
+                        acquisition: acquisition, started: started)
+                }
+                attempts.presenting(at: .now)
+                result = await attempt(current, acquisition: acquisition, started: started)
+            } catch {
+                // Nothing left this process: as far as the provider knows, this attempt never happened.
+                attempts.presenting(at: .now)
+                result = .failed(.notProcessed("could not record the attempt: \(error.message)"))
+            }
+            switch attempts.next(after: result, at: .now, jitter: Double.random(in: 0...1)) {
+            case .commit(let tokens):
+                return await store(
+                    tokens, after: current, acquisition: acquisition, started: started, lockLost: lockLost)
+            case .retry(let delay):
+                if case .failed(let failure) = result {
+                    (failure.outcome == .unknown ? metrics.inGraceRetries : metrics.notProcessedRetries).increment()
+                    logger.info(
+                        "refresh attempt failed; trying again",
+                        metadata: [
+                            "generation": "\(generation)", "outcome": "\(failure.outcome.rawValue)",
+                            "reason": "\(failure.publishedReason)", "attempt": "\(attempts.attempts)",
+                            "delay_ms": "\(delay.wholeMilliseconds)",
+                        ])
+                }
+                try? await Task.sleep(for: delay)
+            case .record(let failure):
+                return await record(failure, current: current, acquisition: acquisition, started: started)
+            }
+        }
+    }
+
+    /// The policy of ``RefreshAttempts`` from the configuration.
+    var retryPolicy: RefreshAttempts.Policy {
+        RefreshAttempts.Policy(
+            reuseGrace: configuration.identityProviderReuseGrace, maximumAttempts: configuration.retry.maximumAttempts,
+            initialBackoff: configuration.retry.initialBackoff, maximumBackoff: configuration.retry.maximumBackoff,
+            budget: configuration.retry.budget)
+    }
+
+    /// One call of the refresh function, raced against ``RefresherConfiguration/refreshTimeout``. Tokens it returns
+    /// after the timeout are still stored (the fenced write decides whether they are still wanted).
+    private func attempt(
+        _ current: Credentials, acquisition: String, started: ContinuousClock.Instant
+    ) async -> RefreshAttempts.Result {
+        let refresh = self.refresh
+        let (outcome, work) = await raceKeepingWork(timeout: configuration.refreshTimeout) {
+            try await refresh(current)
+        }
+        switch outcome {
+        case .some(.success(let tokens)):
+            // Any answer with an access token is kept; only tokens that cannot be stored at all are not.
+            if let problem = SessionRecord.unstorableReason(tokens, requireRefreshToken: false) {
+                return .failed(.outcomeUnknown("the refresh function returned tokens that cannot be stored: \(problem)"))
+            }
+            return .succeeded(tokens)
+        case .some(.failure(let failure as RefreshFailure)):
+            return .failed(failure)
+        case .some(.failure(let error)):
+            // Only the error's type is published: its description may hold response bodies or tokens.
+            return .failed(.outcomeUnknown("refresh function threw \(type(of: error))"))
+        case .none:
+            // The request may still be answered: shutdown waits for it like for a holder.
+            let late = acquisition + "/late"
+            _ = setPhase(.presenting, of: late, evenIfShutDown: true)
+            Task {
+                defer { self.clearPhase(of: late) }
+                guard let tokens = try? await work.value,
+                    SessionRecord.unstorableReason(tokens, requireRefreshToken: false) == nil
+                else { return }
+                self.logger.warning(
+                    "the refresh function answered after its timeout; storing its tokens",
+                    metadata: ["generation": "\(current.generation)"])
+                _ = await self.store(
+                    tokens, after: current, acquisition: acquisition, started: started, lockLost: Flag())
+            }
+            return .failed(.outcomeUnknown("no answer within \(configuration.refreshTimeout)"))
+        }
+    }
+
+    /// Extends the lock every third of its TTL until cancelled, retrying a failed extension quickly (a twelfth of
+    /// the TTL) and taking the lock back if it expired while Redis was unreachable. Sets `lost` (a warning and a
+    /// metric) when the lock is someone else's or the session moved on.
+    private func keepLock(_ acquisition: String, generation: Int64, lost: Flag) async {
+        let interval = configuration.lockTTL / 3
+        let quickRetry = max(configuration.lockTTL / 12, .milliseconds(20))
+        var delay = interval
+        while true {
+            guard (try? await Task.sleep(for: delay)) != nil else { return }
+            do {
+                switch try await store.extend(owner: acquisition, ttl: configuration.lockTTL, generation: generation) {
+                case .extended:
+                    delay = interval
+                case .reclaimed:
+                    logger.info("took the lock back after it expired", metadata: ["generation": "\(generation)"])
+                    delay = interval
+                case .lost:
+                    lost.set()
+                    metrics.locksLost.increment()
+                    logger.warning(
+                        "lost the lock while refreshing; the result will be fenced if the session moved on",
+                        metadata: ["generation": "\(generation)"])
+                    return
+                }
+            } catch {
+                if error.code == .cancelled || Task.isCancelled { return }
+                logger.debug("could not extend the lock; retrying soon", metadata: ["error": "\(error.message)"])
+                delay = min(quickRetry, interval)
+            }
+        }
+    }
+
+    /// The fenced write, retried while Redis says "not now" (unreachable, loading, read-only, out of memory) and
+    /// while another holder has the lock on the same generation, for up to ``RefresherConfiguration/commitBudget``:
+    /// until then the new tokens exist only here. Gives up only when the session provably moved on without them.
+    func store(
+        _ tokens: RefreshedTokens, after current: Credentials, acquisition: String, started: ContinuousClock.Instant,
+        lockLost: Flag
+    ) async -> Result<Credentials, RefresherError> {
+        let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)
+        let duration = ContinuousClock.now - started
+        var delay = Duration.milliseconds(50)
+        var lastProblem = ""
+        while true {
+            do {
+                switch try await store.commit(tokens, after: current, by: acquisition, duration: duration) {
+                case .committed(let generation, let at):
+                    let credentials = remember(
+                        Credentials(
+                            accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? current.refreshToken,
+                            expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: generation,
+                            refreshedAtMilliseconds: at, refreshedBy: acquisition, lineage: current.lineage))
+                    metrics.refreshed(duration: duration)
+                    logger.info(
+                        "refreshed",
+                        metadata: [
+                            "generation": "\(generation)", "outcome": "refreshed",
+                            "duration_ms": "\(duration.wholeMilliseconds)",
+                        ])
+                    return .success(credentials)
+                case .fenced(let stored, let holder, let moved):
+                    metrics.fencedWrites.increment()
+                    logger.info(
+                        "refresh result fenced off",
+                        metadata: [
+                            "generation": "\(current.generation)", "stored_generation": "\(stored)", "outcome": "fenced",
+                            "lock_lost": "\(lockLost.isSet)", "moved": "\(moved)",
+                        ])
+                    if moved {
+                        markStale()
+                        do { return .success(try await storedCredentials()) } catch { return .failure(error) }
+                    }
+                    // Another holder on the same generation (a takeover inside the reuse grace): keep the tokens until
+                    // it stores its own or gives the lock back.
+                    lastProblem = "the lock is held by \(holder)"
+                }
+            } catch where error.isTransientRedisFailure {
+                lastProblem = error.message
+            } catch {
+                lastProblem = error.message
+                break
+            }
+            guard ContinuousClock.now.advanced(by: delay) < deadline else { break }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(1))
+        }
+        metrics.commitsAbandoned.increment()
+        logger.error(
+            "could not store the refreshed session; the identity provider's new tokens are lost",
+            metadata: [
+                "generation": "\(current.generation)", "outcome": "commit_abandoned", "error": "\(lastProblem)",
+                "budget": "\(configuration.commitBudget)",
+            ])
+        return .failure(RefresherError(.redisUnavailable, "could not store the refreshed session: \(lastProblem)"))
+    }
+
+    /// Records a failed refresh on the session (releasing the lock), retried like the commit, and turns it into the
+    /// callers' error.
+    private func record(
+        _ failure: RefreshFailure, current: Credentials, acquisition: String, started: ContinuousClock.Instant
+    ) async -> Result<Credentials, RefresherError> {
+        let duration = ContinuousClock.now - started
+        let reason = failure.publishedReason
+        metrics.failed(failure.outcome, duration: duration)
+        let metadata: Logger.Metadata = [
+            "generation": "\(current.generation)", "outcome": "\(failure.outcome.rawValue)", "reason": "\(reason)",
+            "duration_ms": "\(duration.wholeMilliseconds)",
+        ]
+        if failure.outcome == .unknown {
+            logger.warning("refresh outcome unknown; the refresh token will not be presented again", metadata: metadata)
+        } else {
+            logger.info("refresh failed", metadata: metadata)
+        }
+        let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)
+        var delay = Duration.milliseconds(50)
+        while true {
+            do {
+                _ = try await store.fail(failure, generation: current.generation, lineage: current.lineage, by: acquisition)
+                break
+            } catch where error.isTransientRedisFailure && ContinuousClock.now.advanced(by: delay) < deadline {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(1))
+            } catch {
+                logger.warning(
+                    "could not record the failed refresh; the lock expires by itself",
+                    metadata: ["error": "\(error.message)"])
+                break
+            }
+        }
+        return .failure(FlightWaiter.failure(failure.outcome, reason: reason))
+    }
+}
+
+/// A thread-safe boolean that only goes from false to true.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
