@@ -115,6 +115,9 @@ final class CLIProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// The process id (its `/proc/PID/cmdline` is what `ps` shows).
+    var pid: Int32 { process.processIdentifier }
+
     func signal(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
 
     func kill() {
