@@ -153,6 +153,15 @@ struct RedisPasswordTests {
         return String(decoding: data.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
     }
 
+    /// The parent process id of `pid` (`/proc/PID/stat`: `pid (name) state ppid ...`).
+    static func parent(of pid: Int32) -> Int32? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return nil }
+        let stat = String(decoding: data, as: UTF8.self)
+        guard let nameEnd = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: nameEnd)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+
     /// The argv of every process on the machine that `ps` can see, by pid.
     static func allCommandLines() -> [Int32: String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -201,14 +210,14 @@ struct RedisPasswordTests {
             // redis-server got the password in its argv from this test (and overwrites it with its title).
             for (pid, line) in Self.allCommandLines() where pid != server.pid {
                 if line.contains(Self.password) { leaks.append(line) }
-                if line.hasSuffix(" worker ") && line.contains("refresher") { workersSeen.insert(pid) }
+                if line.hasSuffix(" worker "), Self.parent(of: pid) == demo.pid { workersSeen.insert(pid) }
             }
             try await Task.sleep(for: .milliseconds(50))
         }
         let status = try await demo.waitForExit(timeout: .seconds(120))
         #expect(status == 0, "\(demo.stderr)")
         #expect(leaks.isEmpty, "\(leaks)")
-        #expect(workersSeen.count == 2, "the scan saw the workers: \(workersSeen)")
+        #expect(workersSeen.count == 2, "the scan saw the demo's workers: \(workersSeen)")
         let report = try OperatorCommandTests.jsonObject(demo.stdout)
         #expect(report["passed"] as? Bool == true, "\(demo.stdout)")
         #expect(!demo.stdout.contains(Self.password) && !demo.stderr.contains(Self.password))
