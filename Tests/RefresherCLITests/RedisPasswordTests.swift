@@ -43,6 +43,8 @@ struct RedisPasswordTests {
         func stop() async throws {
             fixture.redis.close()
             try await server.stop()
+            // A killed server leaves its socket file behind.
+            try? FileManager.default.removeItem(atPath: socket)
         }
     }
 
