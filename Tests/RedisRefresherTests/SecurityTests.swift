@@ -1,7 +1,11 @@
 import Foundation
 import Logging
+import RedisClient
 import RedisRefresher
 import RedisTestSupport
+// `_forEachField` lists a type's stored properties whatever its `customMirror` says: the tests below check that
+// every hand-written mirror lists them all, so a property added later cannot be forgotten there.
+@_spi(Reflection) import Swift
 import Synchronization
 import Testing
 
@@ -149,6 +153,148 @@ struct SecurityTests {
         for token in tokens {
             #expect(!output.contains(token), "a token leaked: \(TokenFingerprint.of(token))")
         }
+    }
+
+    // MARK: printing never shows a secret
+
+    static let password = "redis-Pa55-word"
+    static let accessToken = "access-Token-Secret"
+    static let refreshToken = "refresh-Token-Secret"
+
+    /// Expects that no rendering of `value` (dump, description, debug description, mirror walk) holds a secret.
+    static func expectHidden<T>(
+        _ secrets: [String] = [password, accessToken, refreshToken], in value: T,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        for secret in secrets {
+            let leaks = Renderings.leaking(secret, in: value)
+            #expect(leaks.isEmpty, "\(T.self) shows \(secret): \(leaks)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// The stored properties of `type`, by name.
+    static func storedProperties(of type: Any.Type) -> [String] {
+        var names: [String] = []
+        _forEachField(of: type, options: []) { name, _, _, _ in
+            names.append(String(cString: name))
+            return true
+        }
+        return names
+    }
+
+    /// The labels of `value`'s custom mirror.
+    static func mirrorLabels(_ value: Any) -> [String] { Mirror(reflecting: value).children.compactMap(\.label) }
+
+    @Test("Credentials and RefreshedTokens show fingerprints, never tokens, however they are printed")
+    func credentialsNeverShowTokens() {
+        let credentials = Credentials(
+            accessToken: Self.accessToken, refreshToken: Self.refreshToken, expiresAtMilliseconds: 1_700_000_000_000,
+            generation: 42, refreshedAtMilliseconds: 1_699_999_000_000, refreshedBy: "web-1:7:abcd")
+        let tokens = RefreshedTokens(
+            accessToken: Self.accessToken, refreshToken: Self.refreshToken, expiresAtMilliseconds: 1_700_000_000_000)
+        let kept = RefreshedTokens(accessToken: Self.accessToken, refreshToken: nil, expiresAtMilliseconds: nil)
+        Self.expectHidden(in: Optional(credentials))
+        Self.expectHidden(in: credentials)
+        Self.expectHidden(in: [credentials])
+        Self.expectHidden(in: Result<Credentials, RefresherError>.success(credentials))
+        Self.expectHidden(in: (credentials, tokens))
+        Self.expectHidden(in: tokens)
+        Self.expectHidden(in: kept)
+        Self.expectHidden(in: ["new": tokens])
+        // What is not secret stays visible: the fingerprints, the generation, who refreshed.
+        var dumped = ""
+        dump(credentials, to: &dumped)
+        #expect(dumped.contains(TokenFingerprint.of(Self.refreshToken)), "\(dumped)")
+        #expect(dumped.contains("generation: 42") && dumped.contains("web-1:7:abcd"), "\(dumped)")
+        #expect(String(reflecting: credentials) == credentials.description)
+        #expect(String(reflecting: tokens) == tokens.description)
+        #expect(Self.mirrorLabels(credentials) == Self.storedProperties(of: Credentials.self))
+        #expect(Self.mirrorLabels(tokens) == Self.storedProperties(of: RefreshedTokens.self))
+    }
+
+    @Test(
+        "RefresherConfiguration shows its Redis URL with *** for the password",
+        arguments: [
+            ("redis://:\(password)@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+            ("redis://refresher:\(password)@[::1]:6390", "redis://refresher:***@[::1]:6390"),
+            ("unix:///run/redis.sock?db=2&password=\(password)", "unix:///run/redis.sock?db=2&password=***"),
+            // Not even a URL the parser would refuse.
+            ("redis://:\(password)@host:99999", "redis://:***@host:99999"),
+            ("redis://:pa/ss\(password)@host", "redis://:***@host"),
+        ])
+    func configurationHidesPassword(_ url: String, _ shown: String) {
+        let configuration = RefresherConfiguration(
+            redisURL: url, session: "crm-api", refreshAhead: .seconds(30))
+        Self.expectHidden([Self.password], in: configuration)
+        Self.expectHidden([Self.password], in: [configuration])
+        #expect(configuration.redactedRedisURL == shown)
+        #expect(
+            configuration.description.hasPrefix("RefresherConfiguration(redisURL: \"\(shown)\", session: \"crm-api\""))
+        #expect(configuration.description.contains("refreshAhead: 30.0 seconds"), "\(configuration)")
+        #expect(String(reflecting: configuration) == configuration.description)
+        #expect(Self.mirrorLabels(configuration) == Self.storedProperties(of: RefresherConfiguration.self))
+    }
+
+    @Test(
+        "Errors about a Redis URL with a password never repeat it",
+        arguments: [
+            "redis://:\(password)@127.0.0.1:99999", "rediss://:\(password)@h", "redis://:\(password)%zz@h",
+            "unix:///s?password=\(password)&bogus=1",
+        ])
+    func urlErrorsHidePassword(_ url: String) async {
+        do {
+            _ = try RefresherConnections(url: url)
+            Issue.record("accepted \(url)")
+        } catch {
+            #expect(error.code == .invalidConfiguration)
+            Self.expectHidden([Self.password], in: error)
+        }
+        do {
+            _ = try await RedisRefresher(
+                configuration: RefresherConfiguration(redisURL: url, session: "crm-api"),
+                refresh: { _ in RefreshedTokens(accessToken: "a", refreshToken: "r", expiresAtMilliseconds: nil) })
+            Issue.record("accepted \(url)")
+        } catch {
+            Self.expectHidden([Self.password], in: error)
+            Self.expectHidden([Self.password], in: "\(error)")
+        }
+    }
+
+    @Test("A running refresher, its connections, SessionAdmin and its status never show the password or tokens")
+    func runningObjectsHideSecrets() async throws {
+        let server = try await RedisServerProcess(arguments: ["--requirepass", Self.password])
+        let url = "redis://:\(Self.password)@127.0.0.1:\(server.port)"
+        let scenario = try Scenario(url: url, name: "redact")
+        let refresher = try await RedisRefresher(
+            configuration: scenario.configuration(), refresh: scenario.refreshFunction())
+        let (credentials, _) = try await refresher.seedSession(
+            RefreshedTokens(accessToken: Self.accessToken, refreshToken: Self.refreshToken, expiresIn: .seconds(60)))
+        // The tokens are in the refresher's cache now.
+        #expect(try await refresher.credentials().accessToken == Self.accessToken)
+        Self.expectHidden(in: credentials)
+        Self.expectHidden(in: refresher)
+        Self.expectHidden(in: refresher.connections)
+        #expect(refresher.description.contains("redis://:***@127.0.0.1"))
+        let admin = SessionAdmin(connection: scenario.redis, keys: scenario.keys)
+        Self.expectHidden(in: admin)
+        #expect(admin.description.contains(":***@"), "\(admin)")
+        let status = try await admin.status()
+        #expect(status.accessTokenFingerprint == TokenFingerprint.of(Self.accessToken))
+        Self.expectHidden(in: status)
+
+        // A wrong password is refused without being repeated.
+        let wrong = "wrong-\(Self.password)-x"
+        let refused = try RedisConnection(url: "redis://:\(wrong)@127.0.0.1:\(server.port)")
+        do {
+            _ = try await SessionAdmin(connection: refused, keys: scenario.keys).status()
+            Issue.record("a wrong password was accepted")
+        } catch {
+            #expect(error.code == .redisError)
+            Self.expectHidden([wrong], in: error)
+        }
+        refused.close()
+        await refresher.shutdown()
+        try await server.stop()
     }
 }
 

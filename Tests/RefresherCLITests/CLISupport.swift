@@ -115,6 +115,12 @@ final class CLIProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// The process id (its `/proc/PID/cmdline` is what `ps` shows).
+    var pid: Int32 { process.processIdentifier }
+
+    /// Whether the process has not exited yet.
+    var isRunning: Bool { process.isRunning }
+
     func signal(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
 
     func kill() {

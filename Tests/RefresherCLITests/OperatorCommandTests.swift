@@ -281,6 +281,119 @@ struct OperatorCommandTests {
         #expect(owned.stdout == "no lock is held\n")
     }
 
+    @Test("release refuses a holder that took the lock just now; --even-if-live releases it")
+    func releaseRefusesLiveHolder() async throws {
+        let fixture = try OperatorFixture()
+        let holder = "web-5:5:5555"
+        try await fixture.redis.send("SET", .init(fixture.keys.lock), .init(holder), "PX", "60000")
+        try await fixture.redis.send("SET", .init(fixture.keys.lastRefreshTime), .init(try await fixture.serverTime()))
+
+        let owned = try await fixture.run(["release", "--owner", holder])
+        Self.expectOneLineError(owned, exitCode: 3)
+        for reason in ["not releasing", "seen alive", "same refresh token", "--even-if-live", holder] {
+            #expect(owned.stderr.contains(reason), "\(owned.stderr)")
+        }
+        let forced = try await fixture.run(["release", "--force", "--yes"])
+        // The holder is shown, then the refusal; nobody is asked.
+        Self.expectOneLineError(forced, lines: 2, exitCode: 3)
+        #expect(forced.stderr.contains("held by \(holder)"))
+        let json = try await fixture.run(["release", "--owner", holder, "--json"])
+        #expect(json.status == 3)
+        let object = try Self.jsonObject(json.stdout)
+        #expect(object["outcome"] as? String == "holder_live")
+        #expect(object["released"] as? Bool == false)
+        #expect(try await fixture.lockHolder() == holder)
+
+        let released = try await fixture.run(["release", "--owner", holder, "--even-if-live"])
+        #expect(released.status == 0, "\(released.stderr)")
+        #expect(released.stdout == "released lock held by \(holder)\n")
+        #expect(try await fixture.lockHolder() == nil)
+
+        try await fixture.redis.send("SET", .init(fixture.keys.lock), .init(holder), "PX", "60000")
+        let forcedAnyway = try await fixture.run(["release", "--force", "--yes", "--even-if-live"])
+        #expect(forcedAnyway.status == 0, "\(forcedAnyway.stderr)")
+        #expect(try await fixture.lockHolder() == nil)
+    }
+
+    @Test("release of a holder last seen long ago (old last_refresh_time, no heartbeat) works as before")
+    func releaseOldHolder() async throws {
+        let fixture = try OperatorFixture()
+        let holder = "web-6:6:6666"
+        try await fixture.redis.send("SET", .init(fixture.keys.lock), .init(holder), "PX", "60000")
+        let old = try await fixture.serverTime() - 120_000
+        try await fixture.redis.send("SET", .init(fixture.keys.lastRefreshTime), .init(old))
+        let owned = try await fixture.run(["release", "--owner", holder])
+        #expect(owned.status == 0, "\(owned.stderr)")
+        #expect(owned.stdout == "released lock held by \(holder)\n")
+        #expect(try await fixture.lockHolder() == nil)
+
+        try await fixture.redis.send("SET", .init(fixture.keys.lock), .init(holder), "PX", "60000")
+        let forced = try await fixture.run(["release", "--force", "--yes"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try await fixture.lockHolder() == nil)
+    }
+
+    @Test("release: the holder's own heartbeat counts, another owner's attempt does not; --live-window sets the window")
+    func releaseHeartbeatAndWindow() async throws {
+        let fixture = try OperatorFixture()
+        let holder = "web-7:7:7777"
+        let now = try await fixture.serverTime()
+        try await fixture.redis.send("SET", .init(fixture.keys.lock), .init(holder), "PX", "60000")
+        try await fixture.redis.send("SET", .init(fixture.keys.lastRefreshTime), .init(now - 300_000))
+        // The holder presents the refresh token and extended its lock 10 s ago.
+        try await fixture.redis.send(
+            "HSET", .init(fixture.keys.sessionHash), "attempt_by", .init(holder), "attempt_at", .init(now - 290_000),
+            "attempt_heartbeat", .init(now - 10_000))
+        let live = try await fixture.run(["release", "--owner", holder])
+        Self.expectOneLineError(live, exitCode: 3)
+        #expect(live.stderr.contains(/seen alive 1[0-9] s ago/), "\(live.stderr)")
+        let status = try await fixture.run(["status"])
+        #expect(Self.rows(status.stdout)["holder seen"]?.hasSuffix(" s ago") == true, "\(status.stdout)")
+        let statusJSON = try Self.jsonObject(try await fixture.run(["status", "--json"]).stdout)
+        let lock = try #require(statusJSON["lock"] as? [String: Any])
+        #expect(lock["last_seen_ms"] as? Int == Int(now - 10_000))
+        #expect((lock["last_seen_ago_ms"] as? Int ?? 0) >= 10_000)
+
+        // Seen 10 s ago is not alive within a 5 s window.
+        let narrow = try await fixture.run(["release", "--owner", holder, "--live-window", "5"])
+        #expect(narrow.status == 0, "\(narrow.stderr)")
+        #expect(try await fixture.lockHolder() == nil)
+
+        // The heartbeat of an earlier holder says nothing about this one.
+        try await fixture.redis.send("SET", .init(fixture.keys.lock), .init("web-8:8:8888"), "PX", "60000")
+        let other = try await fixture.run(["release", "--owner", "web-8:8:8888"])
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(try await fixture.lockHolder() == nil)
+    }
+
+    @Test("status shows when the lock holder was last seen alive", arguments: [true, false])
+    func statusHolderSeen(_ recorded: Bool) async throws {
+        let fixture = try OperatorFixture()
+        try await fixture.redis.send("SET", .init(fixture.keys.lock), "web-9:9:9999", "PX", "60000")
+        if recorded {
+            let taken = try await fixture.serverTime() - 2_100
+            try await fixture.redis.send("SET", .init(fixture.keys.lastRefreshTime), .init(taken))
+        }
+        let result = try await fixture.run(["status"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let seen = try #require(Self.rows(result.stdout)["holder seen"], "\(result.stdout)")
+        if recorded {
+            // 2.1 s plus the time the command took to start.
+            let seconds = seen.hasSuffix(" s ago") ? Double(seen.dropLast(" s ago".count)) : nil
+            #expect(seconds.map { $0 >= 2.1 && $0 < 10 } == true, "\(seen)")
+        } else {
+            #expect(seen == "unknown")
+        }
+    }
+
+    @Test("release --live-window must be a positive number of seconds", arguments: ["0", "-1", "nan", "100000"])
+    func releaseBadLiveWindow(_ window: String) async throws {
+        let fixture = try OperatorFixture()
+        let result = try await fixture.run(["release", "--owner", "o", "--live-window", window])
+        Self.expectOneLineError(result)
+        #expect(result.stderr.contains("--live-window"), "\(result.stderr)")
+    }
+
     /// `script` runs the command on a pseudo-terminal, so `release --force` may ask.
     static let script = URL(fileURLWithPath: "/usr/bin/script")
     static var hasScript: Bool { FileManager.default.isExecutableFile(atPath: script.path) }
@@ -547,6 +660,12 @@ struct OperatorFixture {
         _ = try await admin.putSession(
             RefreshedTokens(
                 accessToken: accessToken, refreshToken: refreshToken, expiresAtMilliseconds: expiresAtMilliseconds))
+    }
+
+    /// The Redis server's clock, ms since the epoch.
+    func serverTime() async throws -> Int64 {
+        let time = try await redis.send("TIME").array ?? []
+        return (time.first?.int ?? 0) * 1000 + (time.dropFirst().first?.int ?? 0) / 1000
     }
 
     func lockHolder() async throws -> String? {

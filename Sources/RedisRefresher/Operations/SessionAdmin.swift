@@ -19,6 +19,16 @@ public struct SessionAdmin: Sendable {
         public var lockTTLMilliseconds: Int64?
         /// When the last refresh started (ms since epoch).
         public var lastRefreshTime: Int64?
+        /// The owner id of the lock holder presenting the refresh token, while it does (`attempt_by`).
+        public var attemptBy: String?
+        /// When that presentation started (ms since epoch, `attempt_at`).
+        public var attemptAt: Int64?
+        /// That holder's latest successful lock extension (ms since epoch, `attempt_heartbeat`).
+        public var attemptHeartbeat: Int64?
+        /// When the current lock holder was last seen alive (ms since epoch): the latest of the lock being taken
+        /// (``lastRefreshTime``) and, when ``attemptBy`` is the holder, its attempt's start and heartbeat. `nil` when
+        /// the lock is free or nothing recorded the holder. See ``liveHolder(within:)``.
+        public var holderLastSeen: Int64?
         /// Whether a session is stored.
         public var hasSession: Bool
         public var generation: Int64?
@@ -70,9 +80,16 @@ public struct SessionAdmin: Sendable {
         }
         let time = try value(5).array ?? []
         let serverTime = (time.first?.int ?? 0) * 1000 + (time.dropFirst().first?.int ?? 0) / 1000
+        let lastRefreshTime = try value(2).int
+        let attempt = (by: text("attempt_by"), at: number("attempt_at"), heartbeat: number("attempt_heartbeat"))
         return Status(
             lockHolder: holder, lockTTLMilliseconds: holder != nil && pttl >= 0 ? pttl : nil,
-            lastRefreshTime: try value(2).int, hasSession: !session.isEmpty, generation: number("generation"),
+            lastRefreshTime: lastRefreshTime, attemptBy: attempt.by, attemptAt: attempt.at,
+            attemptHeartbeat: attempt.heartbeat,
+            holderLastSeen: Status.lastSeen(
+                holder: holder, lastRefreshTime: lastRefreshTime, attemptBy: attempt.by, attemptAt: attempt.at,
+                attemptHeartbeat: attempt.heartbeat),
+            hasSession: !session.isEmpty, generation: number("generation"),
             expiresAt: number("expires_at"), refreshedAt: number("refreshed_at"), refreshedBy: text("refreshed_by"),
             accessTokenFingerprint: text("access_token").map(TokenFingerprint.of),
             refreshTokenFingerprint: text("refresh_token").map(TokenFingerprint.of),

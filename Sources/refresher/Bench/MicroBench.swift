@@ -104,8 +104,8 @@ struct MicroBench {
         // bare continuations: the difference is what the library adds per waiting task. Each runs in a fresh
         // process, so neither reuses heap pages the other (or the steps above) freed.
         let waiters = String(10_000 / scale)
-        let waiting = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", waiters])
-        let baseline = try await Self.inChildProcess(["--redis-url", redisURL, "--tasks", waiters, "--bare"])
+        let waiting = try await Self.inChildProcess(["--tasks", waiters], redisURL: redisURL)
+        let baseline = try await Self.inChildProcess(["--tasks", waiters, "--bare"], redisURL: redisURL)
         progress(
             String(
                 format:
@@ -137,10 +137,15 @@ struct MicroBench {
     }
 
     /// Runs `refresher _waiters <arguments>` and decodes its result line.
-    static func inChildProcess(_ arguments: [String]) async throws -> WaitingResult {
+    static func inChildProcess(_ arguments: [String], redisURL: String) async throws -> WaitingResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["_waiters"] + arguments
+        // The URL (maybe with a password) goes through the environment: argv is visible to `ps`.
+        var environment = ProcessInfo.processInfo.environment
+        for key in RedisPasswordOptions.variables { environment[key] = nil }
+        environment["REDIS_URL"] = redisURL
+        process.environment = environment
         let output = OutputCollector()
         let pipe = Pipe()
         process.standardOutput = pipe

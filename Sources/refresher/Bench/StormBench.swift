@@ -189,6 +189,8 @@ final class BenchWorker: @unchecked Sendable {
         process.executableURL = executable
         process.arguments = ["worker"]
         var env = ProcessInfo.processInfo.environment
+        // The password, if any, is in REDIS_URL now: a second source would be refused as ambiguous.
+        for key in RedisPasswordOptions.variables { env[key] = nil }
         for (key, value) in environment { env[key] = value }
         process.environment = env
         let out = Pipe()

@@ -8,7 +8,12 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure 401 storms (pubsub vs poll vs none) and the library's fast paths.")
 
-    @Option(help: "Redis URL; default: an embedded throwaway redis-server (clean statistics).") var redisURL: String?
+    @Option(
+        help:
+            "Redis URL (a password here is visible to `ps`); default: an embedded throwaway redis-server (clean statistics)."
+    )
+    var redisURL: String?
+    @OptionGroup var password: RedisPasswordOptions
     @Option(help: "Storms per configuration and mode.") var runs = 3
     @Option(help: "Grid points as PROCESSESxTASKS, comma-separated (default 8x16,32x4; --large adds 64x16).")
     var grid: String?
@@ -28,7 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         guard (1...100).contains(runs) else { throw CLIError("--runs must be 1...100") }
         let embedded: EmbeddedRedis? = redisURL == nil ? try await EmbeddedRedis(raisePriority: true) : nil
-        let url = redisURL ?? embedded!.url
+        let url = try redisURL.map(password.apply(toURL:)) ?? embedded!.url
         defer { if let embedded { Task { await embedded.stop() } } }
         let cleanup = ShutdownSignal.install { await embedded?.stop() }
         defer { cleanup.cancel() }
@@ -37,7 +42,7 @@ struct BenchCommand: AsyncParsableCommand {
         var machine = await Machine.describe(redisURL: url)
         machine.redisSetup =
             embedded == nil
-            ? "given server \(url)"
+            ? "given server \(RedisConfiguration.redactingPassword(inURL: url))"
             : "embedded on loopback" + (embedded!.raisedPriority ? ", nice -10" : ", default priority")
         say("machine: \(machine.summary)")
         var storms: [StormResult] = []

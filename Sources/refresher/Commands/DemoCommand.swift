@@ -12,8 +12,11 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Run a demo fleet against a built-in identity provider and an embedded or given Redis.")
 
     @Option(
-        help: "Redis URL ($REDIS_URL); when none is given and nothing answers, an embedded redis-server is started.")
+        help:
+            "Redis URL ($REDIS_URL; a password here is visible to `ps`); when none is given and nothing answers, an embedded redis-server is started."
+    )
     var redisURL: String?
+    @OptionGroup var password: RedisPasswordOptions
     @Option(help: "Worker processes.") var processes = 8
     @Option(help: "Tasks per worker process.") var tasks = 16
     @Option(help: "How long the fleet runs, in seconds.") var duration = 14.0
@@ -144,10 +147,14 @@ struct DemoCommand: AsyncParsableCommand {
             return (server.url, server)
         }
         if let given = redisURL ?? ProcessInfo.processInfo.environment["REDIS_URL"] {
-            guard await EmbeddedRedis.answers(given) else { throw CLIError("no Redis answers at \(given)") }
-            return (given, nil)
+            let url = try password.apply(toURL: given)
+            guard await EmbeddedRedis.answers(url) else {
+                throw CLIError("no Redis answers at \(RedisConfiguration.redactingPassword(inURL: given))")
+            }
+            return (url, nil)
         }
-        if await EmbeddedRedis.answers("redis://127.0.0.1:6379") { return ("redis://127.0.0.1:6379", nil) }
+        let local = try password.apply(toURL: "redis://127.0.0.1:6379")
+        if await EmbeddedRedis.answers(local) { return (local, nil) }
         let server = try await EmbeddedRedis()
         return (server.url, server)
     }
@@ -155,7 +162,8 @@ struct DemoCommand: AsyncParsableCommand {
     private func printHeader(url: String, embedded: Bool, idp: String, session: String) {
         guard !json else { return }
         print("redis-refresher demo")
-        print("  redis     \(url)\(embedded ? " (embedded, stopped at the end)" : "")")
+        let shown = RedisConfiguration.redactingPassword(inURL: url)
+        print("  redis     \(shown)\(embedded ? " (embedded, stopped at the end)" : "")")
         print("  identity  \(idp) (strict: a reused refresh token revokes the session)")
         print("  session   \(session)")
         print(
@@ -182,6 +190,8 @@ final class DemoWorker: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["worker"]
         var env = ProcessInfo.processInfo.environment
+        // The password, if any, is in REDIS_URL now: a second source would be refused as ambiguous.
+        for key in RedisPasswordOptions.variables { env[key] = nil }
         for (key, value) in environment { env[key] = value }
         process.environment = env
         process.standardOutput = pipe

@@ -14,7 +14,8 @@ struct IdpCommand: AsyncParsableCommand {
     @Option(help: "Access-token lifetime in seconds.") var tokenTTL = 30.0
     @Option(help: "Refresh latency in milliseconds.") var latencyMs = 200
     @Option(help: "Log in at start and store the session under this name ($SESSION).") var session: String?
-    @Option(help: "Redis URL for --session ($REDIS_URL).") var redisURL: String?
+    @Option(help: "Redis URL for --session ($REDIS_URL); a password here is visible to `ps`.") var redisURL: String?
+    @OptionGroup var password: RedisPasswordOptions
 
     func run() async throws {
         guard tokenTTL >= 1, latencyMs >= 0, (0...65535).contains(port) else {
@@ -25,7 +26,7 @@ struct IdpCommand: AsyncParsableCommand {
                 refreshLatency: .milliseconds(latencyMs), accessTokenLifetime: .milliseconds(Int64(tokenTTL * 1000))))
         let server = try await idp.serve(host: host, port: port)
         if let name = Environment.string(session, "SESSION") {
-            let url = Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379"
+            let url = try password.apply(toURL: Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379")
             let redis = try RedisConnection(url: url)
             let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(name)))
             let login = idp.login()
@@ -35,7 +36,9 @@ struct IdpCommand: AsyncParsableCommand {
                     expiresIn: .seconds(login.expires_in)),
                 by: "idp-login")
             redis.close()
-            print("stored session \(name) (generation \(generation)) in \(url)")
+            print(
+                "stored session \(name) (generation \(generation)) in "
+                    + RedisConfiguration.redactingPassword(inURL: url))
         }
         print("identity provider listening on http://\(host):\(server.port)")
         // Serve until SIGINT/SIGTERM.

@@ -8,8 +8,14 @@ import RedisRefresher
 /// - `--force`: reads the current holder, shows it, asks `Release the lock held by X? [y/N]` (or takes `--yes`),
 ///   then compare-and-deletes exactly that holder, so a lock taken again in the meantime survives.
 ///
-/// Exit codes: 0 released, or no lock was held; 2 not released because another owner holds the lock; 1 errors
-/// (bad input, Redis unreachable, confirmation declined or impossible).
+/// Either way it refuses while the holder is alive: when the lock was taken or extended (by the holder's refresh
+/// attempt) within `--live-window` seconds of the server's clock. Releasing a live holder lets a second worker take
+/// the lock and present the same refresh token again while the first may still be presenting it, which a rotating
+/// identity provider treats as reuse. `--even-if-live` overrides that.
+///
+/// Exit codes: 0 released, or no lock was held; 2 not released because another owner holds the lock; 3 not
+/// released because the holder is alive; 1 errors (bad input, Redis unreachable, confirmation declined or
+/// impossible).
 struct ReleaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "release",
@@ -17,7 +23,9 @@ struct ReleaseCommand: AsyncParsableCommand {
         discussion: """
             Without --force, --owner OWNER is required and the lock is released only while OWNER holds it. With \
             --force the current holder is shown and, after confirmation (or --yes), exactly that holder's lock is \
-            released. Exit codes: 0 released or no lock held, 2 held by another owner, 1 error.
+            released. A holder seen alive (lock taken or extended) within --live-window seconds is never released \
+            without --even-if-live: a second worker would then present the same refresh token again. Exit codes: \
+            0 released or no lock held, 2 held by another owner, 3 holder alive, 1 error.
             """)
 
     @OptionGroup var options: SessionOptions
@@ -34,8 +42,22 @@ struct ReleaseCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of a sentence.")
     var json = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A holder whose lock was taken or extended within this many seconds (server clock) is alive.",
+            valueName: "seconds"))
+    var liveWindow: Double = 30
+
+    @Flag(
+        name: .long,
+        help: "Release even a holder seen alive within --live-window (it may be presenting the refresh token now).")
+    var evenIfLive = false
+
     /// The exit code when another owner holds the lock: distinct from errors (1), for scripts.
     static let heldByAnotherExitCode: Int32 = 2
+    /// The exit code when the holder is alive and `--even-if-live` was not given.
+    static let holderLiveExitCode: Int32 = 3
 
     func validate() throws {
         if force, owner != nil {
@@ -48,6 +70,9 @@ struct ReleaseCommand: AsyncParsableCommand {
         }
         if let owner, owner.isEmpty { throw ValidationError("--owner must not be empty") }
         if yes, !force { throw ValidationError("--yes only applies to --force") }
+        guard liveWindow.isFinite, liveWindow > 0, liveWindow <= 86_400 else {
+            throw ValidationError("--live-window must be a number of seconds in (0, 86400]")
+        }
     }
 
     func run() async throws {
@@ -58,17 +83,33 @@ struct ReleaseCommand: AsyncParsableCommand {
             return try await forceRelease(admin: admin)
         }
         report(outcome, session: admin.keys.session.rawValue)
-        if case .heldByAnother = outcome { throw ExitCode(Self.heldByAnotherExitCode) }
+        switch outcome {
+        case .heldByAnother: throw ExitCode(Self.heldByAnotherExitCode)
+        case .holderLive(let live):
+            printError("refresher: error: \(Self.liveHolderMessage(live, window: liveWindow))")
+            throw ExitCode(Self.holderLiveExitCode)
+        default: break
+        }
     }
 
     enum Outcome {
         case released(holder: String)
         case heldByAnother(expected: String, holder: String)
         case noLock(expected: String?)
+        case holderLive(SessionAdmin.LiveHolder)
     }
 
-    /// Compare-and-delete for `owner`; on a miss, reads who (if anyone) holds the lock, for the message.
+    private var window: Duration { .milliseconds(Int64((liveWindow * 1000).rounded())) }
+
+    /// Compare-and-delete for `owner` unless it is alive; on a miss, reads who (if anyone) holds the lock, for the
+    /// message.
     private func release(_ owner: String, admin: SessionAdmin) async throws -> Outcome {
+        // Checked right before the compare-and-delete (also after a confirmation prompt, which may take long). A
+        // holder that shows a sign of life in the milliseconds between the two is released: it had been silent
+        // for the whole window before.
+        if !evenIfLive, let live = try await admin.liveHolder(within: window), live.owner == owner {
+            return .holderLive(live)
+        }
         if try await admin.release(owner: owner) { return .released(holder: owner) }
         if let holder = try await Self.holder(admin) { return .heldByAnother(expected: owner, holder: holder.owner) }
         return .noLock(expected: owner)
@@ -79,6 +120,10 @@ struct ReleaseCommand: AsyncParsableCommand {
         let holder = current.owner
         let ttlText = current.ttl.map { "expires in \(Operator.span(milliseconds: $0))" } ?? "no expiry"
         printError("the lock of session \(admin.keys.session) is held by \(Operator.printable(holder)) (\(ttlText))")
+        // A live holder is refused before anyone is asked.
+        if !evenIfLive, let live = try await admin.liveHolder(within: window), live.owner == holder {
+            return .holderLive(live)
+        }
         if !yes {
             guard Operator.stdinIsTerminal else {
                 throw CLIError("not releasing: confirmation needed but stdin is not a terminal (pass --yes to skip it)")
@@ -101,6 +146,16 @@ struct ReleaseCommand: AsyncParsableCommand {
         guard let holder = try replies[0].get().string else { return nil }
         let ttl = try replies[1].get().int ?? -1
         return (holder, ttl >= 0 ? ttl : nil)
+    }
+
+    /// Why a live holder is not released, on one line.
+    static func liveHolderMessage(_ live: SessionAdmin.LiveHolder, window: Double) -> String {
+        let windowText = window.rounded() == window ? String(Int(window)) : String(window)
+        return "not releasing: the lock holder \(Operator.printable(live.owner)) was seen alive "
+            + "\(Operator.span(milliseconds: live.lastSeenAgoMilliseconds)) ago (lock taken or extended within "
+            + "--live-window \(windowText) s); releasing a live holder lets a second worker start a refresh that "
+            + "presents the same refresh token again, which the identity provider may treat as reuse and revoke the "
+            + "session. Wait until its lock expires, or pass --even-if-live"
     }
 
     private func report(_ outcome: Outcome, session: String) {
@@ -136,6 +191,12 @@ struct ReleaseCommand: AsyncParsableCommand {
         case .noLock(let expected):
             line = "no lock is held"
             object = JSONReport(session: session, outcome: "no_lock", released: false, holder: nil, expected: expected)
+        case .holderLive(let live):
+            // The reason goes to stderr as the error line; JSON readers get the outcome on stdout too.
+            guard json else { return }
+            line = ""
+            object = JSONReport(
+                session: session, outcome: "holder_live", released: false, holder: live.owner, expected: live.owner)
         }
         if json {
             emit((try? Operator.json(object)) ?? "{}")

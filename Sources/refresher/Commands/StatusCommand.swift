@@ -39,16 +39,24 @@ struct StatusReport: Encodable {
         var holder: String
         /// The remaining TTL; `null` when the lock has no expiry (it would never go away by itself).
         var ttlMilliseconds: Int64?
+        /// When the holder was last seen alive (lock taken or extended); `null` when nothing recorded it.
+        var lastSeen: Int64?
+        /// `server_time - last_seen`.
+        var lastSeenAgo: Int64?
 
         enum CodingKeys: String, CodingKey {
             case holder
             case ttlMilliseconds = "ttl_ms"
+            case lastSeen = "last_seen_ms"
+            case lastSeenAgo = "last_seen_ago_ms"
         }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(holder, forKey: .holder)
             try container.encode(ttlMilliseconds, forKey: .ttlMilliseconds)
+            try container.encode(lastSeen, forKey: .lastSeen)
+            try container.encode(lastSeenAgo, forKey: .lastSeenAgo)
         }
     }
 
@@ -109,7 +117,11 @@ struct StatusReport: Encodable {
         unknownOutcomeReason = status.unknownOutcomeReason
         lineage = status.lineage
         reloginRequired = status.rejectedReason != nil || status.unknownOutcomeReason != nil
-        lock = status.lockHolder.map { Lock(holder: $0, ttlMilliseconds: status.lockTTLMilliseconds) }
+        lock = status.lockHolder.map {
+            Lock(
+                holder: $0, ttlMilliseconds: status.lockTTLMilliseconds, lastSeen: status.holderLastSeen,
+                lastSeenAgo: status.holderLastSeenAgoMilliseconds)
+        }
         lastRefreshTime = status.lastRefreshTime
         stats = status.stats
         serverTime = status.serverTime
@@ -193,6 +205,9 @@ struct StatusReport: Encodable {
         if let lock {
             let ttl = lock.ttlMilliseconds.map { "expires in \(Operator.span(milliseconds: $0))" } ?? "no expiry!"
             rows.append(("lock", "held by \(Operator.printable(lock.holder)) (\(ttl))"))
+            // Whether the holder is alive: `release` refuses a holder seen within its --live-window.
+            rows.append(
+                ("holder seen", lock.lastSeenAgo.map { "\(Operator.span(milliseconds: $0)) ago" } ?? "unknown"))
         } else {
             rows.append(("lock", "free"))
         }

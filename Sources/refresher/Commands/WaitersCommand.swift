@@ -7,7 +7,8 @@ struct WaitersCommand: AsyncParsableCommand {
         commandName: "_waiters", abstract: "Measure many tasks waiting on one refresh (used by bench).",
         shouldDisplay: false)
 
-    @Option var redisURL: String
+    /// The URL comes from `REDIS_URL` (set by `bench`), never from argv, where a password would be visible.
+    @Option var redisURL: String?
     @Option var tasks = 10_000
     @Flag var bare = false
 
@@ -15,7 +16,8 @@ struct WaitersCommand: AsyncParsableCommand {
         let result =
             bare
             ? MicroBench.WaitingResult(rssGrowthMB: try await MicroBench.baselineGrowth(tasks: tasks))
-            : try await MicroBench.measureWaiting(redisURL: redisURL, tasks: tasks)
+            : try await MicroBench.measureWaiting(
+                redisURL: Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379", tasks: tasks)
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
 }

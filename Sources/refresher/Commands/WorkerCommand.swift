@@ -19,7 +19,8 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Run one worker process: tasks that call the identity provider's /resource and refresh on 401.")
 
-    @Option(help: "Redis URL ($REDIS_URL).") var redisURL: String?
+    @Option(help: "Redis URL ($REDIS_URL); a password here is visible to `ps`.") var redisURL: String?
+    @OptionGroup var password: RedisPasswordOptions
     @Option(help: "Identity provider base URL ($IDP_URL).") var idpURL: String?
     @Option(help: "Session name ($SESSION).") var session: String?
     @Option(help: "Concurrent tasks ($TASKS, default 16).") var tasks: Int?
@@ -53,7 +54,7 @@ struct WorkerCommand: AsyncParsableCommand {
         guard let sessionName = Environment.string(session, "SESSION") else {
             throw CLIError("no session: --session or SESSION")
         }
-        let redisURL = Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379"
+        let redisURL = try password.apply(toURL: Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379")
         let taskCount = try Environment.int(tasks, "TASKS", default: 16)
         guard (1...100_000).contains(taskCount) else { throw CLIError("TASKS must be between 1 and 100000") }
         let start = try Environment.double(startAt, "START_AT") ?? unixSeconds()

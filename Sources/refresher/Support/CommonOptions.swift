@@ -4,8 +4,12 @@ import RedisRefresher
 
 /// Where the session lives: the Redis URL, the session name and the key prefix.
 struct SessionOptions: ParsableArguments {
-    @Option(name: .long, help: "Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379).")
+    @Option(
+        name: .long,
+        help: "Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379); a password here is visible to `ps`.")
     var redisURL: String?
+
+    @OptionGroup var password: RedisPasswordOptions
 
     @Option(name: .long, help: "The session name (default: $SESSION).")
     var session: String?
@@ -34,15 +38,6 @@ struct SessionOptions: ParsableArguments {
             throw CLIError("the key prefix: \(error.message)")
         }
         return SessionKeys(prefix: prefix, session: try sessionName())
-    }
-
-    /// A command connection to the Redis server.
-    func connection() throws -> RedisConnection {
-        do {
-            return try RedisConnection(url: resolvedRedisURL)
-        } catch {
-            throw CLIError("bad Redis URL: \(error.message)")
-        }
     }
 }
 

@@ -105,15 +105,18 @@ enum Operator {
 }
 
 extension SessionOptions {
-    /// The parsed Redis configuration, with a client name that shows up in `CLIENT LIST`.
+    /// The parsed Redis configuration, with the password from `REDIS_PASSWORD` or a password file when given and a
+    /// client name that shows up in `CLIENT LIST`.
     func redisConfiguration(clientName: String) throws -> RedisConfiguration {
+        var configuration: RedisConfiguration
         do {
-            var configuration = try RedisConfiguration(url: resolvedRedisURL)
-            configuration.clientName = configuration.clientName ?? clientName
-            return configuration
+            configuration = try RedisConfiguration(url: resolvedRedisURL)
         } catch {
             throw CLIError("bad Redis URL: \(error.message)")
         }
+        try password.apply(to: &configuration)
+        configuration.clientName = configuration.clientName ?? clientName
+        return configuration
     }
 
     /// A command connection plus the admin helper of the session.

@@ -1,0 +1,71 @@
+/// Printing a configuration never shows its password: `print`, string interpolation, `String(reflecting:)`,
+/// `dump` and `Mirror` all see `***` in its place.
+extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The password shown in place of a real one.
+    static let redactedPassword = "***"
+
+    /// The same as ``redactedDescription``: the URL with `***` for the password.
+    public var description: String { redactedDescription }
+
+    /// Every setting, with `***` for the password.
+    public var debugDescription: String {
+        "RedisConfiguration(\(redactedDescription), username: \(username.map { "\"\($0)\"" } ?? "nil"), "
+            + "password: \(password == nil ? "nil" : Self.redactedPassword), connectTimeout: \(connectTimeout), "
+            + "commandTimeout: \(commandTimeout), keepAlive: \(keepAlive), "
+            + "clientName: \(clientName.map { "\"\($0)\"" } ?? "nil"))"
+    }
+
+    /// The stored properties, with `***` for the password (`nil` when there is none).
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "endpoint": endpoint,
+                "username": username as Any,
+                "password": password.map { _ in Self.redactedPassword } as Any,
+                "database": database,
+                "connectTimeout": connectTimeout,
+                "commandTimeout": commandTimeout,
+                "keepAlive": keepAlive,
+                "clientName": clientName as Any,
+            ],
+            displayStyle: .struct)
+    }
+
+    /// `url` with its password replaced by `***`, for logs and messages; the rest of the text is kept as written.
+    ///
+    /// Works on any text, also one that ``init(url:)`` rejects: the password of `scheme://user:password@host`
+    /// (everything before the last `@` when the user info is malformed) and every `password=` query item are
+    /// replaced. A text that holds no password comes back unchanged.
+    public static func redactingPassword(inURL url: String) -> String {
+        var redacted = ""
+        var rest = Substring(url)
+        if let schemeEnd = url.firstRange(of: "://") {
+            redacted = String(url[..<schemeEnd.upperBound])
+            rest = url[schemeEnd.upperBound...]
+        }
+        // A socket path may hold "@": in a unix:// URL only the query can carry a password.
+        if redacted != "unix://", let at = rest.lastIndex(of: "@") {
+            let userInfo = rest[..<at]
+            if let colon = userInfo.firstIndex(of: ":"),
+                !userInfo[..<colon].contains(where: { "/?#&=".contains($0) })
+            {
+                // user:password@host: the user is kept.
+                redacted += userInfo[...colon] + (userInfo[userInfo.index(after: colon)...].isEmpty ? "" : "***")
+            } else {
+                // password@host, or malformed user info: everything before the "@" may be secret.
+                redacted += "***"
+            }
+            rest = rest[at...]
+        }
+        guard let questionMark = rest.firstIndex(of: "?") else { return redacted + rest }
+        redacted += rest[...questionMark]
+        let items = rest[rest.index(after: questionMark)...].split(separator: "&", omittingEmptySubsequences: false)
+        return redacted
+            + items.map { item in
+                if item.hasPrefix("password=") { return item.count == "password=".count ? item : "password=***" }
+                // An item without "=" may be the rest of a password that held an "&".
+                return item.isEmpty || item.contains("=") ? item : "***"
+            }.joined(separator: "&")
+    }
+}
