@@ -36,6 +36,9 @@ extension RefresherConfiguration: CustomStringConvertible, CustomDebugStringConv
                 "wakeUp": wakeUp,
                 "refreshAhead": refreshAhead as Any,
                 "shutdownGracePeriod": shutdownGracePeriod,
+                "identityProviderReuseGrace": identityProviderReuseGrace,
+                "retry": retry,
+                "commitBudget": commitBudget,
             ],
             displayStyle: .struct)
     }

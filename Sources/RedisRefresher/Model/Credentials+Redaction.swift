@@ -15,6 +15,7 @@ extension Credentials: CustomDebugStringConvertible, CustomReflectable {
                 "generation": generation,
                 "refreshedAtMilliseconds": refreshedAtMilliseconds as Any,
                 "refreshedBy": refreshedBy as Any,
+                "lineage": lineage as Any,
             ],
             displayStyle: .struct)
     }
