@@ -291,7 +291,10 @@ struct SingleProcessTests {
         let initial = try await scenario.seed(using: refresher)
         let waiter = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(60)) }
         let owner = refresher.connections.ownerID
-        try await waitUntil(timeout: .seconds(5), "the lock is ours") { try await scenario.isLockHeld(by: owner) }
+        try await waitUntil(timeout: .seconds(5), "the lock is ours and the token presented") {
+            try await scenario.isLockHeld(by: owner)
+                && scenario.sessionField("attempt_by") == scenario.lockValue()
+        }
         await refresher.shutdown(gracePeriod: .milliseconds(100))
         // The request may still be answered: releasing would let another worker present the same token.
         #expect(try await scenario.isLockHeld(by: owner))

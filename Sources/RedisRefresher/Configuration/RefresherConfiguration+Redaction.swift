@@ -32,13 +32,13 @@ extension RefresherConfiguration: CustomStringConvertible, CustomDebugStringConv
                 "lockTTL": lockTTL,
                 "pollInterval": pollInterval,
                 "refreshTimeout": refreshTimeout,
+                "identityProviderReuseGrace": identityProviderReuseGrace,
+                "retry": retry,
+                "commitBudget": commitBudget,
                 "defaultTimeout": defaultTimeout,
                 "wakeUp": wakeUp,
                 "refreshAhead": refreshAhead as Any,
                 "shutdownGracePeriod": shutdownGracePeriod,
-                "identityProviderReuseGrace": identityProviderReuseGrace,
-                "retry": retry,
-                "commitBudget": commitBudget,
             ],
             displayStyle: .struct)
     }
