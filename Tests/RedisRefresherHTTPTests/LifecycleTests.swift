@@ -37,6 +37,9 @@ extension HTTPIntegration {
                     try await scenario.isLockHeld(by: refresher.connections.ownerID)
                 }
                 let lock = try await scenario.lockValue()
+                try await waitUntil(timeout: .seconds(15), "the token is being presented") {
+                    try await scenario.storedField("attempt_by") == lock
+                }
                 trigger.triggerGracefulShutdown()
                 try await service.value
                 // The request may still be answered: releasing the lock would let another worker present the same

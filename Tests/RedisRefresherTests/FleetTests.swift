@@ -157,6 +157,9 @@ struct FleetTests {
         }
         #expect(try await scenario.redis.send("PTTL", RedisArgument(scenario.keys.lock)).int ?? 0 > 5000)
         let lock = try await scenario.lockValue()
+        try await waitUntil(timeout: .seconds(10), "the token is being presented") {
+            try await scenario.sessionField("attempt_by") == lock
+        }
         worker.signal(SIGTERM)
         try await waitUntil(timeout: .seconds(5), "the worker exits") { !worker.process.isRunning }
         #expect(worker.process.terminationStatus == 143)
