@@ -66,6 +66,61 @@ struct ProtocolTests {
         await seeder.shutdown()
     }
 
+    @Test("Presenting takes back a lock that expired only when no other holder's attempt is recorded")
+    func presentTakesBackFreeLock() async throws {
+        let scenario = try Scenario(name: "p-present")
+        let seeder = try await scenario.refresher()
+        let initial = try await scenario.seed(using: seeder)
+        let store = Self.store(scenario)
+        _ = try await store.check(Self.request("w:1:a-1", generation: initial.generation))
+        try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
+        #expect(try await store.present(owner: "w:1:a-1", generation: initial.generation, ttl: .seconds(10)))
+        #expect(try await scenario.lockValue() == "w:1:a-1")
+        #expect(try await scenario.sessionField("attempt_by") == "w:1:a-1")
+        // Another acquisition finds the attempt of the first one recorded: it may not present.
+        try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
+        #expect(try await !store.present(owner: "w:2:b-1", generation: initial.generation, ttl: .seconds(10)))
+        #expect(try await scenario.lockValue() == nil)
+        await seeder.shutdown()
+    }
+
+    @Test("An unknown outcome is not recorded while another holder (inside the grace) has the lock")
+    func unknownNotRecordedOverAnotherHolder() async throws {
+        let scenario = try Scenario(name: "p-unknown")
+        let seeder = try await scenario.refresher()
+        let initial = try await scenario.seed(using: seeder)
+        let store = Self.store(scenario)
+        _ = try await store.check(Self.request("w:1:a-1", generation: initial.generation))
+        #expect(try await store.present(owner: "w:1:a-1", generation: initial.generation, ttl: .seconds(10)))
+        try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "w:2:b-1", "PX", "10000")
+        #expect(
+            try await !store.fail(
+                .outcomeUnknown("timeout"), generation: initial.generation, lineage: initial.lineage, by: "w:1:a-1"))
+        #expect(try await scenario.sessionField("unknown_generation") == nil)
+        #expect(try await scenario.lockValue() == "w:2:b-1")
+        await seeder.shutdown()
+    }
+
+    @Test("New tokens committed after the session vanished (Redis lost its data) are stored, not dropped")
+    func commitAfterDataLoss() async throws {
+        let scenario = try Scenario(name: "p-gone")
+        let seeder = try await scenario.refresher()
+        let initial = try await scenario.seed(using: seeder)
+        let store = Self.store(scenario)
+        _ = try await store.check(Self.request("w:1:a-1", generation: initial.generation))
+        try await scenario.redis.send("DEL", RedisArgument(scenario.keys.sessionHash))
+        let outcome = try await store.commit(
+            RefreshedTokens(accessToken: "fresh-a", refreshToken: "fresh-r", expiresIn: .seconds(60)),
+            after: initial, by: "w:1:a-1", duration: .milliseconds(5))
+        #expect(outcome == .committed(generation: initial.generation + 1, atMilliseconds: nil) || {
+            if case .committed(let generation, _) = outcome { return generation == initial.generation + 1 }
+            return false
+        }())
+        #expect(try await scenario.sessionField("refresh_token") == "fresh-r")
+        #expect(try await scenario.sessionField("lineage") == initial.lineage)
+        await seeder.shutdown()
+    }
+
     @Test("A stats counter that is not an integer never breaks a script half-way")
     func corruptCounter() async throws {
         let scenario = try Scenario(name: "p-stats")

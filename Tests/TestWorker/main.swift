@@ -63,7 +63,8 @@ do {
     let refresher = try await RedisRefresher(
         configuration: .init(
             redisURL: redisURL, session: sessionName, lockTTL: lockTTL, pollInterval: pollInterval,
-            refreshTimeout: refreshTimeout, identityProviderReuseGrace: reuseGrace),
+            refreshTimeout: refreshTimeout, shutdownGracePeriod: refreshTimeout,
+            identityProviderReuseGrace: reuseGrace),
         refresh: { current in
             func rotate() async throws -> RefreshedTokens {
                 switch try await idp.refresh(current.refreshToken) {

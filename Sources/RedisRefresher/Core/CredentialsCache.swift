@@ -81,6 +81,14 @@ struct CredentialsCache: Sendable {
         if credentials.generation >= newestAnnounced { isStale = false }
     }
 
+    /// Takes what Redis holds although it is older than the copy in the same lineage (Redis went backwards): it is
+    /// current, and the announced high-water mark restarts from it.
+    mutating func replace(with credentials: Credentials) {
+        set(credentials)
+        newestAnnounced = credentials.generation
+        isStale = false
+    }
+
     private mutating func set(_ credentials: Credentials) {
         current = credentials
         version &+= 1

@@ -1,18 +1,12 @@
 import Synchronization
 
-/// Runs `operation` in a task of its own and waits for it at most `timeout`.
+/// Runs `operation` in a task of its own and waits for it at most `timeout`; returns `nil` as the result on timeout.
 ///
-/// Returns `nil` on timeout, after cancelling the operation's task without waiting for it: a refresh function that
-/// ignores cancellation cannot hold up the caller. The operation does not inherit the caller's cancellation.
+/// The operation is not cancelled on timeout and does not inherit the caller's cancellation: its task is handed
+/// back, so a late answer can still be used (the holder stores tokens a refresh function returns after its timeout;
+/// cancelling would make an HTTP client abort a request whose answer may carry rotated tokens). The operation's own
+/// timeouts bound it.
 func race<T: Sendable>(
-    timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
-) async -> Result<T, any Error>? {
-    await raceKeepingWork(timeout: timeout, operation).result
-}
-
-/// ``race(timeout:_:)`` that also hands back the operation's task, so a late answer can still be used (the
-/// holder stores tokens a refresh function returns after its timeout).
-func raceKeepingWork<T: Sendable>(
     timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
 ) async -> (result: Result<T, any Error>?, work: Task<T, any Error>) {
     let box = RaceBox<T>()
@@ -32,7 +26,6 @@ func raceKeepingWork<T: Sendable>(
     }
     let result = await withCheckedContinuation { continuation in box.install(continuation) }
     timer.cancel()
-    if result == nil { work.cancel() }
     return (result, work)
 }
 

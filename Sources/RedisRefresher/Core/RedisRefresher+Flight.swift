@@ -40,6 +40,7 @@ extension RedisRefresher {
             // Once sent, a check may take the lock on the server whatever happens here: it runs in a task of its
             // own, so cancelling this flight (every caller gave up) cannot drop its answer.
             let store = self.store
+            let checkSentAt = ContinuousClock.now
             let checked = await Task { await store.checkResult(request) }.value
             let step: FlightWaiter.Step
             switch checked {
@@ -55,7 +56,7 @@ extension RedisRefresher {
                     metrics.waits.increment()
                     logger.debug("waiting for another worker's refresh", metadata: ["holder": "\(holder)"])
                 }
-            case .failure(let error) where error.code == .redisUnavailable:
+            case .failure(let error) where error.isTransientRedisFailure:
                 // The reply may be lost after the script ran: the phase stays `checking` until a check answers.
                 flight.note(problem: error.message)
                 logger.debug("check failed; will retry", metadata: ["error": "\(error.message)"])
@@ -65,7 +66,7 @@ extension RedisRefresher {
             }
             switch step {
             case .finish(let result):
-                finish(flight, with: result, wokenBy: waiter.wokenBy)
+                finish(flight, with: result, wokenBy: waiter.wokenBy, fromCheck: true)
                 return
             case .hold(let credentials, let graceElapsed):
                 if flight.isAbandoned {
@@ -87,7 +88,8 @@ extension RedisRefresher {
                 // The holder's work runs in a task of its own: it must finish (store, record or release) even if
                 // this flight's task was cancelled in the meantime.
                 let holding = Task {
-                    await self.refreshAsHolder(credentials, acquisition: acquisition, graceElapsed: graceElapsed)
+                    await self.refreshAsHolder(
+                        credentials, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt)
                 }
                 flight.finish(await holding.value)
                 return
@@ -101,10 +103,17 @@ extension RedisRefresher {
         }
     }
 
-    private func finish(_ flight: Flight, with result: Result<Credentials, RefresherError>, wokenBy: RefresherMetrics.Wake?) {
+    private func finish(
+        _ flight: Flight, with result: Result<Credentials, RefresherError>, wokenBy: RefresherMetrics.Wake?,
+        fromCheck: Bool = false
+    ) {
         switch result {
         case .success(let credentials):
-            let current = remember(credentials)
+            // A check found the stored session *behind* the callers' generation in the same lineage: Redis went
+            // backwards (restored from an older copy). What it holds is the truth, not the cached copy they just used.
+            let wentBack =
+                fromCheck && credentials.lineage == flight.lineage && credentials.generation < flight.generation
+            let current = wentBack ? replaceCache(with: credentials) : remember(credentials)
             metrics.resolved(via: wokenBy, with: current)
             flight.finish(.success(current))
         case .failure(let error):

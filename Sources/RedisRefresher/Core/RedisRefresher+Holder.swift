@@ -8,16 +8,31 @@ extension RedisRefresher {
     /// Presents the refresh token while holding the lock (extending it), as often as ``RefreshAttempts`` allows,
     /// then stores the new tokens with the fenced write or records the failure; the lock is released either way,
     /// except when a request may still be in flight at shutdown (then it is left to expire).
+    ///
+    /// `checkSentAt` is when the check that took the lock was sent: a takeover's grace, measured by the server at the
+    /// check, counts from there.
     func refreshAsHolder(
-        _ current: Credentials, acquisition: String, graceElapsed: Duration?
+        _ current: Credentials, acquisition: String, graceElapsed: Duration?, checkSentAt: ContinuousClock.Instant
     ) async -> Result<Credentials, RefresherError> {
         defer { clearPhase(of: acquisition) }
+        let lockLost = Flag()
+        let keeper = Task { await self.keepLock(acquisition, generation: current.generation, lost: lockLost) }
+        // The keeper stops as soon as the final write answered, so it neither takes back a lock that write gave up
+        // nor reports a lock the write itself released as lost.
+        let result = await presentAndStore(
+            current, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt,
+            lockLost: lockLost)
+        keeper.cancel()
+        return result
+    }
+
+    private func presentAndStore(
+        _ current: Credentials, acquisition: String, graceElapsed: Duration?, checkSentAt: ContinuousClock.Instant,
+        lockLost: Flag
+    ) async -> Result<Credentials, RefresherError> {
         let generation = current.generation
         let started = ContinuousClock.now
-        let lockLost = Flag()
-        let keeper = Task { await self.keepLock(acquisition, generation: generation, lost: lockLost) }
-        defer { keeper.cancel() }
-        var attempts = RefreshAttempts(policy: retryPolicy, graceElapsed: graceElapsed, now: started)
+        var attempts = RefreshAttempts(policy: retryPolicy, graceElapsed: graceElapsed, now: checkSentAt)
         logger.info(
             "refreshing",
             metadata: ["generation": "\(generation)", "in_grace": "\(graceElapsed != nil)", "lock": "\(acquisition)"])
@@ -33,28 +48,26 @@ extension RedisRefresher {
                     attempts.mayHaveRotated ? .outcomeUnknown(reason) : .notProcessed(reason), current: current,
                     acquisition: acquisition, started: started)
             }
-            if attempts.mayHaveRotated, !attempts.insideGrace(.now) {
-                return await record(
-                    .outcomeUnknown("the provider's reuse grace ended before the token could be presented again"),
-                    current: current, acquisition: acquisition, started: started)
-            }
             // The attempt is recorded before the token leaves: should this process die or lose Redis from here on,
             // nobody else presents the token outside the reuse grace.
             let result: RefreshAttempts.Result
             do {
-                guard try await store.present(owner: acquisition, generation: generation) else {
-                    if attempts.attempts == 0 && !attempts.mayHaveRotated {
-                        return .failure(
-                            RefresherError(.lockLost, "the lock was lost before the refresh token was presented"))
-                    }
+                guard try await store.present(owner: acquisition, generation: generation, ttl: configuration.lockTTL)
+                else {
+                    return await gaveUpLock(
+                        current, acquisition: acquisition, started: started, mayHaveRotated: attempts.mayHaveRotated)
+                }
+                // Checked after the round trip that recorded the attempt, right before the token leaves.
+                if attempts.mayHaveRotated, !attempts.insideGrace(.now) {
                     return await record(
-                        .outcomeUnknown("the lock was lost between two attempts"), current: current,
-                        acquisition: acquisition, started: started)
+                        .outcomeUnknown("the provider's reuse grace ended before the token could be presented again"),
+                        current: current, acquisition: acquisition, started: started)
                 }
                 attempts.presenting(at: .now)
-                result = await attempt(current, acquisition: acquisition, started: started)
+                result = await attempt(current, acquisition: acquisition, started: started, number: attempts.attempts)
             } catch {
-                // Nothing left this process: as far as the provider knows, this attempt never happened.
+                // Nothing left this process: as far as the provider knows, this attempt never happened. (Counted,
+                // so the attempt budget bounds a Redis that keeps failing.)
                 attempts.presenting(at: .now)
                 result = .failed(.notProcessed("could not record the attempt: \(error.message)"))
             }
@@ -91,12 +104,10 @@ extension RedisRefresher {
     /// One call of the refresh function, raced against ``RefresherConfiguration/refreshTimeout``. Tokens it returns
     /// after the timeout are still stored (the fenced write decides whether they are still wanted).
     private func attempt(
-        _ current: Credentials, acquisition: String, started: ContinuousClock.Instant
+        _ current: Credentials, acquisition: String, started: ContinuousClock.Instant, number: Int
     ) async -> RefreshAttempts.Result {
         let refresh = self.refresh
-        let (outcome, work) = await raceKeepingWork(timeout: configuration.refreshTimeout) {
-            try await refresh(current)
-        }
+        let (outcome, work) = await race(timeout: configuration.refreshTimeout) { try await refresh(current) }
         switch outcome {
         case .some(.success(let tokens)):
             // Any answer with an access token is kept; only tokens that cannot be stored at all are not.
@@ -111,13 +122,20 @@ extension RedisRefresher {
             return .failed(.outcomeUnknown("refresh function threw \(type(of: error))"))
         case .none:
             // The request may still be answered: shutdown waits for it like for a holder.
-            let late = acquisition + "/late"
+            let late = "\(acquisition)/late-\(number)"
             _ = setPhase(.presenting, of: late, evenIfShutDown: true)
             Task {
                 defer { self.clearPhase(of: late) }
-                guard let tokens = try? await work.value,
-                    SessionRecord.unstorableReason(tokens, requireRefreshToken: false) == nil
-                else { return }
+                let tokens: RefreshedTokens
+                do {
+                    tokens = try await work.value
+                } catch {
+                    self.logger.info(
+                        "a refresh request that timed out failed later",
+                        metadata: ["generation": "\(current.generation)", "error_type": "\(type(of: error))"])
+                    return
+                }
+                guard SessionRecord.unstorableReason(tokens, requireRefreshToken: false) == nil else { return }
                 self.logger.warning(
                     "the refresh function answered after its timeout; storing its tokens",
                     metadata: ["generation": "\(current.generation)"])
@@ -145,6 +163,8 @@ extension RedisRefresher {
                     logger.info("took the lock back after it expired", metadata: ["generation": "\(generation)"])
                     delay = interval
                 case .lost:
+                    // The holder's final write may have released it a moment ago: that is no loss.
+                    if Task.isCancelled { return }
                     lost.set()
                     metrics.locksLost.increment()
                     logger.warning(
@@ -224,6 +244,28 @@ extension RedisRefresher {
         return .failure(RefresherError(.redisUnavailable, "could not store the refreshed session: \(lastProblem)"))
     }
 
+    /// The lock is no longer this holder's (or the session moved on) before a presentation: nothing is presented.
+    /// Returns the stored session when it went on; otherwise, if no earlier attempt may have used the token, a
+    /// retryable ``RefresherError/Code/lockLost`` (the token is still good), else the unknown outcome is recorded.
+    private func gaveUpLock(
+        _ current: Credentials, acquisition: String, started: ContinuousClock.Instant, mayHaveRotated: Bool
+    ) async -> Result<Credentials, RefresherError> {
+        _ = try? await store.release(owner: acquisition, reason: "superseded")
+        if let moved = await sessionMovedOn(from: current) { return .success(moved) }
+        guard mayHaveRotated else {
+            return .failure(RefresherError(.lockLost, "the lock was lost before the refresh token was presented"))
+        }
+        return await record(
+            .outcomeUnknown("the lock was lost between two attempts"), current: current, acquisition: acquisition,
+            started: started)
+    }
+
+    /// The stored session when it supersedes `current` (read from Redis), else `nil`.
+    private func sessionMovedOn(from current: Credentials) async -> Credentials? {
+        guard let stored = try? await store.load(), stored.supersedes(current) else { return nil }
+        return remember(stored)
+    }
+
     /// Records a failed refresh on the session (releasing the lock), retried like the commit, and turns it into the
     /// callers' error.
     private func record(
@@ -245,7 +287,13 @@ extension RedisRefresher {
         var delay = Duration.milliseconds(50)
         while true {
             do {
-                _ = try await store.fail(failure, generation: current.generation, lineage: current.lineage, by: acquisition)
+                if try await !store.fail(
+                    failure, generation: current.generation, lineage: current.lineage, by: acquisition),
+                    let moved = await sessionMovedOn(from: current)
+                {
+                    // Nothing to record: the session went on (a late answer of this very holder, a new login).
+                    return .success(moved)
+                }
                 break
             } catch where error.isTransientRedisFailure && ContinuousClock.now.advanced(by: delay) < deadline {
                 try? await Task.sleep(for: delay)

@@ -187,6 +187,12 @@ public final class RedisRefresher: Sendable {
         return state.withLock { $0.cache.finishLoad(loaded, token: token) }
     }
 
+    /// Caches what Redis holds even though it is older than the cached copy (Redis went backwards).
+    func replaceCache(with credentials: Credentials) -> Credentials {
+        state.withLock { $0.cache.replace(with: credentials) }
+        return credentials
+    }
+
     /// Caches credentials this process just learned from Redis, unless a newer generation of the same lineage is
     /// cached already; returns what the cache holds.
     @discardableResult

@@ -1,6 +1,6 @@
 /// The lock holder's decisions for one refresh, as a pure state machine: given how an attempt ended, what to do next.
 ///
-/// The driver (``RedisRefresher/refreshAsHolder(_:acquisition:graceElapsed:flight:)``) presents the refresh token
+/// The driver (``RedisRefresher/refreshAsHolder(_:acquisition:graceElapsed:checkSentAt:)``) presents the refresh token
 /// when told to, reports each attempt's result, and carries out the returned action; the machine holds no I/O and
 /// no clock of its own, so every rule is unit-tested with made-up instants.
 ///
@@ -52,7 +52,8 @@ struct RefreshAttempts: Sendable {
     private(set) var graceDeadline: ContinuousClock.Instant?
 
     /// A machine for a fresh refresh, or for a takeover inside the reuse grace of an earlier presentation that
-    /// happened `graceElapsed` before `now` (its outcome unknown).
+    /// happened `graceElapsed` before `now` (its outcome unknown). For a takeover, `now` is when the check that
+    /// measured `graceElapsed` was sent, so its round trip counts against the grace.
     init(policy: Policy, graceElapsed: Duration? = nil, now: ContinuousClock.Instant) {
         self.policy = policy
         mayHaveRotated = graceElapsed != nil

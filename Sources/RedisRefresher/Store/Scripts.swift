@@ -93,7 +93,8 @@ enum Scripts {
             local elapsed = -1
             if prior then
               local grace = tonumber(ARGV[8]) or 0
-              if grace > 0 and now - first < grace then
+              -- The same margin as the holder's: the request must reach the provider before the grace ends.
+              if grace > 0 and now - first < grace - math.min(math.floor(grace / 4), 1000) then
                 elapsed = now - first
               else
                 local since = now - (tonumber(s[13]) or 0)
@@ -123,7 +124,8 @@ enum Scripts {
     ///
     /// ARGV: 1 acquisition id, 2 g, 3 access token, 4 refresh token, 5 expires_at ms ('' when unknown), 6 duration
     /// ms, 7 channel, 8 lineage ('' matches any).
-    /// Returns `{"committed", g+1, now_ms}`, `{"fenced", stored generation, holder, moved (0/1)}` or
+    /// A session that is gone altogether (Redis lost its data) is written anew with these tokens as g+1: they are
+    /// the only valid ones. Returns `{"committed", g+1, now_ms}`, `{"fenced", stored generation, holder, moved (0/1)}` or
     /// `{"noperm", "PUBLISH"}`; `moved` is 1 when the session went on without this result (newer generation, other
     /// lineage, or none at all).
     static let commit = RedisScript(
@@ -131,14 +133,18 @@ enum Scripts {
             if not can_publish(ARGV[7]) then return {'noperm', 'PUBLISH'} end
             local holder = redis.call('GET', KEYS[1])
             local s = redis.call('HMGET', KEYS[3], 'generation', 'lineage')
+            -- A session that is gone (Redis lost its data) did not move on: the new tokens are stored in its place.
+            local gone = not s[1]
             local gen = tonumber(s[1] or '')
-            local moved = gen == nil or gen ~= tonumber(ARGV[2]) or (ARGV[8] ~= '' and (s[2] or '') ~= ARGV[8])
+            local moved = not gone and (gen == nil or gen ~= tonumber(ARGV[2])
+              or (ARGV[8] ~= '' and (s[2] or '') ~= ARGV[8]))
             if moved or (holder and holder ~= ARGV[1]) then
               incr('fenced', 1)
               return {'fenced', gen or -1, holder or '', moved and 1 or 0}
             end
             local now = now_ms()
-            local new = gen + 1
+            local new = tonumber(ARGV[2]) + 1
+            if gone and ARGV[8] ~= '' then redis.call('HSET', KEYS[3], 'lineage', ARGV[8]) end
             redis.call('HSET', KEYS[3], 'access_token', ARGV[3], 'refresh_token', ARGV[4], 'expires_at', ARGV[5],
               'generation', new, 'refreshed_at', string.format('%d', now), 'refreshed_by', ARGV[1])
             redis.call('HDEL', KEYS[3], unpack(outcome_fields))
@@ -152,9 +158,10 @@ enum Scripts {
 
     /// Records a failed refresh and publishes `failed`; releases the lock when it is ours.
     ///
-    /// A rejected or unknown outcome is recorded whenever the session is still at g (even after the lock was lost:
-    /// nobody may present that refresh token again); a not-processed one only while the lock is ours, and it clears
-    /// this holder's attempt (the token was not used, so the next holder may present it).
+    /// A rejected outcome is recorded whenever the session is still at g (even after the lock was lost: nobody may
+    /// present that refresh token again); an unknown one unless another holder has the lock (it took over inside
+    /// the reuse grace and may still succeed); a not-processed one only while the lock is ours. Recording ends this
+    /// holder's attempt (its fields go). When nothing is recorded but the lock is ours, it is released.
     ///
     /// ARGV: 1 acquisition id, 2 g, 3 kind (`rejected`, `unknown`, `not_processed`), 4 reason, 5 channel,
     /// 6 lineage ('' matches any). Returns 1 when recorded, 0 when there was nothing to record, or
@@ -166,19 +173,27 @@ enum Scripts {
             local s = redis.call('HMGET', KEYS[3], 'generation', 'lineage', 'attempt_by')
             local same = s[1] ~= false and tonumber(s[1]) == tonumber(ARGV[2]) and (ARGV[6] == '' or (s[2] or '') == ARGV[6])
             local ours = holder == ARGV[1]
-            if not ours and not (same and ARGV[3] ~= 'not_processed') then return 0 end
-            local now = string.format('%d', now_ms())
-            if same then
-              redis.call('HSET', KEYS[3], 'failed_generation', ARGV[2], 'failed_at', now, 'failed_kind', ARGV[3],
-                'failed_reason', ARGV[4])
-              if ARGV[3] == 'rejected' then
-                redis.call('HSET', KEYS[3], 'rejected_generation', ARGV[2], 'rejected_reason', ARGV[4])
-              elseif ARGV[3] == 'unknown' then
-                redis.call('HSET', KEYS[3], 'unknown_generation', ARGV[2], 'unknown_reason', ARGV[4])
-              elseif s[3] == ARGV[1] then
-                redis.call('HDEL', KEYS[3], unpack(attempt_fields))
-              end
+            -- A rejection is recorded even after the lock was lost; an unknown outcome only while nobody else holds
+            -- the lock (a holder that took over inside the reuse grace may still succeed); not processed only by
+            -- the lock's owner.
+            local record = same and (ARGV[3] == 'rejected' or (ARGV[3] == 'unknown' and (ours or not holder))
+              or (ARGV[3] == 'not_processed' and ours))
+            if not record then
+              if not ours then return 0 end
+              redis.call('DEL', KEYS[1])
+              redis.call('PUBLISH', ARGV[5], 'released by=' .. ARGV[1] .. ' reason=superseded')
+              return 0
             end
+            local now = string.format('%d', now_ms())
+            redis.call('HSET', KEYS[3], 'failed_generation', ARGV[2], 'failed_at', now, 'failed_kind', ARGV[3],
+              'failed_reason', ARGV[4])
+            if ARGV[3] == 'rejected' then
+              redis.call('HSET', KEYS[3], 'rejected_generation', ARGV[2], 'rejected_reason', ARGV[4])
+            elseif ARGV[3] == 'unknown' then
+              redis.call('HSET', KEYS[3], 'unknown_generation', ARGV[2], 'unknown_reason', ARGV[4])
+            end
+            -- The outcome is recorded (or the token is still good): this holder's attempt is over.
+            if s[3] == ARGV[1] then redis.call('HDEL', KEYS[3], unpack(attempt_fields)) end
             incr('failures', 1)
             if ours then redis.call('DEL', KEYS[1]) end
             redis.call('PUBLISH', ARGV[5], 'failed generation=' .. ARGV[2] .. ' kind=' .. ARGV[3] .. ' by=' .. ARGV[1] .. ' reason=' .. ARGV[4])
@@ -190,12 +205,19 @@ enum Scripts {
     /// attempt on this generation, `attempt_heartbeat`). Until an outcome is recorded, nobody else presents that token
     /// outside the reuse grace.
     ///
-    /// ARGV: 1 owner, 2 g. Returns 1 when recorded (the lock is ours and the session still at g), 0 otherwise.
+    /// ARGV: 1 owner, 2 g, 3 ttl ms. Returns 1 when recorded (the lock is ours, or free with no other attempt
+    /// recorded, and the session still at g), 0 otherwise.
     static let present = RedisScript(
         prelude + """
-            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_generation', 'attempt_first_at')
+            local holder = redis.call('GET', KEYS[1])
+            if holder and holder ~= ARGV[1] then return 0 end
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_generation', 'attempt_first_at', 'attempt_by')
             if tonumber(s[1] or '') ~= tonumber(ARGV[2]) then return 0 end
+            -- A lock that expired while Redis was away is taken back, unless another holder's attempt is recorded.
+            if not holder then
+              if s[2] and tonumber(s[2]) == tonumber(ARGV[2]) and s[4] and s[4] ~= ARGV[1] then return 0 end
+              redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+            end
             local now = string.format('%d', now_ms())
             local first = now
             if s[2] and tonumber(s[2]) == tonumber(ARGV[2]) and tonumber(s[3]) then first = s[3] end

@@ -143,8 +143,10 @@ struct SessionStore: Sendable {
 
     /// Records that `owner` presents the refresh token of generation `generation` now; false when the lock is not
     /// its own or the session moved on (then nothing may be presented).
-    func present(owner: String, generation: Int64) async throws(RefresherError) -> Bool {
-        try await run(Scripts.present, [RedisArgument(owner), RedisArgument(generation)]).int == 1
+    func present(owner: String, generation: Int64, ttl: Duration) async throws(RefresherError) -> Bool {
+        try await run(
+            Scripts.present, [RedisArgument(owner), RedisArgument(generation), RedisArgument(ttl.wholeMilliseconds)]
+        ).int == 1
     }
 
     /// How an extension went.
