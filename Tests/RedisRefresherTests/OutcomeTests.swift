@@ -82,7 +82,7 @@ struct OutcomeTests {
             2, scenario,
             [
                 "TASKS": "4", "MODE": "late", "LATENCY_MS": "1500", "REFRESH_TIMEOUT_MS": "500", "LOCK_TTL_MS": "1000",
-                "START_AT": "0", "TIMEOUT_MS": "10000",
+                "START_AT": "0", "TIMEOUT_MS": "10000", "SHUTDOWN_GRACE_MS": "5000",
             ])
         let results = try await FaultTests.results(workers)
         #expect(results.count == 8)

@@ -14,7 +14,8 @@
 //   refuse   - the first REFUSE_FIRST presentations (default 2, fleet-wide) are refused before reaching the IdP
 //              (not processed), then the IdP is called;
 //   expired  - the IdP rotates and answers with an access token that expires at once (expires_in 0).
-// IDP_REUSE_GRACE_MS sets the refresher's identityProviderReuseGrace (default 0).
+// IDP_REUSE_GRACE_MS sets the refresher's identityProviderReuseGrace (default 0); SHUTDOWN_GRACE_MS how long the
+// final shutdown waits for a request still in flight (default REFRESH_TIMEOUT_MS).
 // Prints "ready <owner>" once connected, then one JSON line per task:
 //   {"ok":true,"generation":N,"t_resume":<unix µs>,"holder":true|false} or {"ok":false,"err":"<code>"}.
 // On SIGTERM it shuts the refresher down (releasing a held lock) and exits 143.
@@ -36,6 +37,8 @@ let lockTTL = Duration.milliseconds(Int(setting("LOCK_TTL_MS", "10000")) ?? 1000
 let timeout = Duration.milliseconds(Int(setting("TIMEOUT_MS", "20000")) ?? 20000)
 let mode = setting("MODE", "refresh")
 let pollInterval = Duration.milliseconds(Int(setting("POLL_MS", "1000")) ?? 1000)
+let shutdownGrace = Duration.milliseconds(
+    Int(setting("SHUTDOWN_GRACE_MS", "")) ?? Int(setting("REFRESH_TIMEOUT_MS", "")) ?? 30000)
 let reuseGrace = Duration.milliseconds(Int(setting("IDP_REUSE_GRACE_MS", "0")) ?? 0)
 let dropFirst = Int(setting("DROP_FIRST", "1")) ?? 1
 let refuseFirst = Int64(setting("REFUSE_FIRST", "2")) ?? 2
@@ -63,7 +66,7 @@ do {
     let refresher = try await RedisRefresher(
         configuration: .init(
             redisURL: redisURL, session: sessionName, lockTTL: lockTTL, pollInterval: pollInterval,
-            refreshTimeout: refreshTimeout, shutdownGracePeriod: refreshTimeout,
+            refreshTimeout: refreshTimeout, shutdownGracePeriod: shutdownGrace,
             identityProviderReuseGrace: reuseGrace),
         refresh: { current in
             func rotate() async throws -> RefreshedTokens {
