@@ -121,6 +121,23 @@ struct ProtocolTests {
         await seeder.shutdown()
     }
 
+    @Test("An operator's release refuses a holder seen alive within the window, in the same atomic step")
+    func releaseRefusesLiveHolder() async throws {
+        let scenario = try Scenario(name: "p-release")
+        let admin = SessionAdmin(connection: scenario.redis, keys: scenario.keys)
+        let time = try await scenario.redis.send("TIME").array ?? []
+        let now = (time.first?.int ?? 0) * 1000 + (time.last?.int ?? 0) / 1000
+        try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "w:1:a-1", "PX", "10000")
+        try await scenario.redis.send("SET", RedisArgument(scenario.keys.lastRefreshTime), RedisArgument(now - 40_000))
+        try await scenario.redis.send(
+            "HSET", RedisArgument(scenario.keys.sessionHash), "attempt_by", "w:1:a-1", "attempt_heartbeat",
+            RedisArgument(now - 2_000))
+        #expect(try await admin.release(owner: "w:1:a-1", unlessAliveWithin: .seconds(30)) == .holderAlive)
+        #expect(try await scenario.lockValue() == "w:1:a-1")
+        #expect(try await admin.release(owner: "w:1:a-1", unlessAliveWithin: .seconds(1)) == .released)
+        #expect(try await admin.release(owner: "w:1:a-1", unlessAliveWithin: nil) == .notHeld)
+    }
+
     @Test("A stats counter that is not an integer never breaks a script half-way")
     func corruptCounter() async throws {
         let scenario = try Scenario(name: "p-stats")

@@ -53,55 +53,31 @@ public struct SessionAdmin: Sendable {
 
     /// Reads the status in one round trip.
     public func status() async throws(RefresherError) -> Status {
-        let replies: [Result<RedisValue, RedisError>]
-        do {
-            replies = try await connection.pipeline([
-                RedisCommand("GET", RedisArgument(keys.lock)),
-                RedisCommand("PTTL", RedisArgument(keys.lock)),
-                RedisCommand("GET", RedisArgument(keys.lastRefreshTime)),
-                RedisCommand("HGETALL", RedisArgument(keys.sessionHash)),
-                RedisCommand("HGETALL", RedisArgument(keys.stats)),
-                RedisCommand("TIME"),
-            ])
-        } catch {
-            throw RefresherError(redis: error)
-        }
-        func value(_ index: Int) throws(RefresherError) -> RedisValue {
-            do { return try replies[index].get() } catch { throw RefresherError(redis: error) }
-        }
-        let holder = try value(0).string
-        let pttl = try value(1).int ?? -2
-        let session = try value(3).hash ?? [:]
-        func text(_ field: String) -> String? { session[field].map { String(decoding: $0, as: UTF8.self) } }
-        func number(_ field: String) -> Int64? { text(field).flatMap { Int64($0) } }
-        var stats: [String: Int64] = [:]
-        for (field, bytes) in try value(4).hash ?? [:] {
-            if let number = Int64(String(decoding: bytes, as: UTF8.self)) { stats[field] = number }
-        }
-        let time = try value(5).array ?? []
-        let serverTime = (time.first?.int ?? 0) * 1000 + (time.dropFirst().first?.int ?? 0) / 1000
-        let lastRefreshTime = try value(2).int
-        let attempt = (by: text("attempt_by"), at: number("attempt_at"), heartbeat: number("attempt_heartbeat"))
-        return Status(
-            lockHolder: holder, lockTTLMilliseconds: holder != nil && pttl >= 0 ? pttl : nil,
-            lastRefreshTime: lastRefreshTime, attemptBy: attempt.by, attemptAt: attempt.at,
-            attemptHeartbeat: attempt.heartbeat,
-            holderLastSeen: Status.lastSeen(
-                holder: holder, lastRefreshTime: lastRefreshTime, attemptBy: attempt.by, attemptAt: attempt.at,
-                attemptHeartbeat: attempt.heartbeat),
-            hasSession: !session.isEmpty, generation: number("generation"),
-            expiresAt: number("expires_at"), refreshedAt: number("refreshed_at"), refreshedBy: text("refreshed_by"),
-            accessTokenFingerprint: text("access_token").map(TokenFingerprint.of),
-            refreshTokenFingerprint: text("refresh_token").map(TokenFingerprint.of),
-            rejectedReason: number("rejected_generation") == number("generation") ? text("rejected_reason") : nil,
-            unknownOutcomeReason: number("unknown_generation") == number("generation") ? text("unknown_reason") : nil,
-            lineage: text("lineage"), stats: stats, serverTime: serverTime)
+        try await store.status()
     }
 
     /// Releases the lock only if `owner` holds it (compare-and-delete), publishing `released`. Returns whether it
     /// was released.
     public func release(owner: String, reason: String = "operator") async throws(RefresherError) -> Bool {
         try await store.release(owner: owner, reason: reason)
+    }
+
+    /// What ``release(owner:unlessAliveWithin:reason:)`` did.
+    public enum ReleaseOutcome: Sendable, Hashable {
+        /// The lock was `owner`'s and is gone (`released` published).
+        case released
+        /// The lock is not `owner`'s (free, or someone else's): nothing changed.
+        case notHeld
+        /// `owner` holds the lock and was seen alive within the window: nothing changed.
+        case holderAlive
+    }
+
+    /// Releases the lock only if `owner` holds it and was not seen alive within `window` (the lock taken, or its
+    /// refresh attempt started or extended), checked and done in one atomic step; `nil` skips the liveness check.
+    public func release(
+        owner: String, unlessAliveWithin window: Duration?, reason: String = "operator"
+    ) async throws(RefresherError) -> ReleaseOutcome {
+        try await store.release(owner: owner, reason: reason, unlessAliveWithin: window)
     }
 
     /// Installs a session after a fresh login: the next generation of a new lineage, a cleared rejection or unknown

@@ -230,11 +230,20 @@ enum Scripts {
     /// presented under this lock (or before it) keeps the token out of everybody else's hands until an outcome is
     /// recorded.
     ///
-    /// ARGV: 1 owner, 2 channel, 3 reason. Returns 1 when the lock was ours and is gone, 0 otherwise, or
-    /// `{"noperm", "PUBLISH"}`.
+    /// With a live window (operators), a holder seen alive within it (the lock taken, or its attempt started or
+    /// extended) is not released: releasing a live holder lets a second worker present the same refresh token.
+    ///
+    /// ARGV: 1 owner, 2 channel, 3 reason, 4 live window ms ('' for none). Returns 1 when the lock was ours and is
+    /// gone, 0 when it is not `owner`'s, -1 when the holder is alive, or `{"noperm", "PUBLISH"}`.
     static let release = RedisScript(
         prelude + """
             if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+            if ARGV[4] and ARGV[4] ~= '' then
+              local seen = tonumber(redis.call('GET', KEYS[2]) or '') or 0
+              local a = redis.call('HMGET', KEYS[3], 'attempt_by', 'attempt_at', 'attempt_heartbeat')
+              if a[1] == ARGV[1] then seen = math.max(seen, tonumber(a[2]) or 0, tonumber(a[3]) or 0) end
+              if now_ms() - seen <= tonumber(ARGV[4]) then return -1 end
+            end
             if not can_publish(ARGV[2]) then return {'noperm', 'PUBLISH'} end
             redis.call('DEL', KEYS[1])
             redis.call('PUBLISH', ARGV[2], 'released by=' .. ARGV[1] .. ' reason=' .. ARGV[3])

@@ -42,16 +42,16 @@ enum SessionRecord {
             }
             return number
         }
-        let generation = try integer("generation", required: true)!
+        let generation = try integer(SessionField.generation, required: true)!
         guard generation >= 0 else { throw RefresherError(.corruptSession, "the session's generation is negative") }
         return Credentials(
-            accessToken: try token("access_token"),
-            refreshToken: try token("refresh_token"),
-            expiresAtMilliseconds: try integer("expires_at", required: false),
+            accessToken: try token(SessionField.accessToken),
+            refreshToken: try token(SessionField.refreshToken),
+            expiresAtMilliseconds: try integer(SessionField.expiresAt, required: false),
             generation: generation,
-            refreshedAtMilliseconds: try integer("refreshed_at", required: false),
-            refreshedBy: fields["refreshed_by"].map { String(decoding: $0.prefix(300), as: UTF8.self) },
-            lineage: fields["lineage"].map { String(decoding: $0.prefix(64), as: UTF8.self) })
+            refreshedAtMilliseconds: try integer(SessionField.refreshedAt, required: false),
+            refreshedBy: fields[SessionField.refreshedBy].map { String(decoding: $0.prefix(300), as: UTF8.self) },
+            lineage: fields[SessionField.lineage].map { String(decoding: $0.prefix(64), as: UTF8.self) })
     }
 
     /// A new lineage id: 16 hex digits, random. A session stored fresh (seed, a new login) starts a new lineage, so

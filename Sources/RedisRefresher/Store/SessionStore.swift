@@ -136,9 +136,24 @@ struct SessionStore: Sendable {
 
     /// Releases the lock if `owner` holds it (compare-and-delete), publishing `released`.
     func release(owner: String, reason: String) async throws(RefresherError) -> Bool {
+        try await release(owner: owner, reason: reason, unlessAliveWithin: nil) == .released
+    }
+
+    /// Releases the lock if `owner` holds it and, with a window, was not seen alive within it (one atomic step).
+    func release(
+        owner: String, reason: String, unlessAliveWithin window: Duration?
+    ) async throws(RefresherError) -> SessionAdmin.ReleaseOutcome {
         let reply = try await run(
-            Scripts.release, [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason)])
-        return reply.int == 1
+            Scripts.release,
+            [
+                RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason),
+                RedisArgument(window.map { String($0.wholeMilliseconds) } ?? ""),
+            ])
+        switch reply.int {
+        case 1: return .released
+        case -1: return .holderAlive
+        default: return .notHeld
+        }
     }
 
     /// Records that `owner` presents the refresh token of generation `generation` now; false when the lock is not
@@ -180,6 +195,59 @@ struct SessionStore: Sendable {
         let reply = try await run(Scripts.replace, sessionArguments(tokens, by: owner))
         guard let generation = reply.int else { throw unexpected("replace") }
         return generation
+    }
+
+    /// Everything an operator needs to know about the session, without its tokens, in one round trip.
+    func status() async throws(RefresherError) -> SessionAdmin.Status {
+        let replies: [Result<RedisValue, RedisError>]
+        do {
+            replies = try await connection.pipeline([
+                RedisCommand("GET", RedisArgument(keys.lock)),
+                RedisCommand("PTTL", RedisArgument(keys.lock)),
+                RedisCommand("GET", RedisArgument(keys.lastRefreshTime)),
+                RedisCommand("HGETALL", RedisArgument(keys.sessionHash)),
+                RedisCommand("HGETALL", RedisArgument(keys.stats)),
+                RedisCommand("TIME"),
+            ])
+        } catch {
+            throw RefresherError(redis: error)
+        }
+        func value(_ index: Int) throws(RefresherError) -> RedisValue {
+            do { return try replies[index].get() } catch { throw RefresherError(redis: error) }
+        }
+        let holder = try value(0).string
+        let pttl = try value(1).int ?? -2
+        let session = try value(3).hash ?? [:]
+        func text(_ field: String) -> String? { session[field].map { String(decoding: $0, as: UTF8.self) } }
+        func number(_ field: String) -> Int64? { text(field).flatMap { Int64($0) } }
+        var stats: [String: Int64] = [:]
+        for (field, bytes) in try value(4).hash ?? [:] {
+            if let number = Int64(String(decoding: bytes, as: UTF8.self)) { stats[field] = number }
+        }
+        let time = try value(5).array ?? []
+        let serverTime = (time.first?.int ?? 0) * 1000 + (time.dropFirst().first?.int ?? 0) / 1000
+        let lastRefreshTime = try value(2).int
+        let generation = number(SessionField.generation)
+        let attempt = (
+            by: text(SessionField.attemptBy), at: number(SessionField.attemptAt),
+            heartbeat: number(SessionField.attemptHeartbeat)
+        )
+        return SessionAdmin.Status(
+            lockHolder: holder, lockTTLMilliseconds: holder != nil && pttl >= 0 ? pttl : nil,
+            lastRefreshTime: lastRefreshTime, attemptBy: attempt.by, attemptAt: attempt.at,
+            attemptHeartbeat: attempt.heartbeat,
+            holderLastSeen: SessionAdmin.Status.lastSeen(
+                holder: holder, lastRefreshTime: lastRefreshTime, attemptBy: attempt.by, attemptAt: attempt.at,
+                attemptHeartbeat: attempt.heartbeat),
+            hasSession: !session.isEmpty, generation: generation, expiresAt: number(SessionField.expiresAt),
+            refreshedAt: number(SessionField.refreshedAt), refreshedBy: text(SessionField.refreshedBy),
+            accessTokenFingerprint: text(SessionField.accessToken).map(TokenFingerprint.of),
+            refreshTokenFingerprint: text(SessionField.refreshToken).map(TokenFingerprint.of),
+            rejectedReason: number(SessionField.rejectedGeneration) == generation
+                ? text(SessionField.rejectedReason) : nil,
+            unknownOutcomeReason: number(SessionField.unknownGeneration) == generation
+                ? text(SessionField.unknownReason) : nil,
+            lineage: text(SessionField.lineage), stats: stats, serverTime: serverTime)
     }
 
     /// The stored session, `nil` when there is none.

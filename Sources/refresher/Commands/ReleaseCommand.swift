@@ -104,13 +104,19 @@ struct ReleaseCommand: AsyncParsableCommand {
     /// Compare-and-delete for `owner` unless it is alive; on a miss, reads who (if anyone) holds the lock, for the
     /// message.
     private func release(_ owner: String, admin: SessionAdmin) async throws -> Outcome {
-        // Checked right before the compare-and-delete (also after a confirmation prompt, which may take long). A
-        // holder that shows a sign of life in the milliseconds between the two is released: it had been silent
-        // for the whole window before.
+        // Checked again by the release itself, atomically (also after a confirmation prompt, which may take long).
         if !evenIfLive, let live = try await admin.liveHolder(within: window), live.owner == owner {
             return .holderLive(live)
         }
-        if try await admin.release(owner: owner) { return .released(holder: owner) }
+        switch try await admin.release(owner: owner, unlessAliveWithin: evenIfLive ? nil : window) {
+        case .released:
+            return .released(holder: owner)
+        case .holderAlive:
+            if let live = try await admin.liveHolder(within: window), live.owner == owner { return .holderLive(live) }
+            throw CLIError("not releasing: \(Operator.printable(owner)) showed a sign of life just now")
+        case .notHeld:
+            break
+        }
         if let holder = try await Self.holder(admin) { return .heldByAnother(expected: owner, holder: holder.owner) }
         return .noLock(expected: owner)
     }
