@@ -164,7 +164,9 @@ struct FleetTests {
         try await waitUntil(timeout: .seconds(5), "the worker exits") { !worker.process.isRunning }
         #expect(worker.process.terminationStatus == 143)
         #expect(try await scenario.lockValue() == lock)
-        #expect(try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "attempt_by").string == lock)
+        #expect(
+            try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "attempt_by").string == lock
+        )
         await seeder.shutdown()
     }
 }

@@ -69,7 +69,9 @@ struct OutcomeTests {
             RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(60)))
         let fresh = try await seeder.refreshAccessTokenOrReLogin(after: replaced, timeout: .seconds(10))
         #expect(fresh.generation == replaced.generation + 1)
-        #expect(try await SessionAdmin(connection: scenario.redis, keys: scenario.keys).status().unknownOutcomeReason == nil)
+        #expect(
+            try await SessionAdmin(connection: scenario.redis, keys: scenario.keys).status().unknownOutcomeReason == nil
+        )
         await seeder.shutdown()
     }
 
@@ -127,7 +129,9 @@ struct OutcomeTests {
         await seeder.shutdown()
     }
 
-    @Test("SIGTERM of the holder mid-request: its lock expires; callers fail, or are served inside a grace", arguments: [0, 20_000])
+    @Test(
+        "SIGTERM of the holder mid-request: its lock expires; callers fail, or are served inside a grace",
+        arguments: [0, 20_000])
     func holderTerminatedMidRequest(graceMilliseconds: Int) async throws {
         let scenario = try Scenario(name: "o-term")
         let seeder = try await scenario.refresher()

@@ -35,7 +35,9 @@ struct ProtocolTests {
             return
         }
         // Another acquisition of the same process is someone else.
-        guard case .held(let holder, _, _) = try await store.check(Self.request("w:1:a-2", generation: initial.generation))
+        guard
+            case .held(let holder, _, _) = try await store.check(
+                Self.request("w:1:a-2", generation: initial.generation))
         else {
             Issue.record("another acquisition was let in")
             return
@@ -112,10 +114,12 @@ struct ProtocolTests {
         let outcome = try await store.commit(
             RefreshedTokens(accessToken: "fresh-a", refreshToken: "fresh-r", expiresIn: .seconds(60)),
             after: initial, by: "w:1:a-1", duration: .milliseconds(5))
-        #expect(outcome == .committed(generation: initial.generation + 1, atMilliseconds: nil) || {
-            if case .committed(let generation, _) = outcome { return generation == initial.generation + 1 }
-            return false
-        }())
+        #expect(
+            outcome == .committed(generation: initial.generation + 1, atMilliseconds: nil)
+                || {
+                    if case .committed(let generation, _) = outcome { return generation == initial.generation + 1 }
+                    return false
+                }())
         #expect(try await scenario.sessionField("refresh_token") == "fresh-r")
         #expect(try await scenario.sessionField("lineage") == initial.lineage)
         await seeder.shutdown()

@@ -144,7 +144,8 @@ struct SingleProcessTests {
         #expect(attempts.load(ordering: .relaxed) == 3)
         #expect(try await scenario.lockValue() == nil)
         #expect(try await scenario.storedGeneration() == initial.generation)
-        #expect(try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "attempt_by").string == nil)
+        #expect(
+            try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "attempt_by").string == nil)
         // Not processed means the token was not used: the next call presents it again.
         _ = try? await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
         #expect(attempts.load(ordering: .relaxed) == 6)

@@ -31,46 +31,64 @@ struct StateMachineTests {
     func notProcessedBackoff() {
         var machine = RefreshAttempts(policy: Self.policy(attempts: 3), now: Self.t0)
         machine.presenting(at: Self.t0)
-        #expect(machine.next(after: .failed(.notProcessed("503")), at: Self.at(5), jitter: 1) == .retry(after: .milliseconds(100)))
+        #expect(
+            machine.next(after: .failed(.notProcessed("503")), at: Self.at(5), jitter: 1)
+                == .retry(after: .milliseconds(100)))
         machine.presenting(at: Self.at(110))
-        #expect(machine.next(after: .failed(.notProcessed("503")), at: Self.at(115), jitter: 0) == .retry(after: .milliseconds(100)))
+        #expect(
+            machine.next(after: .failed(.notProcessed("503")), at: Self.at(115), jitter: 0)
+                == .retry(after: .milliseconds(100)))
         machine.presenting(at: Self.at(300))
-        #expect(machine.next(after: .failed(.notProcessed("503")), at: Self.at(305), jitter: 0) == .record(.notProcessed("503")))
+        #expect(
+            machine.next(after: .failed(.notProcessed("503")), at: Self.at(305), jitter: 0)
+                == .record(.notProcessed("503")))
     }
 
     @Test("Not processed: no attempt starts past the budget")
     func budget() {
         var machine = RefreshAttempts(policy: Self.policy(), now: Self.t0)
         machine.presenting(at: Self.t0)
-        #expect(machine.next(after: .failed(.notProcessed("503")), at: Self.at(14_950), jitter: 1) == .record(.notProcessed("503")))
+        #expect(
+            machine.next(after: .failed(.notProcessed("503")), at: Self.at(14_950), jitter: 1)
+                == .record(.notProcessed("503")))
     }
 
     @Test("Unknown without a reuse grace: recorded at once, never presented again")
     func unknownWithoutGrace() {
         var machine = RefreshAttempts(policy: Self.policy(), now: Self.t0)
         machine.presenting(at: Self.t0)
-        #expect(machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(10), jitter: 0) == .record(.outcomeUnknown("reset")))
+        #expect(
+            machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(10), jitter: 0)
+                == .record(.outcomeUnknown("reset")))
     }
 
     @Test("Unknown inside the grace: one prompt retry; outside it (with the margin), recorded")
     func unknownInsideGrace() {
         var machine = RefreshAttempts(policy: Self.policy(grace: .seconds(10)), now: Self.t0)
         machine.presenting(at: Self.t0)
-        #expect(machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(200), jitter: 0) == .retry(after: .zero))
+        #expect(
+            machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(200), jitter: 0) == .retry(after: .zero))
         machine.presenting(at: Self.at(200))
         // 9.2 s after the first presentation, the 1 s margin leaves no room.
-        #expect(machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(9_200), jitter: 0) == .record(.outcomeUnknown("reset")))
+        #expect(
+            machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(9_200), jitter: 0)
+                == .record(.outcomeUnknown("reset")))
     }
 
     @Test("After an unknown outcome, a not-processed retry must fit in the grace and a final failure is unknown")
     func notProcessedAfterUnknown() {
         var machine = RefreshAttempts(policy: Self.policy(grace: .seconds(2)), now: Self.t0)
         machine.presenting(at: Self.t0)
-        #expect(machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(100), jitter: 0) == .retry(after: .zero))
+        #expect(
+            machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(100), jitter: 0) == .retry(after: .zero))
         machine.presenting(at: Self.at(100))
-        #expect(machine.next(after: .failed(.notProcessed("refused")), at: Self.at(150), jitter: 0) == .retry(after: .milliseconds(100)))
+        #expect(
+            machine.next(after: .failed(.notProcessed("refused")), at: Self.at(150), jitter: 0)
+                == .retry(after: .milliseconds(100)))
         machine.presenting(at: Self.at(300))
-        #expect(machine.next(after: .failed(.notProcessed("refused")), at: Self.at(1_400), jitter: 0) == .record(.outcomeUnknown("refused")))
+        #expect(
+            machine.next(after: .failed(.notProcessed("refused")), at: Self.at(1_400), jitter: 0)
+                == .record(.outcomeUnknown("refused")))
     }
 
     @Test("A takeover inside an earlier presentation's grace inherits its deadline")
@@ -121,7 +139,9 @@ struct StateMachineTests {
         }
         #expect(failed.code == .refreshFailed && failed.isRetryable)
         #expect(waiter.woke(.failed(generation: 2, outcome: .rejected, by: "h", reason: "old")) == nil)
-        guard case .finish(.failure(let rejected)) = waiter.woke(.failed(generation: 3, outcome: .rejected, by: "h", reason: "r"))
+        guard
+            case .finish(.failure(let rejected)) = waiter.woke(
+                .failed(generation: 3, outcome: .rejected, by: "h", reason: "r"))
         else {
             Issue.record("not finished")
             return
@@ -134,7 +154,8 @@ struct StateMachineTests {
 
     static func session(_ generation: Int64, lineage: String? = "L1", access: String = "a") -> Credentials {
         Credentials(
-            accessToken: access, refreshToken: "r", expiresAtMilliseconds: nil, generation: generation, lineage: lineage)
+            accessToken: access, refreshToken: "r", expiresAtMilliseconds: nil, generation: generation, lineage: lineage
+        )
     }
 
     @Test("The cache: events make it stale; a read makes it current; Redis going backwards is believed")

@@ -66,8 +66,10 @@ public struct FakeIdentityProvider: Sendable {
         try await connection.send("DEL", RedisArgument(key), RedisArgument(key + ":used"))
         try await connection.send(
             "HSET", RedisArgument(key), "refresh_token", RedisArgument(refresh), "access_token", RedisArgument(access),
-            "refreshes", "0", "reuse", "0", "grace_ms", RedisArgument(grace.components.seconds * 1000
-                + grace.components.attoseconds / 1_000_000_000_000_000))
+            "refreshes", "0", "reuse", "0", "grace_ms",
+            RedisArgument(
+                grace.components.seconds * 1000
+                    + grace.components.attoseconds / 1_000_000_000_000_000))
         return (access, refresh)
     }
 

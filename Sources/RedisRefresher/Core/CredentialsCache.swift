@@ -21,8 +21,10 @@ struct CredentialsCache: Sendable {
     /// a newer generation; credentials without a lineage compare by generation only).
     func fresh(supersedingGeneration generation: Int64, lineage: String?) -> Credentials? {
         guard let fresh,
-            fresh.supersedes(Credentials(accessToken: "", refreshToken: "", expiresAtMilliseconds: nil,
-                generation: generation, lineage: lineage))
+            fresh.supersedes(
+                Credentials(
+                    accessToken: "", refreshToken: "", expiresAtMilliseconds: nil,
+                    generation: generation, lineage: lineage))
         else { return nil }
         return fresh
     }

@@ -20,7 +20,8 @@ extension RedisRefresher {
             forget(flight)
             releaseIfStillChecking(acquisition)
         }
-        var waiter = FlightWaiter(generation: flight.generation, pollInterval: configuration.pollInterval, pubSub: pubSub)
+        var waiter = FlightWaiter(
+            generation: flight.generation, pollInterval: configuration.pollInterval, pubSub: pubSub)
         while true {
             if Task.isCancelled || flight.isAbandoned {
                 flight.finish(.failure(RefresherError(.cancelled, "abandoned")))

@@ -112,7 +112,8 @@ extension RedisRefresher {
         case .some(.success(let tokens)):
             // Any answer with an access token is kept; only tokens that cannot be stored at all are not.
             if let problem = SessionRecord.unstorableReason(tokens, requireRefreshToken: false) {
-                return .failed(.outcomeUnknown("the refresh function returned tokens that cannot be stored: \(problem)"))
+                return .failed(
+                    .outcomeUnknown("the refresh function returned tokens that cannot be stored: \(problem)"))
             }
             return .succeeded(tokens)
         case .some(.failure(let failure as RefreshFailure)):
@@ -213,7 +214,8 @@ extension RedisRefresher {
                     logger.info(
                         "refresh result fenced off",
                         metadata: [
-                            "generation": "\(current.generation)", "stored_generation": "\(stored)", "outcome": "fenced",
+                            "generation": "\(current.generation)", "stored_generation": "\(stored)",
+                            "outcome": "fenced",
                             "lock_lost": "\(lockLost.isSet)", "moved": "\(moved)",
                         ])
                     if moved {
@@ -224,7 +226,7 @@ extension RedisRefresher {
                     // it stores its own or gives the lock back.
                     lastProblem = "the lock is held by \(holder)"
                 }
-            } catch where error.isTransientRedisFailure {
+            } catch  where error.isTransientRedisFailure {
                 lastProblem = error.message
             } catch {
                 lastProblem = error.message
@@ -295,7 +297,7 @@ extension RedisRefresher {
                     return .success(moved)
                 }
                 break
-            } catch where error.isTransientRedisFailure && ContinuousClock.now.advanced(by: delay) < deadline {
+            } catch  where error.isTransientRedisFailure && ContinuousClock.now.advanced(by: delay) < deadline {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(1))
             } catch {

@@ -75,7 +75,8 @@ enum SessionRecord {
         if tokens.accessToken.isEmpty { return "the access token is empty" }
         if let refreshToken = tokens.refreshToken, refreshToken.isEmpty { return "the refresh token is empty" }
         if requireRefreshToken && tokens.refreshToken == nil { return "the refresh token is missing" }
-        if tokens.accessToken.utf8.count > maximumTokenBytes || (tokens.refreshToken?.utf8.count ?? 0) > maximumTokenBytes
+        if tokens.accessToken.utf8.count > maximumTokenBytes
+            || (tokens.refreshToken?.utf8.count ?? 0) > maximumTokenBytes
         {
             return "a token is larger than \(maximumTokenBytes) bytes"
         }

@@ -3,11 +3,11 @@ import NIOCore
 import RedisRefresher
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How the refresh functions of this module turn HTTP outcomes into `RefreshFailure`s. Reasons are short and fixed
