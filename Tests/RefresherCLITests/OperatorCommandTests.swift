@@ -80,6 +80,26 @@ struct OperatorCommandTests {
         fixture.expectNoTokens(in: result)
     }
 
+    @Test("status: a refresh whose answer was lost (outcome unknown) asks for a re-login; session put clears it")
+    func statusUnknownOutcome() async throws {
+        let fixture = try OperatorFixture()
+        try await fixture.storeSession(expiresAtMilliseconds: UnixTime.nowMilliseconds + 60_000)
+        try await fixture.redis.send(
+            "HSET", .init(fixture.keys.sessionHash), "unknown_generation", "1", "unknown_reason", "no answer within 30s")
+        let rows = Self.rows(try await fixture.run(["status"]).stdout)
+        #expect(rows["state"]?.contains("answer was lost") == true, "\(rows)")
+        #expect(rows["outcome unknown"]?.hasPrefix("no answer within 30s") == true, "\(rows)")
+        let json = try Self.jsonObject(try await fixture.run(["status", "--json"]).stdout)
+        #expect(json["state"] as? String == "relogin_required")
+        #expect(json["unknown_outcome_reason"] as? String == "no answer within 30s")
+        let admin = SessionAdmin(connection: fixture.redis, keys: fixture.keys)
+        _ = try await admin.putSession(
+            RefreshedTokens(accessToken: "a-new", refreshToken: "r-new", expiresIn: .seconds(60)))
+        let after = try Self.jsonObject(try await fixture.run(["status", "--json"]).stdout)
+        #expect(after["state"] as? String == "ok")
+        #expect(after["unknown_outcome_reason"] is NSNull)
+    }
+
     @Test("status: an expired token and a rejected refresh token (re-login required)")
     func statusExpiredAndRejected() async throws {
         let fixture = try OperatorFixture()
