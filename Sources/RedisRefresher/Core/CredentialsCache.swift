@@ -20,13 +20,9 @@ struct CredentialsCache: Sendable {
     /// The copy when it is current and supersedes credentials of `generation` and `lineage` (another lineage, or
     /// a newer generation; credentials without a lineage compare by generation only).
     func fresh(supersedingGeneration generation: Int64, lineage: String?) -> Credentials? {
-        guard let fresh,
-            fresh.supersedes(
-                Credentials(
-                    accessToken: "", refreshToken: "", expiresAtMilliseconds: nil,
-                    generation: generation, lineage: lineage))
-        else { return nil }
-        return fresh
+        guard let fresh else { return nil }
+        if let lineage, let freshLineage = fresh.lineage, freshLineage != lineage { return fresh }
+        return fresh.generation > generation ? fresh : nil
     }
 
     /// Follows the events channel.

@@ -39,8 +39,20 @@ final class Flight: Sendable {
 
     private let state = Mutex(State())
     private let onAbandon: @Sendable (Flight) -> Void
+    /// Called for each caller whose deadline passed (logs and metrics).
+    private let onTimeout: @Sendable (Flight, Duration) -> Void
 
-    init(generation: Int64, lineage: String?, onAbandon: @escaping @Sendable (Flight) -> Void) {
+    /// A flight that is already over: the answer for a caller that needs no refresh.
+    convenience init(finished result: Result<Credentials, RefresherError>) {
+        self.init(generation: -1, lineage: nil, onAbandon: { _ in }, onTimeout: { _, _ in })
+        finish(result)
+    }
+
+    init(
+        generation: Int64, lineage: String?, onAbandon: @escaping @Sendable (Flight) -> Void,
+        onTimeout: @escaping @Sendable (Flight, Duration) -> Void
+    ) {
+        self.onTimeout = onTimeout
         self.generation = generation
         self.lineage = lineage
         self.onAbandon = onAbandon
@@ -96,6 +108,9 @@ final class Flight: Sendable {
         return try outcome(wake, timeout: timeout)
     }
 
+    /// Not inlined (nor is ``register(_:_:deadline:)``): the locals of an async function live in its task's frame,
+    /// and 10,000 waiting callers are a design point.
+    @inline(never)
     private func outcome(_ wake: Wake, timeout: Duration) throws(RefresherError) -> Credentials {
         switch wake {
         case .finished:
@@ -103,12 +118,14 @@ final class Flight: Sendable {
             return try result.get()
         case .cancelled: throw RefresherError(.cancelled, "the caller was cancelled")
         case .timedOut:
+            onTimeout(self, timeout)
             let problem = state.withLock { $0.lastProblem }
             throw RefresherError(
                 .timeout, "no fresh credentials within \(timeout)" + (problem.map { "; last problem: \($0)" } ?? ""))
         }
     }
 
+    @inline(never)
     private func register(
         _ id: UInt64, _ continuation: CheckedContinuation<Wake, Never>, deadline: ContinuousClock.Instant
     ) {

@@ -221,20 +221,29 @@ public final class RedisRefresher: Sendable {
     public func refreshAccessTokenOrReLogin(
         after stale: Credentials, timeout: Duration? = nil
     ) async throws(RefresherError) -> Credentials {
-        // The synchronous part decides everything it can; the awaiting part keeps only what it needs, so a waiting
-        // caller's task stays small (10,000 waiting callers are a design point).
+        // The synchronous part decides everything it can; the awaiting part keeps only a flight and a timeout, so a
+        // waiting caller's task stays small (10,000 waiting callers are a design point: a few more bytes in this
+        // frame cost a whole slab of the task allocator, 1 KB per caller).
         let timeout = timeout ?? configuration.defaultTimeout
-        if let current = try cachedCredentials(superseding: stale, timeout: timeout) { return current }
-        let flight = try joinFlight(after: stale)
-        do {
-            return try await flight.join(deadline: ContinuousClock.now.advanced(by: timeout), timeout: timeout)
-        } catch {
-            if error.code == .timeout { noteTimeout(generation: flight.generation, timeout: timeout) }
-            throw error
+        let flight = try flight(after: stale, timeout: timeout)
+        return try await flight.join(deadline: ContinuousClock.now.advanced(by: timeout), timeout: timeout)
+    }
+
+    /// The flight a caller after `stale` joins: a finished one with the cached session when it is current and
+    /// supersedes `stale`, else this process's flight for `stale`'s generation and lineage.
+    @inline(never)
+    private func flight(after stale: Credentials, timeout: Duration) throws(RefresherError) -> Flight {
+        if let current = try cachedCredentials(superseding: stale, timeout: timeout) {
+            return Flight(finished: .success(current))
         }
+        return try joinFlight(after: stale)
     }
 
     /// The cached session when it is current and supersedes `stale` (another lineage or a newer generation).
+    ///
+    /// Not inlined (nor is ``joinFlight(after:)``): the locals of an async function live in its task's frame, and
+    /// 10,000 waiting callers are a design point.
+    @inline(never)
     private func cachedCredentials(superseding stale: Credentials, timeout: Duration) throws(RefresherError)
         -> Credentials?
     {
@@ -243,14 +252,18 @@ public final class RedisRefresher: Sendable {
     }
 
     /// This process's flight after `stale`'s generation and lineage, started if there is none.
+    @inline(never)
     private func joinFlight(after stale: Credentials) throws(RefresherError) -> Flight {
         let key = FlightKey(generation: stale.generation, lineage: stale.lineage)
         let flight = state.withLock { state -> Flight? in
             if state.isShutDown { return nil }
             if let flight = state.flights[key] { return flight }
-            let flight = Flight(generation: stale.generation, lineage: stale.lineage) { [weak self] flight in
-                self?.forget(flight)
-            }
+            let flight = Flight(
+                generation: stale.generation, lineage: stale.lineage,
+                onAbandon: { [weak self] flight in self?.forget(flight) },
+                onTimeout: { [weak self] flight, timeout in
+                    self?.noteTimeout(generation: flight.generation, timeout: timeout)
+                })
             state.flights[key] = flight
             flight.attach(Task { await self.run(flight) })
             return flight

@@ -52,12 +52,33 @@ public struct RefresherError: Error, Sendable, Hashable, CustomStringConvertible
     public var message: String
     /// The Redis client's error this one comes from, if any (its code tells a refused connection from a server
     /// reply such as `LOADING` or `READONLY`).
-    public var redisError: RedisError?
+    public var redisError: RedisError? {
+        get { underlying?.error }
+        set { underlying = newValue.map(Underlying.init) }
+    }
+    /// Boxed: an error is carried in every throwing frame, and 10,000 waiting callers are a design point.
+    private var underlying: Underlying?
+
+    /// Immutable, so sharing it between copies and threads is safe.
+    private final class Underlying: Sendable {
+        let error: RedisError
+        init(_ error: RedisError) { self.error = error }
+    }
 
     public init(_ code: Code, _ message: String, redisError: RedisError? = nil) {
         self.code = code
         self.message = message
-        self.redisError = redisError
+        self.underlying = redisError.map(Underlying.init)
+    }
+
+    public static func == (lhs: RefresherError, rhs: RefresherError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.redisError == rhs.redisError
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(redisError)
     }
 
     /// Whether a write that failed this way may succeed if sent again soon: Redis unreachable, or a server reply
