@@ -211,8 +211,12 @@ enum Scripts {
         prelude + """
             local holder = redis.call('GET', KEYS[1])
             if holder and holder ~= ARGV[1] then return 0 end
-            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_generation', 'attempt_first_at', 'attempt_by')
-            if tonumber(s[1] or '') ~= tonumber(ARGV[2]) then return 0 end
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_generation', 'attempt_first_at', 'attempt_by',
+              'rejected_generation', 'unknown_generation')
+            local g = tonumber(ARGV[2])
+            if tonumber(s[1] or '') ~= g then return 0 end
+            -- Someone recorded this token as rejected or of unknown outcome meanwhile: it is not presented again.
+            if tonumber(s[5] or '') == g or tonumber(s[6] or '') == g then return 0 end
             -- A lock that expired while Redis was away is taken back, unless another holder's attempt is recorded.
             if not holder then
               if s[2] and tonumber(s[2]) == tonumber(ARGV[2]) and s[4] and s[4] ~= ARGV[1] then return 0 end
