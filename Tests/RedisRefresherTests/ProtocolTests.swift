@@ -76,12 +76,14 @@ struct ProtocolTests {
         let store = Self.store(scenario)
         _ = try await store.check(Self.request("w:1:a-1", generation: initial.generation))
         try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
-        #expect(try await store.present(owner: "w:1:a-1", generation: initial.generation, ttl: .seconds(10)))
+        #expect(
+            try await store.present(owner: "w:1:a-1", generation: initial.generation, ttl: .seconds(10)) == .recorded)
         #expect(try await scenario.lockValue() == "w:1:a-1")
         #expect(try await scenario.sessionField("attempt_by") == "w:1:a-1")
         // Another acquisition finds the attempt of the first one recorded: it may not present.
         try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
-        #expect(try await !store.present(owner: "w:2:b-1", generation: initial.generation, ttl: .seconds(10)))
+        #expect(
+            try await store.present(owner: "w:2:b-1", generation: initial.generation, ttl: .seconds(10)) == .lockLost)
         #expect(try await scenario.lockValue() == nil)
         await seeder.shutdown()
     }
@@ -93,7 +95,8 @@ struct ProtocolTests {
         let initial = try await scenario.seed(using: seeder)
         let store = Self.store(scenario)
         _ = try await store.check(Self.request("w:1:a-1", generation: initial.generation))
-        #expect(try await store.present(owner: "w:1:a-1", generation: initial.generation, ttl: .seconds(10)))
+        #expect(
+            try await store.present(owner: "w:1:a-1", generation: initial.generation, ttl: .seconds(10)) == .recorded)
         try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "w:2:b-1", "PX", "10000")
         #expect(
             try await !store.fail(
@@ -218,6 +221,40 @@ struct ProtocolTests {
         }
         #expect(try await scenario.idp.refreshCount() == 0)
         for refresher in [first, second, admin] { await refresher.shutdown() }
+    }
+
+    @Test(
+        "Redis back at an already refreshed generation: the newer session is written back, never the old token reused")
+    func redisWentBackwards() async throws {
+        let scenario = try Scenario(name: "p-back")
+        let first = try await scenario.refresher()
+        let initial = try await scenario.seed(using: first)
+        let second = try await first.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+        #expect(second.generation == initial.generation + 1)
+        // Redis loses the last write (a failover with replication lag, a restore): generation 1 with its used token.
+        try await scenario.redis.send(
+            "HSET", RedisArgument(scenario.keys.sessionHash), "generation", RedisArgument(initial.generation),
+            "access_token", RedisArgument(initial.accessToken), "refresh_token", RedisArgument(initial.refreshToken))
+        // A process that still holds generation 2 writes it back and refreshes with its refresh token.
+        #expect(try await first.credentials().generation == second.generation)
+        let third = try await first.refreshAccessTokenOrReLogin(after: second, timeout: .seconds(10))
+        #expect(third.generation == second.generation + 1)
+        #expect(try await scenario.idp.refreshCount() == 2)
+        #expect(try await scenario.idp.reuseCount() == 0)
+        // A process without the newer copy never presents the old token: the outcome is recorded as unknown.
+        try await scenario.redis.send(
+            "HSET", RedisArgument(scenario.keys.sessionHash), "generation", RedisArgument(initial.generation),
+            "access_token", RedisArgument(initial.accessToken), "refresh_token", RedisArgument(initial.refreshToken))
+        let fresh = try await scenario.refresher()
+        do {
+            _ = try await fresh.refreshAccessTokenOrReLogin(after: third, timeout: .seconds(10))
+            Issue.record("expected outcomeUnknown")
+        } catch {
+            #expect(error.code == .outcomeUnknown)
+        }
+        #expect(try await scenario.idp.reuseCount() == 0)
+        await fresh.shutdown()
+        await first.shutdown()
     }
 
     @Test("A lock that expired during the refresh is taken back by its holder while the session has not moved")

@@ -1,9 +1,10 @@
 /// This process's copy of a session, and whether it is known to be current (so reads skip Redis).
 ///
 /// The events channel keeps it honest: a newer generation announced, a replacement or a gap in the subscription
-/// makes it stale, and the next read goes to Redis. What Redis returns is the truth, even when it is older than
-/// the copy (Redis lost its data and the session was stored again, as a new lineage or restored from a backup);
-/// only a result this process stored *while* that read was under way wins over it.
+/// makes it stale, and the next read goes to Redis. A session of another lineage (stored anew after Redis lost its
+/// data, or a new login) replaces the copy whatever its generation. An *older generation of the same lineage* never
+/// does: its refresh token was already used (Redis went backwards, or the read raced this process's own commit),
+/// so the newer copy is kept, and the next refresh writes it back (``RedisRefresher/run(_:)``).
 ///
 /// A value type behind the refresher's lock: no I/O, unit-tested on its own.
 struct CredentialsCache: Sendable {
@@ -11,8 +12,6 @@ struct CredentialsCache: Sendable {
     private(set) var isStale = true
     /// The newest generation announced since the copy was last read whole from Redis.
     private var newestAnnounced: Int64 = -1
-    /// Bumped on every change of `current`, so a read can tell whether a result landed while it was under way.
-    private var version: UInt64 = 0
 
     /// The copy when it is known to be current.
     var fresh: Credentials? { isStale ? nil : current }
@@ -47,10 +46,9 @@ struct CredentialsCache: Sendable {
     }
 
     /// Called before a read of the whole session is sent: an event heard while it is under way marks the copy stale
-    /// again. Returns the token to pass to ``finishLoad(_:token:)``.
-    mutating func beginLoad() -> UInt64 {
+    /// again.
+    mutating func beginLoad() {
         isStale = false
-        return version
     }
 
     /// A read failed or found nothing: the copy stays stale.
@@ -58,13 +56,11 @@ struct CredentialsCache: Sendable {
         isStale = true
     }
 
-    /// Takes what Redis returned (the truth, even if older than the copy) unless a newer result of the same lineage
-    /// was stored while the read was under way; returns what the caller should use.
-    mutating func finishLoad(_ loaded: Credentials, token: UInt64) -> Credentials {
-        if token != version, let current, current.lineage == loaded.lineage, current.generation > loaded.generation {
-            return current
-        }
-        set(loaded)
+    /// Takes what Redis returned unless the copy is a newer generation of the same lineage; returns what the caller
+    /// should use.
+    mutating func finishLoad(_ loaded: Credentials) -> Credentials {
+        if let current, current.lineage == loaded.lineage, current.generation > loaded.generation { return current }
+        current = loaded
         // Nothing was announced during the read: the copy is everything announced so far.
         if !isStale { newestAnnounced = loaded.generation }
         return loaded
@@ -75,20 +71,7 @@ struct CredentialsCache: Sendable {
     /// announced.
     mutating func stored(_ credentials: Credentials) {
         if let current, current.lineage == credentials.lineage, current.generation > credentials.generation { return }
-        set(credentials)
-        if credentials.generation >= newestAnnounced { isStale = false }
-    }
-
-    /// Takes what Redis holds although it is older than the copy in the same lineage (Redis went backwards): it is
-    /// current, and the announced high-water mark restarts from it.
-    mutating func replace(with credentials: Credentials) {
-        set(credentials)
-        newestAnnounced = credentials.generation
-        isStale = false
-    }
-
-    private mutating func set(_ credentials: Credentials) {
         current = credentials
-        version &+= 1
+        if credentials.generation >= newestAnnounced { isStale = false }
     }
 }

@@ -66,8 +66,20 @@ extension RedisRefresher {
                 step = .finish(.failure(error))
             }
             switch step {
+            case .finish(.success(let stored))
+            where stored.lineage == flight.lineage && stored.generation < flight.generation:
+                // Redis went backwards (a failover with replication lag, a restore): its refresh token was already
+                // used, the callers' newer one is the valid one. Put the newer session back and check again, or,
+                // without a copy of it here, record the stored token's outcome as unknown: never present it again.
+                if await repairWentBack(stored, acquisition: acquisition) { continue }
+                finish(
+                    flight,
+                    with: .failure(
+                        FlightWaiter.failure(.unknown, reason: "Redis went back to a generation already refreshed")),
+                    wokenBy: waiter.wokenBy)
+                return
             case .finish(let result):
-                finish(flight, with: result, wokenBy: waiter.wokenBy, fromCheck: true)
+                finish(flight, with: result, wokenBy: waiter.wokenBy)
                 return
             case .hold(let credentials, let graceElapsed):
                 if flight.isAbandoned {
@@ -104,17 +116,33 @@ extension RedisRefresher {
         }
     }
 
+    /// Redis holds `stored`, older than a generation this process's callers hold: writes the cached newer session
+    /// back (true: check again), else records `stored`'s token as of unknown outcome (false).
+    private func repairWentBack(_ stored: Credentials, acquisition: String) async -> Bool {
+        let newer = state.withLock { $0.cache.current }
+        if let newer, newer.lineage == stored.lineage, newer.generation > stored.generation,
+            (try? await store.restore(newer, over: stored, by: acquisition)) == true
+        {
+            logger.warning(
+                "Redis went back to an older generation; wrote this process's newer session back",
+                metadata: ["generation": "\(newer.generation)", "stored_generation": "\(stored.generation)"])
+            return true
+        }
+        logger.warning(
+            "Redis went back to a generation already refreshed; its refresh token is not presented again",
+            metadata: ["stored_generation": "\(stored.generation)"])
+        _ = try? await store.fail(
+            .outcomeUnknown("Redis went back to a generation already refreshed"), generation: stored.generation,
+            lineage: stored.lineage, by: acquisition)
+        return false
+    }
+
     private func finish(
-        _ flight: Flight, with result: Result<Credentials, RefresherError>, wokenBy: RefresherMetrics.Wake?,
-        fromCheck: Bool = false
+        _ flight: Flight, with result: Result<Credentials, RefresherError>, wokenBy: RefresherMetrics.Wake?
     ) {
         switch result {
         case .success(let credentials):
-            // A check found the stored session *behind* the callers' generation in the same lineage: Redis went
-            // backwards (restored from an older copy). What it holds is the truth, not the cached copy they just used.
-            let wentBack =
-                fromCheck && credentials.lineage == flight.lineage && credentials.generation < flight.generation
-            let current = wentBack ? replaceCache(with: credentials) : remember(credentials)
+            let current = remember(credentials)
             metrics.resolved(via: wokenBy, with: current)
             flight.finish(.success(current))
         case .failure(let error):

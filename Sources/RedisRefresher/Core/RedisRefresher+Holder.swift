@@ -16,19 +16,22 @@ extension RedisRefresher {
     ) async -> Result<Credentials, RefresherError> {
         defer { clearPhase(of: acquisition) }
         let lockLost = Flag()
-        let keeper = Task { await self.keepLock(acquisition, generation: current.generation, lost: lockLost) }
-        // The keeper stops as soon as the final write answered, so it neither takes back a lock that write gave up
-        // nor reports a lock the write itself released as lost.
+        let finalWrite = Flag()
+        let keeper = Task {
+            await self.keepLock(acquisition, generation: current.generation, lost: lockLost, finalWrite: finalWrite)
+        }
+        // The keeper stops before the final write (commit or failure) starts for good, so it neither takes back a
+        // lock that write gives up nor reports a lock the write itself released as lost.
         let result = await presentAndStore(
             current, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt,
-            lockLost: lockLost)
+            lockLost: lockLost, finalWrite: finalWrite)
         keeper.cancel()
         return result
     }
 
     private func presentAndStore(
         _ current: Credentials, acquisition: String, graceElapsed: Duration?, checkSentAt: ContinuousClock.Instant,
-        lockLost: Flag
+        lockLost: Flag, finalWrite: Flag
     ) async -> Result<Credentials, RefresherError> {
         let generation = current.generation
         let started = ContinuousClock.now
@@ -52,10 +55,16 @@ extension RedisRefresher {
             // nobody else presents the token outside the reuse grace.
             let result: RefreshAttempts.Result
             do {
-                guard try await store.present(owner: acquisition, generation: generation, ttl: configuration.lockTTL)
-                else {
+                switch try await store.present(owner: acquisition, generation: generation, ttl: configuration.lockTTL) {
+                case .recorded:
+                    break
+                case .lockLost:
                     return await gaveUpLock(
                         current, acquisition: acquisition, started: started, mayHaveRotated: attempts.mayHaveRotated)
+                case .outcomeRecorded:
+                    _ = try? await store.release(owner: acquisition, reason: "superseded")
+                    return .failure(
+                        FlightWaiter.failure(.unknown, reason: "another worker recorded this token's outcome"))
                 }
                 // Checked after the round trip that recorded the attempt, right before the token leaves.
                 if attempts.mayHaveRotated, !attempts.insideGrace(.now) {
@@ -71,7 +80,9 @@ extension RedisRefresher {
                 attempts.presenting(at: .now)
                 result = .failed(.notProcessed("could not record the attempt: \(error.message)"))
             }
-            switch attempts.next(after: result, at: .now, jitter: Double.random(in: 0...1)) {
+            let action = attempts.next(after: result, at: .now, jitter: Double.random(in: 0...1))
+            if case .retry = action {} else { finalWrite.set() }
+            switch action {
             case .commit(let tokens):
                 return await store(
                     tokens, after: current, acquisition: acquisition, started: started, lockLost: lockLost)
@@ -125,8 +136,17 @@ extension RedisRefresher {
             // The request may still be answered: shutdown waits for it like for a holder.
             let late = "\(acquisition)/late-\(number)"
             _ = setPhase(.presenting, of: late, evenIfShutDown: true)
+            // A late answer is waited for as long as the commit budget, then the request is given up (cancelled).
+            let budget = configuration.commitBudget
+            let watchdog = Task {
+                guard (try? await Task.sleep(for: budget)) != nil else { return }
+                work.cancel()
+            }
             Task {
-                defer { self.clearPhase(of: late) }
+                defer {
+                    watchdog.cancel()
+                    self.clearPhase(of: late)
+                }
                 let tokens: RefreshedTokens
                 do {
                     tokens = try await work.value
@@ -150,12 +170,12 @@ extension RedisRefresher {
     /// Extends the lock every third of its TTL until cancelled, retrying a failed extension quickly (a twelfth of
     /// the TTL) and taking the lock back if it expired while Redis was unreachable. Sets `lost` (a warning and a
     /// metric) when the lock is someone else's or the session moved on.
-    private func keepLock(_ acquisition: String, generation: Int64, lost: Flag) async {
+    private func keepLock(_ acquisition: String, generation: Int64, lost: Flag, finalWrite: Flag) async {
         let interval = configuration.lockTTL / 3
         let quickRetry = max(configuration.lockTTL / 12, .milliseconds(20))
         var delay = interval
         while true {
-            guard (try? await Task.sleep(for: delay)) != nil else { return }
+            guard (try? await Task.sleep(for: delay)) != nil, !finalWrite.isSet else { return }
             do {
                 switch try await store.extend(owner: acquisition, ttl: configuration.lockTTL, generation: generation) {
                 case .extended:
@@ -165,7 +185,7 @@ extension RedisRefresher {
                     delay = interval
                 case .lost:
                     // The holder's final write may have released it a moment ago: that is no loss.
-                    if Task.isCancelled { return }
+                    if Task.isCancelled || finalWrite.isSet { return }
                     lost.set()
                     metrics.locksLost.increment()
                     logger.warning(
@@ -289,12 +309,18 @@ extension RedisRefresher {
         var delay = Duration.milliseconds(50)
         while true {
             do {
-                if try await !store.fail(
-                    failure, generation: current.generation, lineage: current.lineage, by: acquisition),
-                    let moved = await sessionMovedOn(from: current)
-                {
-                    // Nothing to record: the session went on (a late answer of this very holder, a new login).
-                    return .success(moved)
+                let recorded = try await store.fail(
+                    failure, generation: current.generation, lineage: current.lineage, by: acquisition)
+                if !recorded {
+                    // Nothing to record: the session went on (a late answer of this very holder, a new login)...
+                    if let moved = await sessionMovedOn(from: current) { return .success(moved) }
+                    // ... or another holder has the lock (it took over inside the reuse grace) and may still
+                    // succeed: callers may try again and join its outcome.
+                    if failure.outcome != .rejected {
+                        return .failure(
+                            RefresherError(.lockLost, "another worker holds the lock; its outcome decides this refresh")
+                        )
+                    }
                 }
                 break
             } catch  where error.isTransientRedisFailure && ContinuousClock.now.advanced(by: delay) < deadline {

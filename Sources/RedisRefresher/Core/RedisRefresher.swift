@@ -167,12 +167,12 @@ public final class RedisRefresher: Sendable {
         }
     }
 
-    /// Reads the session from Redis and caches it; returns what the cache holds afterwards (a result this process
-    /// stored during the read wins over an older read).
+    /// Reads the session from Redis and caches it; returns what the cache holds afterwards (a newer generation of
+    /// the same lineage held here wins over an older read).
     private func loadSession() async throws(RefresherError) -> Credentials {
         defer { state.withLock { $0.load = nil } }
         // Mark the cache current *before* reading: an event that arrives during the read marks it stale again.
-        let token = state.withLock { $0.cache.beginLoad() }
+        state.withLock { $0.cache.beginLoad() }
         let loaded: Credentials?
         do {
             loaded = try await store.load()
@@ -184,13 +184,7 @@ public final class RedisRefresher: Sendable {
             state.withLock { $0.cache.failLoad() }
             throw RefresherError(.noSession, "no session is stored at \(keys.sessionHash); seed one first")
         }
-        return state.withLock { $0.cache.finishLoad(loaded, token: token) }
-    }
-
-    /// Caches what Redis holds even though it is older than the cached copy (Redis went backwards).
-    func replaceCache(with credentials: Credentials) -> Credentials {
-        state.withLock { $0.cache.replace(with: credentials) }
-        return credentials
+        return state.withLock { $0.cache.finishLoad(loaded) }
     }
 
     /// Caches credentials this process just learned from Redis, unless a newer generation of the same lineage is

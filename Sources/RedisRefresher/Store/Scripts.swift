@@ -37,6 +37,16 @@ enum Scripts {
           return true
         end
         local attempt_fields = {'attempt_generation', 'attempt_by', 'attempt_at', 'attempt_first_at', 'attempt_heartbeat'}
+        -- Whether `owner` may take back a free lock on generation `g` (it expired while Redis was away): only while
+        -- the session is at g with no outcome recorded for g, and the recorded attempt is its own or there is none.
+        local function may_take_back(owner, g)
+          local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_generation', 'attempt_by',
+            'rejected_generation', 'unknown_generation', 'failed_generation')
+          if tonumber(s[1] or '') ~= g then return false end
+          if tonumber(s[4] or '') == g or tonumber(s[5] or '') == g then return false end
+          if tonumber(s[2] or '') == g and s[3] then return s[3] == owner end
+          return tonumber(s[6] or '') ~= g
+        end
         local outcome_fields = {'rejected_generation', 'rejected_reason', 'unknown_generation', 'unknown_reason',
           'failed_generation', 'failed_at', 'failed_kind', 'failed_reason'}
 
@@ -174,10 +184,10 @@ enum Scripts {
             local same = s[1] ~= false and tonumber(s[1]) == tonumber(ARGV[2]) and (ARGV[6] == '' or (s[2] or '') == ARGV[6])
             local ours = holder == ARGV[1]
             -- A rejection is recorded even after the lock was lost; an unknown outcome only while nobody else holds
-            -- the lock (a holder that took over inside the reuse grace may still succeed); not processed only by
-            -- the lock's owner.
+            -- the lock (a holder that took over inside the reuse grace may still succeed); not processed by the
+            -- lock's owner, or after its lock expired while its own attempt is the recorded one.
             local record = same and (ARGV[3] == 'rejected' or (ARGV[3] == 'unknown' and (ours or not holder))
-              or (ARGV[3] == 'not_processed' and ours))
+              or (ARGV[3] == 'not_processed' and (ours or (not holder and s[3] == ARGV[1]))))
             if not record then
               if not ours then return 0 end
               redis.call('DEL', KEYS[1])
@@ -205,21 +215,20 @@ enum Scripts {
     /// attempt on this generation, `attempt_heartbeat`). Until an outcome is recorded, nobody else presents that token
     /// outside the reuse grace.
     ///
-    /// ARGV: 1 owner, 2 g, 3 ttl ms. Returns 1 when recorded (the lock is ours, or free with no other attempt
-    /// recorded, and the session still at g), 0 otherwise.
+    /// ARGV: 1 owner, 2 g, 3 ttl ms. Returns 1 when recorded (the lock is ours, or free and taken back, and the
+    /// session still at g), -1 when the token was recorded as rejected or of unknown outcome meanwhile, 0 otherwise.
     static let present = RedisScript(
         prelude + """
             local holder = redis.call('GET', KEYS[1])
             if holder and holder ~= ARGV[1] then return 0 end
-            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_generation', 'attempt_first_at', 'attempt_by',
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_generation', 'attempt_first_at',
               'rejected_generation', 'unknown_generation')
             local g = tonumber(ARGV[2])
             if tonumber(s[1] or '') ~= g then return 0 end
             -- Someone recorded this token as rejected or of unknown outcome meanwhile: it is not presented again.
-            if tonumber(s[5] or '') == g or tonumber(s[6] or '') == g then return 0 end
-            -- A lock that expired while Redis was away is taken back, unless another holder's attempt is recorded.
+            if tonumber(s[4] or '') == g or tonumber(s[5] or '') == g then return -1 end
             if not holder then
-              if s[2] and tonumber(s[2]) == tonumber(ARGV[2]) and s[4] and s[4] ~= ARGV[1] then return 0 end
+              if not may_take_back(ARGV[1], g) then return 0 end
               redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
             end
             local now = string.format('%d', now_ms())
@@ -255,7 +264,8 @@ enum Scripts {
             """)
 
     /// Owner-checked extension, recording the holder's heartbeat. A lock that expired (Redis was unreachable) is
-    /// taken back while the session is still at g with this holder's attempt recorded and nobody else holds it.
+    /// taken back under the rule of ``present`` (the session still at g, no outcome recorded for it, the recorded
+    /// attempt this holder's own or none).
     ///
     /// ARGV: 1 owner, 2 ttl ms, 3 g. Returns 1 when extended, 2 when taken back, 0 when the lock is someone else's
     /// or the session moved on.
@@ -263,13 +273,32 @@ enum Scripts {
         prelude + """
             local holder = redis.call('GET', KEYS[1])
             if holder and holder ~= ARGV[1] then return 0 end
-            local s = redis.call('HMGET', KEYS[3], 'generation', 'attempt_by')
-            local mine = s[2] == ARGV[1]
-            if not holder and not (mine and tonumber(s[1] or '') == tonumber(ARGV[3])) then return 0 end
+            if not holder and not may_take_back(ARGV[1], tonumber(ARGV[3])) then return 0 end
             redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-            if mine then redis.call('HSET', KEYS[3], 'attempt_heartbeat', string.format('%d', now_ms())) end
+            if redis.call('HGET', KEYS[3], 'attempt_by') == ARGV[1] then
+              redis.call('HSET', KEYS[3], 'attempt_heartbeat', string.format('%d', now_ms()))
+            end
             if holder then return 1 end
             return 2
+            """)
+
+    /// Writes a newer session of the same lineage back over an older stored generation (Redis went backwards), and
+    /// publishes `refreshed` for it.
+    ///
+    /// ARGV: 1 stored generation expected, 2 lineage, 3 access, 4 refresh, 5 expires_at, 6 generation, 7 by,
+    /// 8 channel. Returns 1 when written, 0 when the stored session is not the expected one.
+    static let restore = RedisScript(
+        prelude + """
+            if not can_publish(ARGV[8]) then return {'noperm', 'PUBLISH'} end
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'lineage')
+            if tonumber(s[1] or '') ~= tonumber(ARGV[1]) or (s[2] or '') ~= ARGV[2] then return 0 end
+            if tonumber(ARGV[6]) <= tonumber(ARGV[1]) then return 0 end
+            redis.call('HSET', KEYS[3], 'access_token', ARGV[3], 'refresh_token', ARGV[4], 'expires_at', ARGV[5],
+              'generation', ARGV[6], 'refreshed_at', string.format('%d', now_ms()), 'refreshed_by', ARGV[7])
+            redis.call('HDEL', KEYS[3], unpack(outcome_fields))
+            redis.call('HDEL', KEYS[3], unpack(attempt_fields))
+            redis.call('PUBLISH', ARGV[8], 'refreshed generation=' .. ARGV[6] .. ' by=' .. ARGV[7] .. ' duration_ms=0')
+            return 1
             """)
 
     /// Stores a session only when none exists (first writer wins), as generation 1 of a new lineage.
@@ -306,5 +335,5 @@ enum Scripts {
             return new
             """)
 
-    static let all = [checkOrAcquire, present, commit, fail, release, extend, seed, replace]
+    static let all = [checkOrAcquire, present, commit, fail, release, extend, restore, seed, replace]
 }

@@ -156,11 +156,39 @@ struct SessionStore: Sendable {
         }
     }
 
-    /// Records that `owner` presents the refresh token of generation `generation` now; false when the lock is not
-    /// its own or the session moved on (then nothing may be presented).
-    func present(owner: String, generation: Int64, ttl: Duration) async throws(RefresherError) -> Bool {
+    /// Whether a presentation may go ahead.
+    enum PresentOutcome: Sendable, Equatable {
+        /// Recorded: present the token now.
+        case recorded
+        /// The lock is someone else's, or the session moved on: present nothing.
+        case lockLost
+        /// The token was recorded as rejected or of unknown outcome meanwhile: present nothing, ever.
+        case outcomeRecorded
+    }
+
+    /// Records that `owner` presents the refresh token of generation `generation` now (see ``Scripts/present``).
+    func present(owner: String, generation: Int64, ttl: Duration) async throws(RefresherError) -> PresentOutcome {
+        let reply = try await run(
+            Scripts.present, [RedisArgument(owner), RedisArgument(generation), RedisArgument(ttl.wholeMilliseconds)])
+        switch reply.int {
+        case 1: return .recorded
+        case -1: return .outcomeRecorded
+        default: return .lockLost
+        }
+    }
+
+    /// Writes `newer` (a session this process holds) back over an older generation of the same lineage, when Redis
+    /// went backwards (a failover with replication lag, a restore): its refresh token is the valid one, the stored
+    /// one was already used. Returns whether it was written.
+    func restore(_ newer: Credentials, over stored: Credentials, by owner: String) async throws(RefresherError) -> Bool
+    {
         try await run(
-            Scripts.present, [RedisArgument(owner), RedisArgument(generation), RedisArgument(ttl.wholeMilliseconds)]
+            Scripts.restore,
+            [
+                RedisArgument(stored.generation), RedisArgument(newer.lineage ?? ""), RedisArgument(newer.accessToken),
+                RedisArgument(newer.refreshToken), RedisArgument(newer.expiresAtMilliseconds.map(String.init) ?? ""),
+                RedisArgument(newer.generation), RedisArgument(owner), RedisArgument(keys.events),
+            ]
         ).int == 1
     }
 
