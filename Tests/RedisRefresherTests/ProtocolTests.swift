@@ -178,8 +178,12 @@ struct ProtocolTests {
         try await waitUntil(timeout: .seconds(10), "Redis is out of memory") {
             try await admin.send("CONFIG", "GET", "maxmemory").array?.last?.string == "1"
         }
-        // A while of refused commits: no `refreshed` event, nothing stored.
-        try await Task.sleep(for: .milliseconds(600))
+        // Wait until Redis has refused the commit twice (OOM errors in INFO errorstats): nothing announced, stored.
+        try await waitUntil(timeout: .seconds(10), "two refused commits") {
+            let info = try await admin.send("INFO", "errorstats").string ?? ""
+            let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("errorstat_OOM:") } ?? ""
+            return Int(line.split(separator: "=").dropFirst().first?.prefix { $0.isNumber } ?? "") ?? 0 >= 2
+        }
         #expect(!announced.withLock { $0.contains { if case .refreshed = $0 { true } else { false } } })
         #expect(try await scenario.storedGeneration() == initial.generation)
         try await admin.send("CONFIG", "SET", "maxmemory", "0")
