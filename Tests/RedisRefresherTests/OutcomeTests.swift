@@ -45,7 +45,7 @@ struct OutcomeTests {
     func lostAnswerWithoutGrace() async throws {
         let scenario = try Scenario(name: "o-drop")
         let seeder = try await scenario.refresher()
-        let initial = try await scenario.seed(using: seeder)
+        _ = try await scenario.seed(using: seeder)
         let startAt = unixNow() + 1.5
         let workers = try await Self.workers(
             8, scenario, ["TASKS": "16", "MODE": "drop", "START_AT": String(startAt), "TIMEOUT_MS": "15000"])
