@@ -15,7 +15,8 @@ import Synchronization
 /// let fresh = try await refresher.refreshAccessTokenOrReLogin(after: creds, timeout: .seconds(100))
 /// ```
 ///
-/// The protocol (lock, fenced write, pub/sub outcome with a polling fallback) is described in the package README, under "How it works".
+/// The protocol (lock, fenced write, pub/sub outcome with a polling fallback) is described in the package README,
+/// under "How it works".
 public final class RedisRefresher: Sendable {
     /// The user's refresh function: given the current credentials, returns new tokens from the identity provider,
     /// or throws (``RefreshFailure/rejected(_:)`` when the refresh token was refused).
