@@ -1,10 +1,14 @@
 # Shared set-up for scripts/test and scripts/demo: source it, then call the functions.
 # Installs what a fresh Debian machine lacks, and starts a throwaway redis-server when none answers.
 
-# Installs libhiredis-dev, redis-server and redis-tools when any is missing (apt-get, as root or with sudo).
+# Installs libhiredis-dev, libssl-dev, openssl, redis-server and redis-tools when any is missing (apt-get, as root
+# or with sudo).
 ensure_packages() {
     local missing=()
     pkg-config --exists hiredis 2>/dev/null || [ -f /usr/include/hiredis/hiredis.h ] || missing+=(libhiredis-dev)
+    pkg-config --exists openssl 2>/dev/null || [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+    # The TLS tests make their certificates with the openssl command.
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)

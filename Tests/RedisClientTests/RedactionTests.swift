@@ -58,7 +58,7 @@ struct RedactionTests {
         #expect(
             labels == [
                 "endpoint", "username", "password", "database", "connectTimeout", "commandTimeout", "keepAlive",
-                "clientName",
+                "clientName", "tls",
             ])
     }
 
@@ -92,7 +92,8 @@ struct RedactionTests {
         "Errors from URLs that hold a password never repeat it",
         arguments: [
             "redis://:\(secret)@127.0.0.1:99999", "redis://:\(secret)%zz@h", "redis://:\(secret)@h/x",
-            "rediss://:\(secret)@h", "http://:\(secret)@h", "redis://:\(secret)@h?x=1", "redis://:\(secret)@bad host",
+            "rediss://:\(secret)@h?x=1", "http://:\(secret)@h", "redis://:\(secret)@h?x=1",
+            "redis://:\(secret)@bad host",
             "unix://relative?password=\(secret)", "unix:///s?password=\(secret)&bogus=1",
             "redis://:\(secret)@[::1", "redis://:\(secret)@h:+1",
         ])

@@ -12,7 +12,7 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
         "RedisConfiguration(\(redactedDescription), username: \(username.map { "\"\($0)\"" } ?? "nil"), "
             + "password: \(password == nil ? "nil" : Self.redactedPassword), connectTimeout: \(connectTimeout), "
             + "commandTimeout: \(commandTimeout), keepAlive: \(keepAlive), "
-            + "clientName: \(clientName.map { "\"\($0)\"" } ?? "nil"))"
+            + "clientName: \(clientName.map { "\"\($0)\"" } ?? "nil"), tls: \(tls.map { "\($0)" } ?? "nil"))"
     }
 
     /// The stored properties, with `***` for the password (`nil` when there is none).
@@ -28,6 +28,7 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
                 "commandTimeout": commandTimeout,
                 "keepAlive": keepAlive,
                 "clientName": clientName as Any,
+                "tls": tls as Any,
             ],
             displayStyle: .struct)
     }

@@ -4,10 +4,13 @@ extension RedisConfiguration {
     /// Accepted forms:
     /// - `redis://[user[:password]@]host[:port][/db]`, user and password percent-encoded, IPv6 hosts in brackets;
     /// - `redis://:password@host` (password only);
+    /// - `rediss://…` (TLS), the same with optional query items, percent-encoded: `ca_file`, `ca_dir`,
+    ///   `cert_file`, `key_file`, `server_name` and `insecure_skip_verify=true` (see ``TLS``), e.g.
+    ///   `rediss://:password@cache.internal:6380/0?ca_file=/etc/redis/ca.pem`;
     /// - `unix:///path/to/redis.sock[?db=N&user=U&password=P]`.
     ///
-    /// Anything else (other schemes, TLS `rediss://`, which hiredis 0.14 lacks, bad ports or databases, stray
-    /// characters, bad percent-escapes) throws ``RedisError/Code/invalidURL``. The error never repeats the password.
+    /// Anything else (other schemes, bad ports or databases, stray characters, bad percent-escapes, unknown query
+    /// items) throws ``RedisError/Code/invalidURL``. The error never repeats the password.
     public init(url: String) throws(RedisError) {
         guard url.utf8.count <= 4096 else { throw RedisError(.invalidURL, "the URL is longer than 4096 bytes") }
         guard !url.utf8.contains(where: { $0 <= 32 || $0 == 127 }) else {
@@ -18,9 +21,12 @@ extension RedisConfiguration {
         } else if url.hasPrefix("redis://") {
             try self.init(tcpURL: url.dropFirst("redis://".count))
         } else if url.hasPrefix("rediss://") {
-            throw RedisError(.invalidURL, "rediss:// (TLS) is not supported by hiredis 0.14; use a TLS tunnel")
+            let rest = url.dropFirst("rediss://".count)
+            let queryStart = rest.firstIndex(of: "?") ?? rest.endIndex
+            try self.init(tcpURL: rest[..<queryStart])
+            tls = try Self.tlsSettings(query: rest[queryStart...].dropFirst())
         } else {
-            throw RedisError(.invalidURL, "the URL must start with redis:// or unix://")
+            throw RedisError(.invalidURL, "the URL must start with redis://, rediss:// or unix://")
         }
         try validate()
     }
@@ -123,6 +129,40 @@ extension RedisConfiguration {
             }
         }
         self.init(endpoint: .unix(path: path), username: username, password: password, database: database)
+    }
+
+    /// The TLS settings of a `rediss://` query (without its "?").
+    private static func tlsSettings(query: Substring) throws(RedisError) -> TLS {
+        var tls = TLS()
+        guard !query.isEmpty else { return tls }
+        var seen: Set<Substring> = []
+        for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw RedisError(.invalidURL, "a query item lacks '='") }
+            guard seen.insert(parts[0]).inserted else {
+                throw RedisError(.invalidURL, "the query item \(parts[0]) appears twice")
+            }
+            let value = try percentDecode(parts[1], what: String(parts[0]))
+            switch parts[0] {
+            case "ca_file": tls.caFile = value
+            case "ca_dir": tls.caDirectory = value
+            case "cert_file": tls.certificateFile = value
+            case "key_file": tls.keyFile = value
+            case "server_name": tls.serverName = value
+            case "insecure_skip_verify":
+                switch value {
+                case "true": tls.insecureSkipVerify = true
+                case "false": tls.insecureSkipVerify = false
+                default: throw RedisError(.invalidURL, "insecure_skip_verify must be true or false")
+                }
+            default:
+                throw RedisError(
+                    .invalidURL,
+                    "unknown query item; expected ca_file, ca_dir, cert_file, key_file, server_name or "
+                        + "insecure_skip_verify")
+            }
+        }
+        return tls
     }
 
     /// Whether `text` is a non-empty run of ASCII digits (no sign, no spaces).

@@ -1,7 +1,7 @@
 /// Where and how to connect to Redis.
 ///
-/// Build one from a URL with ``init(url:)`` (`redis://[user[:password]@]host[:port][/db]` or
-/// `unix:///path/to/redis.sock[?db=N&password=...]`) and adjust the timeouts.
+/// Build one from a URL with ``init(url:)`` (`redis://[user[:password]@]host[:port][/db]`, the same with
+/// `rediss://` for TLS, or `unix:///path/to/redis.sock[?db=N&password=...]`) and adjust the timeouts.
 public struct RedisConfiguration: Sendable, Hashable {
     /// The address of the server.
     public enum Endpoint: Sendable, Hashable {
@@ -28,6 +28,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var keepAlive: Bool
     /// The name set with `CLIENT SETNAME` (visible in `CLIENT LIST`); `nil` sets none.
     public var clientName: String?
+    /// TLS settings; `nil` connects in plaintext. TLS needs a TCP endpoint.
+    public var tls: TLS?
 
     /// A configuration for an endpoint.
     public init(
@@ -38,7 +40,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         connectTimeout: Duration = .seconds(5),
         commandTimeout: Duration = .seconds(5),
         keepAlive: Bool = true,
-        clientName: String? = nil
+        clientName: String? = nil,
+        tls: TLS? = nil
     ) {
         self.endpoint = endpoint
         self.username = username
@@ -48,6 +51,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.commandTimeout = commandTimeout
         self.keepAlive = keepAlive
         self.clientName = clientName
+        self.tls = tls
     }
 
     /// Checks the values that can be wrong: ports, database index, timeouts, client name.
@@ -68,6 +72,12 @@ public struct RedisConfiguration: Sendable, Hashable {
         if let clientName, clientName.isEmpty || clientName.utf8.contains(where: { $0 <= 32 || $0 >= 127 }) {
             throw RedisError(.invalidConfiguration, "a client name must be non-empty printable ASCII without spaces")
         }
+        if let tls {
+            guard case .tcp = endpoint else {
+                throw RedisError(.invalidConfiguration, "TLS needs a TCP endpoint, not a Unix socket")
+            }
+            try tls.validate()
+        }
     }
 
     /// A description safe for logs: never the password.
@@ -76,7 +86,9 @@ public struct RedisConfiguration: Sendable, Hashable {
         switch endpoint {
         case .tcp(let host, let port):
             let shownHost = host.contains(":") ? "[\(host)]" : host
-            return "redis://\(auth)\(shownHost):\(port)/\(database)"
+            guard let tls else { return "redis://\(auth)\(shownHost):\(port)/\(database)" }
+            let query = tls.queryItems.joined(separator: "&")
+            return "rediss://\(auth)\(shownHost):\(port)/\(database)" + (query.isEmpty ? "" : "?\(query)")
         case .unix(let path):
             return "unix://\(path)?db=\(database)" + (password == nil ? "" : "&password=***")
         }

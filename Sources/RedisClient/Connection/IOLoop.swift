@@ -25,19 +25,22 @@ protocol IOLoopDriver: AnyObject {
     func stopped()
 }
 
-/// One connection's own thread: blocking connect and handshake, then a `poll` loop over the socket and an eventfd
-/// that other threads use to hand it work.
+/// One connection's own thread: connect and handshake (bounded by the connect timeout), then a `poll` loop over the
+/// socket and an eventfd that other threads use to hand it work.
 ///
-/// This is how the client keeps every blocking hiredis call off Swift's cooperative thread pool: hiredis is only
-/// ever called from this thread, and async callers only enqueue work and await a continuation.
+/// This is how the client keeps socket waits and hiredis off Swift's cooperative thread pool: the wire is only ever
+/// used from this thread, and async callers only enqueue work and await a continuation.
 ///
-/// `@unchecked Sendable`: `wakeFD`, `configuration` and `name` are immutable; `isStopped` is atomic; `context` and
-/// `driver` are touched only on the loop's own thread (the driver is handed in before the thread starts).
+/// `@unchecked Sendable`: `wakeFD`, `configuration` and `name` are immutable; `isStopped` is atomic; `wire`,
+/// `tlsContext` and `driver` are touched only on the loop's own thread (the driver is handed in before the thread
+/// starts).
 final class IOLoop: @unchecked Sendable {
     let configuration: RedisConfiguration
     private let wakeFD: Int32
     private let isStopped = Atomic<Bool>(false)
-    private var context: HiredisContext?
+    private var wire: RedisWire?
+    /// Loaded by the first TLS connect and kept for reconnects.
+    private var tlsContext: TLSClientContext?
     private var driver: (any IOLoopDriver)?
     private let name: String
 
@@ -74,18 +77,19 @@ final class IOLoop: @unchecked Sendable {
     // MARK: - Loop-thread API for drivers
 
     /// Whether a connection is up.
-    var isConnected: Bool { context != nil }
+    var isConnected: Bool { wire != nil }
 
-    /// Connects if not connected (blocking, bounded by the connect timeout).
+    /// Connects if not connected (on this thread, bounded by the connect timeout).
     func connect() throws(RedisError) {
-        if context != nil { return }
-        context = try HiredisContext(configuration: configuration)
+        if wire != nil { return }
+        if let settings = configuration.tls, tlsContext == nil { tlsContext = try TLSClientContext(settings) }
+        wire = try RedisWire(configuration: configuration, tls: tlsContext)
     }
 
     /// Buffers a command for writing; the loop writes it before it polls again.
     func send(_ command: RedisCommand) throws(RedisError) {
-        guard let context else { throw RedisError(.connectionClosed, "not connected") }
-        try context.append(command)
+        guard let wire else { throw RedisError(.connectionClosed, "not connected") }
+        try wire.append(command)
     }
 
     /// Reads what the socket already holds (replies, or the server's close) without waiting.
@@ -94,19 +98,21 @@ final class IOLoop: @unchecked Sendable {
     /// loop last polled (while the previous reply was being handled, say), and commands written to the dead socket
     /// would fail although a new connection would serve them.
     func readPending() {
-        guard let context else { return }
-        var socket = pollfd(fd: context.fileDescriptor, events: Int16(POLLIN), revents: 0)
-        guard poll(&socket, 1, 0) > 0, socket.revents != 0 else { return }
-        readAvailable(context)
+        guard let wire else { return }
+        if !wire.hasBufferedInput {
+            var socket = pollfd(fd: wire.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&socket, 1, 0) > 0, socket.revents != 0 else { return }
+        }
+        readAvailable(wire)
     }
 
-    /// Reads once from the socket and hands every complete reply to the driver; a failure closes the connection.
-    private func readAvailable(_ context: HiredisContext) {
+    /// Reads what the wire has and hands every complete reply to the driver; a failure closes the connection.
+    private func readAvailable(_ wire: RedisWire) {
         do {
-            try context.read()
-            while let value = try context.nextReply() {
+            try wire.read()
+            while let value = try wire.nextReply() {
                 driver?.received(value, self)
-                if self.context == nil { break }
+                if self.wire !== wire { break }
             }
         } catch {
             disconnect(error)
@@ -115,8 +121,8 @@ final class IOLoop: @unchecked Sendable {
 
     /// Closes the connection and tells the driver why.
     func disconnect(_ error: RedisError) {
-        guard context != nil else { return }
-        context = nil
+        guard wire != nil else { return }
+        wire = nil
         driver?.connectionLost(error, self)
     }
 
@@ -128,10 +134,8 @@ final class IOLoop: @unchecked Sendable {
         while !isStopped.load(ordering: .acquiring) {
             fds[0] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
             var count = 1
-            if let context {
-                var events = Int16(POLLIN)
-                if context.hasPendingOutput { events |= Int16(POLLOUT) }
-                fds[1] = pollfd(fd: context.fileDescriptor, events: events, revents: 0)
+            if let wire {
+                fds[1] = pollfd(fd: wire.fileDescriptor, events: wire.pollEvents, revents: 0)
                 count = 2
             }
             var timeout: Int32 = -1
@@ -139,6 +143,9 @@ final class IOLoop: @unchecked Sendable {
                 let remaining = ContinuousClock.now.duration(to: deadline)
                 timeout = remaining <= .zero ? 0 : Int32(clamping: remaining.milliseconds)
             }
+            // Bytes the transport already holds are invisible to poll: do not sleep on them.
+            let buffered = wire?.hasBufferedInput ?? false
+            if buffered { timeout = 0 }
             let ready = poll(&fds, nfds_t(count), timeout)
             if ready < 0 && errno != EINTR { break }
             if isStopped.load(ordering: .acquiring) { break }
@@ -148,24 +155,25 @@ final class IOLoop: @unchecked Sendable {
             }
             // Let the driver take new work on every turn: cheap, and a wake-up is never lost to a race.
             driver.wakeUp(self)
-            if let context, count == 2, fds[1].revents != 0 {
-                readAvailable(context)
+            if let wire, count == 2, fds[1].revents != 0 || buffered {
+                readAvailable(wire)
             }
-            if let context, context.hasPendingOutput {
-                do { try context.flush() } catch { disconnect(error) }
+            if let wire, wire.hasPendingOutput {
+                do { try wire.flush() } catch { disconnect(error) }
             }
             if let deadline = driver.nextDeadline(), deadline <= .now {
                 driver.timerFired(.now, self)
             }
         }
         driver.stopped()
-        context = nil
+        wire = nil
         self.driver = nil
     }
 }
 
 /// A detached POSIX thread running a closure, with SIGPIPE blocked so a write to a closed socket returns EPIPE
-/// instead of killing the process (hiredis writes with `write(2)`, not `send(MSG_NOSIGNAL)`).
+/// instead of killing the process (plain sockets write with `send(MSG_NOSIGNAL)`, but OpenSSL writes with
+/// `write(2)`).
 enum Thread {
     private final class Box {
         let body: () -> Void

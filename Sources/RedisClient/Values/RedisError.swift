@@ -8,7 +8,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case server, invalidURL, invalidConfiguration, connectionFailed, authenticationFailed, connectionClosed
-            case io, timeout, protocolError, cancelled, clientClosed
+            case io, timeout, protocolError, cancelled, clientClosed, tlsFailed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -21,6 +21,9 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidConfiguration = Code(.invalidConfiguration)
         /// The TCP or Unix connection could not be established (unknown host, refused, connect timeout).
         public static let connectionFailed = Code(.connectionFailed)
+        /// The TLS handshake failed (certificate verification, a server that requires a client certificate, a
+        /// server that does not speak TLS) or the TLS settings could not be loaded.
+        public static let tlsFailed = Code(.tlsFailed)
         /// AUTH or SELECT was rejected during the handshake.
         public static let authenticationFailed = Code(.authenticationFailed)
         /// The server closed the connection.
@@ -59,6 +62,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     /// retried on a new connection when it is idempotent.
     public var isConnectionError: Bool {
         code == .connectionFailed || code == .connectionClosed || code == .io || code == .timeout
+            || code == .tlsFailed
     }
 
     public var description: String { "RedisError(\(code)): \(message)" }
