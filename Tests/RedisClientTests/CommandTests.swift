@@ -2,19 +2,23 @@ import RedisClient
 import RedisTestSupport
 import Testing
 
-@Suite("Commands and reply types")
+@Suite("Commands and reply types", .sharedTLSServer)
 struct CommandTests {
     let redis: RedisConnection
     let prefix = TestRedis.uniquePrefix("cmd")
 
     init() throws { redis = try sharedConnection() }
 
-    @Test func statusReply() async throws {
+    @Test(arguments: TestWire.allCases)
+    func statusReply(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         #expect(try await redis.send("SET", RedisArgument("\(prefix):s"), "v") == .status("OK"))
         #expect(try await redis.send("PING") == .status("PONG"))
     }
 
-    @Test func integerReply() async throws {
+    @Test(arguments: TestWire.allCases)
+    func integerReply(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let key = "\(prefix):counter"
         #expect(try await redis.send("INCR", RedisArgument(key)) == .integer(1))
         #expect(try await redis.send("INCRBY", RedisArgument(key), 41) == .integer(42))
@@ -22,7 +26,9 @@ struct CommandTests {
         #expect(try await redis.send("GET", RedisArgument(key)).int == -58)
     }
 
-    @Test func bulkReply() async throws {
+    @Test(arguments: TestWire.allCases)
+    func bulkReply(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let key = "\(prefix):bulk"
         try await redis.send("SET", RedisArgument(key), "héllo wörld")
         let reply = try await redis.send("GET", RedisArgument(key))
@@ -30,7 +36,9 @@ struct CommandTests {
         #expect(reply.string == "héllo wörld")
     }
 
-    @Test func nilReply() async throws {
+    @Test(arguments: TestWire.allCases)
+    func nilReply(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let reply = try await redis.send("GET", RedisArgument("\(prefix):missing"))
         #expect(reply == .null)
         #expect(reply.isNull)
@@ -38,7 +46,9 @@ struct CommandTests {
         #expect(try await redis.send("BLPOP", RedisArgument("\(prefix):empty-list"), "0.01") == .null)
     }
 
-    @Test func arrayReplies() async throws {
+    @Test(arguments: TestWire.allCases)
+    func arrayReplies(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let list = "\(prefix):list"
         #expect(try await redis.send("RPUSH", RedisArgument(list), "a", "b", "c") == .integer(3))
         #expect(
@@ -56,7 +66,9 @@ struct CommandTests {
         #expect(try await redis.send("HGETALL", RedisArgument(hash)).hash == ["f1": Array("v1".utf8), "f2": [0, 255]])
     }
 
-    @Test func nestedArraysFromEval() async throws {
+    @Test(arguments: TestWire.allCases)
+    func nestedArraysFromEval(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let reply = try await redis.send(
             "EVAL",
             "return {1, {2, {'three', {}}}, redis.status_reply('FINE'), redis.error_reply('MYERR nested'), 'x'}", 0)
@@ -71,7 +83,9 @@ struct CommandTests {
                 ]))
     }
 
-    @Test func errorRepliesThrow() async throws {
+    @Test(arguments: TestWire.allCases)
+    func errorRepliesThrow(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let key = "\(prefix):string"
         try await redis.send("SET", RedisArgument(key), "x")
         let wrongType = await redisError { try await redis.send("LPUSH", RedisArgument(key), "y") }
@@ -106,7 +120,9 @@ struct CommandTests {
         #expect(try await redis.send("EXISTS", RedisArgument("\(prefix):never")) == .integer(0))
     }
 
-    @Test func binaryValuesWithEveryByte() async throws {
+    @Test(arguments: TestWire.allCases)
+    func binaryValuesWithEveryByte(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let value = allByteValues(repeating: 4)
         let key = "\(prefix):binary"
         try await redis.send("SET", RedisArgument(key), RedisArgument(value))
@@ -118,7 +134,9 @@ struct CommandTests {
         #expect(try await redis.send("GET", RedisArgument(key)).bytes == tricky)
     }
 
-    @Test func emptyValuesAndArguments() async throws {
+    @Test(arguments: TestWire.allCases)
+    func emptyValuesAndArguments(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let key = "\(prefix):empty"
         try await redis.send("SET", RedisArgument(key), "")
         #expect(try await redis.send("GET", RedisArgument(key)) == .bulk([]))
@@ -140,7 +158,9 @@ struct CommandTests {
         #expect(keys.array?.contains(.bulk(key)) == true)
     }
 
-    @Test func oneMebibyteValue() async throws {
+    @Test(arguments: TestWire.allCases)
+    func oneMebibyteValue(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let value = pseudoRandomBytes(count: 1 << 20)
         let key = "\(prefix):1mib"
         try await redis.send("SET", RedisArgument(key), RedisArgument(value))
@@ -150,10 +170,11 @@ struct CommandTests {
         try await redis.send("DEL", RedisArgument(key))
     }
 
-    @Test func eightMebibyteValueWhileOthersUseTheConnection() async throws {
+    @Test(arguments: TestWire.allCases)
+    func eightMebibyteValueWhileOthersUseTheConnection(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let value = pseudoRandomBytes(count: 8 << 20, seed: 7)
         let key = "\(prefix):8mib"
-        let redis = self.redis
         let prefix = self.prefix
         // Small commands from other tasks interleave with the big write and read on the same connection.
         try await withThrowingTaskGroup(of: Void.self) { group in

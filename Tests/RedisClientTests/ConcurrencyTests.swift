@@ -7,10 +7,11 @@ import Testing
     import Glibc
 #endif
 
-@Suite("Concurrency")
+@Suite("Concurrency", .sharedTLSServer)
 struct ConcurrencyTests {
-    @Test func thousandConcurrentCallersOnOneConnection() async throws {
-        let redis = try sharedConnection()
+    @Test(arguments: TestWire.allCases)
+    func thousandConcurrentCallersOnOneConnection(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let prefix = TestRedis.uniquePrefix("conc")
         let counter = "\(prefix):counter"
         let mismatches = try await withTimeout(.seconds(30), "1,000 callers finish") {
@@ -38,8 +39,9 @@ struct ConcurrencyTests {
         #expect(try await redis.send("GET", RedisArgument(counter)).int == 1000)
     }
 
-    @Test func concurrentCallersGetTheirOwnRepliesAcrossReplyTypes() async throws {
-        let redis = try sharedConnection()
+    @Test(arguments: TestWire.allCases)
+    func concurrentCallersGetTheirOwnRepliesAcrossReplyTypes(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let prefix = TestRedis.uniquePrefix("mix")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<200 {

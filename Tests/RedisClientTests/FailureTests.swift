@@ -53,8 +53,9 @@ struct FailureTests {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    @Test func serverKilledAndRestartedMidUse() async throws {
-        try await withRedisServer { server in
+    @Test(arguments: TestWire.allCases)
+    func serverKilledAndRestartedMidUse(over wire: TestWire) async throws {
+        try await withRedisServer(over: wire) { server in
             let redis = try RedisConnection(configuration: configuration(for: server))
             #expect(try await redis.send("SET", "k", "v") == .status("OK"))
 
@@ -69,8 +70,9 @@ struct FailureTests {
         }
     }
 
-    @Test func serverKilledWhileIdle() async throws {
-        try await withRedisServer { server in
+    @Test(arguments: TestWire.allCases)
+    func serverKilledWhileIdle(over wire: TestWire) async throws {
+        try await withRedisServer(over: wire) { server in
             let redis = try RedisConnection(configuration: configuration(for: server))
             #expect(try await redis.send("PING") == .status("PONG"))
             try await server.stop()
@@ -99,8 +101,9 @@ struct FailureTests {
 
     /// The command right after a server-side close must not be written to the dead socket, even when the close
     /// and the command reach the connection's thread in the same turn of its loop.
-    @Test func commandRightAfterServerSideCloseSucceeds() async throws {
-        try await withRedisServer { server in
+    @Test(arguments: TestWire.allCases)
+    func commandRightAfterServerSideCloseSucceeds(over wire: TestWire) async throws {
+        try await withRedisServer(over: wire) { server in
             let redis = try RedisConnection(configuration: configuration(for: server))
             let admin = try RedisConnection(configuration: configuration(for: server))
             for round in 0..<50 {
@@ -116,8 +119,9 @@ struct FailureTests {
         }
     }
 
-    @Test func commandTimeout() async throws {
-        try await withRedisServer { server in
+    @Test(arguments: TestWire.allCases)
+    func commandTimeout(over wire: TestWire) async throws {
+        try await withRedisServer(over: wire) { server in
             let redis = try RedisConnection(
                 configuration: configuration(for: server, commandTimeout: .milliseconds(300)))
             #expect(try await redis.send("SET", "k", "v") == .status("OK"))

@@ -2,14 +2,16 @@ import RedisClient
 import RedisTestSupport
 import Testing
 
-@Suite("Pipelining")
+@Suite("Pipelining", .sharedTLSServer)
 struct PipelineTests {
     let redis: RedisConnection
     let prefix = TestRedis.uniquePrefix("pipe")
 
     init() throws { redis = try sharedConnection() }
 
-    @Test func thousandCommandsInOrder() async throws {
+    @Test(arguments: TestWire.allCases)
+    func thousandCommandsInOrder(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let key = "\(prefix):counter"
         var commands: [RedisCommand] = []
         for index in 0..<1000 {
@@ -32,7 +34,9 @@ struct PipelineTests {
         #expect(try await redis.send("GET", RedisArgument(key)).int == 500)
     }
 
-    @Test func serverErrorInTheMiddle() async throws {
+    @Test(arguments: TestWire.allCases)
+    func serverErrorInTheMiddle(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let list = "\(prefix):list"
         let replies = try await redis.pipeline([
             RedisCommand("SET", RedisArgument("\(prefix):a"), "1"),
@@ -65,8 +69,9 @@ struct PipelineTests {
         #expect(try await redis.pipeline([]).isEmpty)
     }
 
-    @Test func concurrentPipelinesKeepTheirReplies() async throws {
-        let redis = self.redis
+    @Test(arguments: TestWire.allCases)
+    func concurrentPipelinesKeepTheirReplies(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let prefix = self.prefix
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<20 {
@@ -88,7 +93,9 @@ struct PipelineTests {
         }
     }
 
-    @Test func transactionInAPipeline() async throws {
+    @Test(arguments: TestWire.allCases)
+    func transactionInAPipeline(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let key = "\(prefix):tx"
         let replies = try await redis.pipeline([
             RedisCommand("MULTI"),

@@ -2,7 +2,7 @@ import RedisClient
 import RedisTestSupport
 import Testing
 
-@Suite("Lua scripts")
+@Suite("Lua scripts", .sharedTLSServer)
 struct ScriptTests {
     @Test(arguments: [
         ("abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),
@@ -15,8 +15,9 @@ struct ScriptTests {
         #expect(RedisScript(source).source == source)
     }
 
-    @Test func sha1MatchesScriptLoad() async throws {
-        let redis = try sharedConnection()
+    @Test(arguments: TestWire.allCases)
+    func sha1MatchesScriptLoad(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         // Lengths around the 55/56/64-byte padding boundaries, multi-block sources and non-ASCII text.
         var sources = ["return 1", "return 'héllo wörld ✓'", "return redis.call('GET', KEYS[1])"]
         for length in [54, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000] {
@@ -29,8 +30,9 @@ struct ScriptTests {
         }
     }
 
-    @Test func runUsesEvalshaWithKeysAndArguments() async throws {
-        let redis = try sharedConnection()
+    @Test(arguments: TestWire.allCases)
+    func runUsesEvalshaWithKeysAndArguments(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let key = "\(TestRedis.uniquePrefix("script")):k"
         let script = RedisScript("redis.call('SET', KEYS[1], ARGV[1]); return {KEYS[1], ARGV[1], #ARGV}")
         try await redis.load([script])
@@ -45,8 +47,9 @@ struct ScriptTests {
         #expect(direct == reply)
     }
 
-    @Test func scriptErrorsAreServerErrors() async throws {
-        let redis = try sharedConnection()
+    @Test(arguments: TestWire.allCases)
+    func scriptErrorsAreServerErrors(over wire: TestWire) async throws {
+        let redis = try sharedConnection(over: wire)
         let failing = RedisScript("return redis.error_reply('MYERR custom failure')")
         let error = await redisError { try await redis.run(failing) }
         #expect(error?.code == .server)
@@ -60,8 +63,9 @@ struct ScriptTests {
     }
 
     /// `SCRIPT FLUSH` empties the cache of the whole server: on a server of our own.
-    @Test func runFallsBackToEvalAfterScriptFlush() async throws {
-        try await withRedisServer { server in
+    @Test(arguments: TestWire.allCases)
+    func runFallsBackToEvalAfterScriptFlush(over wire: TestWire) async throws {
+        try await withRedisServer(over: wire) { server in
             let redis = try RedisConnection(configuration: configuration(for: server))
             let script = RedisScript("return tonumber(ARGV[1]) * 2")
             #expect(try await redis.run(script, arguments: ["21"]) == .integer(42))

@@ -327,8 +327,9 @@ struct SubscriberTests {
         }
     }
 
-    @Test func clientKillGivesAGapThenMessagesAgain() async throws {
-        try await withRedisServer { server in
+    @Test(arguments: TestWire.allCases)
+    func clientKillGivesAGapThenMessagesAgain(over wire: TestWire) async throws {
+        try await withRedisServer(over: wire) { server in
             let configuration = try configuration(for: server)
             let subscriber = try RedisSubscriber(configuration: configuration)
             defer { subscriber.close() }
@@ -359,8 +360,9 @@ struct SubscriberTests {
         }
     }
 
-    @Test func serverRestartGivesAGapThenMessagesAgain() async throws {
-        try await withRedisServer { server in
+    @Test(arguments: TestWire.allCases)
+    func serverRestartGivesAGapThenMessagesAgain(over wire: TestWire) async throws {
+        try await withRedisServer(over: wire) { server in
             let configuration = try configuration(for: server)
             let subscriber = try RedisSubscriber(configuration: configuration)
             defer { subscriber.close() }

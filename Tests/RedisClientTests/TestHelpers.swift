@@ -15,12 +15,19 @@ func sharedConnection(database: Int? = nil, name: String = "redis-test") throws 
     return try RedisConnection(configuration: configuration, name: name)
 }
 
-/// A configuration for a server of our own, with optional changes.
+/// A configuration for a server of our own, with optional changes: over TLS (trusting the test CA) when the server
+/// has a TLS port.
 func configuration(
     for server: RedisServerProcess, userInfo: String = "", database: Int = 0,
     commandTimeout: Duration = .seconds(5)
 ) throws -> RedisConfiguration {
-    var configuration = try RedisConfiguration(url: "redis://\(userInfo)127.0.0.1:\(server.port)/\(database)")
+    let url =
+        if let tlsPort = server.tlsPort {
+            "rediss://\(userInfo)127.0.0.1:\(tlsPort)/\(database)?ca_file=\(try TestCertificates.shared().caFile)"
+        } else {
+            "redis://\(userInfo)127.0.0.1:\(server.port)/\(database)"
+        }
+    var configuration = try RedisConfiguration(url: url)
     configuration.commandTimeout = commandTimeout
     return configuration
 }
