@@ -34,36 +34,26 @@ final class RedisWire {
     /// `configuration.connectTimeout`. `tls` is the context for ``RedisConfiguration/tls`` (`nil`: plaintext).
     init(configuration: RedisConfiguration, tls: TLSClientContext?) throws(RedisError) {
         let deadline = ContinuousClock.now.advanced(by: configuration.connectTimeout)
+        transport = try Self.openTransport(configuration, tls: tls, until: deadline)
+        isTLS = tls != nil
         guard let reader = redisReaderCreate() else {
             throw RedisError(.connectionFailed, "cannot allocate a reply reader")
         }
         self.reader = reader
-        self.inputBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
-        let fd: Int32
-        do {
-            fd = try SocketConnector.connect(
-                to: configuration.endpoint, keepAlive: configuration.keepAlive, until: deadline)
-        } catch {
-            redisReaderFree(reader)
-            inputBuffer.deallocate()
-            throw error
-        }
-        let socket = SocketTransport(fileDescriptor: fd)
-        isTLS = tls != nil
-        if let tls, case .tcp(let host, let port) = configuration.endpoint {
-            do {
-                transport = try TLSTransport(
-                    socket: socket, context: tls, host: host,
-                    peer: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
-            } catch {
-                redisReaderFree(reader)
-                inputBuffer.deallocate()
-                throw error
-            }
-        } else {
-            transport = socket
-        }
+        inputBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
         try handshake(configuration, until: deadline)
+    }
+
+    /// A connected socket, wrapped in TLS when `tls` is given (the TLS handshake runs later, in ``handshake``).
+    private static func openTransport(
+        _ configuration: RedisConfiguration, tls: TLSClientContext?, until deadline: ContinuousClock.Instant
+    ) throws(RedisError) -> any Transport {
+        let fd = try SocketConnector.connect(
+            to: configuration.endpoint, keepAlive: configuration.keepAlive, until: deadline)
+        let socket = SocketTransport(fileDescriptor: fd)
+        guard let tls, case .tcp(let host, let port) = configuration.endpoint else { return socket }
+        let peer = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        return try TLSTransport(socket: socket, context: tls, host: host, peer: peer)
     }
 
     deinit {

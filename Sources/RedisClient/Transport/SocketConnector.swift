@@ -26,7 +26,7 @@ enum SocketConnector {
             for address in addresses {
                 switch attempt(address, until: deadline) {
                 case .success(let fd):
-                    // Best effort, like hiredis: a socket without them still works.
+                    // Best effort: a socket without them still works.
                     _ = chiredis_set_nodelay(fd)
                     if keepAlive { _ = chiredis_enable_keepalive(fd) }
                     return fd
