@@ -19,6 +19,8 @@ final class TLSTransport: Transport {
 
     /// Wraps `socket` (taking ownership) for a TLS client handshake with `host`, described as `peer` in errors.
     init(socket: SocketTransport, context: TLSClientContext, host: String, peer: String) throws(RedisError) {
+        // SSL_get_error reads the thread's error queue: it must start empty (every failure below drains it).
+        ERR_clear_error()
         guard let ssl = SSL_new(context.raw) else { throw TLSErrors.failure("cannot create a TLS session") }
         self.socket = socket
         self.ssl = ssl
