@@ -19,9 +19,36 @@ struct TransportTests {
             // "addr=127.0.0.1:PORT": the client's side of the connection.
             let address = try #require(info.split(separator: " ").first { $0.hasPrefix("addr=") })
             let localPort = try #require(address.split(separator: ":").last.flatMap { Int($0) })
-            let descriptor = try #require(Self.socketDescriptor(localPort: localPort))
+            let descriptor = try #require(Self.socketDescriptors { local, _ in local == localPort }.first)
             #expect(fcntl(descriptor, F_GETFD) & FD_CLOEXEC != 0)
             #expect(fcntl(descriptor, F_GETFL) & O_NONBLOCK != 0)
+        }
+    }
+
+    /// Every failed connection closes its socket: TLS verification failures, a plaintext client thrown out by a
+    /// TLS port, a handshake that times out.
+    @Test func failedConnectionsCloseTheirSockets() async throws {
+        let certificates = try TestCertificates.shared()
+        let tlsPort = try freeLoopbackPort()
+        let arguments = RedisServerProcess.tlsArguments(
+            port: tlsPort, certificates: certificates, certificate: certificates.untrustedCertificate,
+            key: certificates.untrustedKey)
+        try await withRedisServer(arguments) { server in
+            var untrusted = try RedisConfiguration(url: "rediss://127.0.0.1:\(tlsPort)?ca_file=\(certificates.caFile)")
+            untrusted.connectTimeout = .seconds(10)
+            let plaintext = try RedisConfiguration(url: "redis://127.0.0.1:\(tlsPort)")
+            var silent = try RedisConfiguration(url: "rediss://127.0.0.1:\(server.port)?insecure_skip_verify=true")
+            silent.connectTimeout = .milliseconds(100)
+            for configuration in [untrusted, plaintext, silent] {
+                let redis = try RedisConnection(configuration: configuration)
+                for _ in 0..<5 {
+                    let error = await redisError { try await redis.send("PING") }
+                    #expect(error?.isConnectionError == true)
+                }
+                redis.close()
+            }
+            let peers = [tlsPort, server.port]
+            #expect(Self.socketDescriptors { _, peer in peers.contains(peer) }.isEmpty)
         }
     }
 
@@ -61,22 +88,28 @@ struct TransportTests {
         #expect(try buffer.withUnsentBytes { bytes throws(RedisError) in Array(bytes) } == first)
     }
 
-    /// The descriptor of this process's TCP socket bound to `localPort`.
-    private static func socketDescriptor(localPort: Int) -> Int32? {
+    /// This process's IPv4 TCP sockets whose local and peer ports (0 when unconnected) satisfy `matches`.
+    private static func socketDescriptors(_ matches: (_ local: Int, _ peer: Int) -> Bool) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        for entry in entries {
-            guard let descriptor = Int32(entry) else { continue }
-            var address = sockaddr_storage()
-            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let status = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-            }
-            guard status == 0, address.ss_family == sa_family_t(AF_INET) else { continue }
-            let port = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
-            }
-            if Int(port) == localPort { return descriptor }
+        return entries.compactMap { entry in
+            guard let descriptor = Int32(entry), let local = port(of: descriptor, getsockname) else { return nil }
+            return matches(local, port(of: descriptor, getpeername) ?? 0) ? descriptor : nil
         }
-        return nil
+    }
+
+    /// The IPv4 port `lookUp` (`getsockname` or `getpeername`) reports for `descriptor`.
+    private static func port(
+        of descriptor: Int32,
+        _ lookUp: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+    ) -> Int? {
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let status = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { lookUp(descriptor, $0, &length) }
+        }
+        guard status == 0, address.ss_family == sa_family_t(AF_INET) else { return nil }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
     }
 }
