@@ -94,6 +94,41 @@ struct MetricsEndpointTests {
         try await fleet.stop()
     }
 
+    @Test("demo --metrics-port 0: the demo and each worker serve /metrics while the fleet runs")
+    func demoExposesFleet() async throws {
+        let demo = try CLIProcess(
+            [
+                "demo", "--processes", "2", "--tasks", "2", "--duration", "6", "--token-ttl", "1", "--latency-ms", "20",
+                "--metrics-port", "0", "--json",
+            ], environment: ["REDIS_URL": TestRedis.url], removing: MetricsScrape.variables)
+        defer { demo.kill() }
+        @Sendable func announced() -> [String] {
+            demo.stderr.split(separator: "\n").filter { $0.hasPrefix("metrics at ") }
+                .map { String($0.dropFirst("metrics at ".count)) }
+        }
+        try await waitUntil(timeout: .seconds(60), "the demo and its 2 workers say where their metrics are") {
+            if !demo.isRunning { throw TestSupportError("the demo exited: \(demo.stderr)") }
+            return announced().count == 3
+        }
+        // The demo's own line comes first: it serves before it starts the workers.
+        let urls = announced()
+        try await waitUntil(timeout: .seconds(30), "the identity provider and a worker count a refresh") {
+            let idp = try await MetricsScrape.get(urls[0]).samples["demo_idp_refreshes"] ?? 0
+            var workers = 0.0
+            for url in urls.dropFirst() {
+                let samples = try await MetricsScrape.get(url).samples
+                workers += samples.filter { $0.key.hasPrefix("redis_refresher_refreshes{session=\"demo-") }.values
+                    .reduce(0, +)
+            }
+            return idp >= 1 && workers >= 1
+        }
+        let status = try await demo.waitForExit(timeout: .seconds(120))
+        #expect(status == 0, "\(demo.stderr)")
+        let report = try OperatorCommandTests.jsonObject(demo.stdout)
+        #expect(report["passed"] as? Bool == true)
+        #expect(report["reuseEvents"] as? Int == 0)
+    }
+
     @Test("refresher idp stores its login and serves /metrics on its own port with the provider's counters")
     func identityProviderExposesCounters() async throws {
         let name = "cli-idpmetrics-\(UUID().uuidString.prefix(8))"

@@ -14,8 +14,8 @@ struct DemoCommand: AsyncParsableCommand {
             With --metrics-port P (or METRICS_PORT) the demo serves Prometheus metrics: its own process at \
             http://HOST:P/metrics (the built-in identity provider's counters: demo_idp_refreshes, \
             demo_idp_refresh_token_reuse, ...), and worker i (from 1) at port P+i with its refresher's counters \
-            (redis_refresher_refreshes, ...). With P = 0 every process picks a free port and the workers print \
-            theirs on stderr (`metrics at URL`).
+            (redis_refresher_refreshes, ...). Each process prints `metrics at URL` on stderr; with P = 0 each picks \
+            a free port.
             """)
 
     @OptionGroup var redis: RedisOptions<LocalOrEmbeddedRedis>
@@ -53,7 +53,10 @@ struct DemoCommand: AsyncParsableCommand {
         // Before the identity provider: its counters come from the factory bootstrapped here.
         var metricsServer: MetricsServer?
         if let metricsAddress {
-            metricsServer = try await MetricsServer.start(host: metricsAddress.host, port: metricsAddress.port)
+            let server = try await MetricsServer.start(host: metricsAddress.host, port: metricsAddress.port)
+            // Like the workers' lines, on stderr: the summary on stdout may be JSON.
+            printError("metrics at \(server.url)")
+            metricsServer = server
         }
         let launch = try await IdentityProviderLaunch.start(tokenTTL: tokenTTL, latencyMs: latencyMs)
         let idp = launch.provider
