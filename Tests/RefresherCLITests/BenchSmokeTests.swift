@@ -7,8 +7,9 @@ struct BenchSmokeTests {
     @Test("bench --grid 2x2 --runs 1 --quick: one refresh and no reuse per coordinated storm")
     func smoke() async throws {
         let result = try await CLI.run(
-            ["bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json"], timeout: .seconds(180)
-        )
+            ["bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json"],
+            // Without a URL, bench starts an embedded server whose statistics no other test disturbs.
+            removing: ["REDIS_URL"], timeout: .seconds(180))
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let storms = try #require(report["storms"] as? [[String: Any]])
@@ -28,5 +29,16 @@ struct BenchSmokeTests {
         // Machine facts are part of every report.
         let machine = try #require(report["machine"] as? [String: Any])
         #expect((machine["cpus"] as? Int ?? 0) >= 1)
+        #expect((machine["redisSetup"] as? String ?? "").hasPrefix("embedded"))
+    }
+
+    @Test("bench honours REDIS_URL: with nothing listening there it fails, naming no embedded server")
+    func honoursRedisURL() async throws {
+        let result = try await CLI.run(
+            ["bench", "--only-micro", "--quick"], environment: ["REDIS_URL": "redis://127.0.0.1:1"],
+            timeout: .seconds(60))
+        #expect(result.status == 1, "stdout: \(result.stdout) stderr: \(result.stderr)")
+        #expect(result.stdout.contains("given server redis://127.0.0.1:1"), "\(result.stdout)")
+        #expect(result.stderr.hasPrefix("refresher: error: "), "\(result.stderr)")
     }
 }

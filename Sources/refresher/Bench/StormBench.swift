@@ -2,24 +2,6 @@ import DemoIdentityProvider
 import Foundation
 import RedisRefresher
 
-/// How the fleet coordinates in one storm.
-enum StormMode: String, CaseIterable, Codable, Sendable {
-    /// The product: lock + pub/sub wake-up (polling only as a fallback).
-    case pubsub
-    /// The same lock with only the 1 s polling wake-up: the browser module's behaviour.
-    case poll
-    /// No coordination: every task refreshes on its own.
-    case none
-
-    var environment: [String: String] {
-        switch self {
-        case .pubsub: ["COORDINATION": "redis", "WAKE": "pubsub"]
-        case .poll: ["COORDINATION": "redis", "WAKE": "poll"]
-        case .none: ["COORDINATION": "none"]
-        }
-    }
-}
-
 /// The measurements of one storm: P processes × T tasks hit a 401 at the same instant.
 struct StormResult: Codable, Sendable {
     var processes: Int
@@ -136,19 +118,6 @@ struct StormBench {
             redisCommands: total, redisCommandsPerProcess: Double(total) / Double(processes),
             maxCommandsPerConnection: counted.maxPerConnection, barrierHeld: barrierHeld,
             commandBreakdown: counted.byCommand)
-    }
-
-    /// Calls per command since the last `CONFIG RESETSTAT`, without the benchmark's own bookkeeping.
-    static func commandStats(_ redis: RedisConnection) async throws -> [String: Int] {
-        let info = try await redis.send("INFO", "commandstats").string ?? ""
-        var result: [String: Int] = [:]
-        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
-            let name = line.dropFirst("cmdstat_".count).prefix { $0 != ":" }
-            guard name != "info", name != "config|resetstat", name != "config" else { continue }
-            let calls = line.split(separator: ",").first { $0.contains("calls=") }?.split(separator: "=").last
-            result[String(name)] = Int(calls ?? "") ?? 0
-        }
-        return result
     }
 }
 

@@ -8,17 +8,18 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure 401 storms (pubsub vs poll vs none) and the library's fast paths.")
 
-    @Option(
-        help:
-            "Redis URL (a password here is visible to `ps`); default: an embedded throwaway redis-server (clean statistics)."
-    )
-    var redisURL: String?
-    @OptionGroup var password: RedisPasswordOptions
+    @OptionGroup var redis: RedisOptions<EmbeddedRedisServer>
+    @Flag(help: "Always start an embedded throwaway redis-server, even if a URL is given.") var embeddedRedis = false
     @Option(help: "Storms per configuration and mode.") var runs = 3
     @Option(help: "Grid points as PROCESSESxTASKS, comma-separated (default 8x16,32x4; --large adds 64x16).")
     var grid: String?
     @Flag(help: "Add the 64x16 grid point.") var large = false
-    @Option(help: "Modes, comma-separated: pubsub, poll, none.") var modes = "pubsub,poll,none"
+    @Option(
+        help: ArgumentHelp(
+            "Modes, comma-separated: \(StormMode.allValueStrings.joined(separator: ", ")) (default: all).",
+            valueName: "modes"),
+        transform: StormMode.list)
+    var modes = StormMode.allCases
     @Option(help: "Refresh latency of the identity provider, in milliseconds.") var latencyMs = 200
     @Flag(help: "Skip the micro-benchmarks.") var skipMicro = false
     @Flag(help: "Only the micro-benchmarks.") var onlyMicro = false
@@ -27,13 +28,10 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let points = try parseGrid()
-        let modeList = try modes.split(separator: ",").map { name in
-            guard let mode = StormMode(rawValue: String(name)) else { throw CLIError("unknown mode '\(name)'") }
-            return mode
-        }
         guard (1...100).contains(runs) else { throw CLIError("--runs must be 1...100") }
-        let embedded: EmbeddedRedis? = redisURL == nil ? try await EmbeddedRedis(raisePriority: true) : nil
-        let url = try redisURL.map(password.apply(toURL:)) ?? embedded!.url
+        let given = embeddedRedis ? nil : redis.givenURL()
+        let embedded: EmbeddedRedis? = given == nil ? try await EmbeddedRedis(raisePriority: true) : nil
+        let url = try embedded?.url ?? redis.url()
         defer { if let embedded { Task { await embedded.stop() } } }
         let cleanup = ShutdownSignal.install { await embedded?.stop() }
         defer { cleanup.cancel() }
@@ -53,7 +51,7 @@ struct BenchCommand: AsyncParsableCommand {
             for (processes, tasks) in points {
                 for run in 1...runs {
                     // Modes alternate within each run, so a noisy moment hits all of them alike.
-                    for mode in modeList {
+                    for mode in modes {
                         let result = try await bench.run(processes: processes, tasks: tasks, mode: mode)
                         storms.append(result)
                         say(Self.progressLine(result, run: run, of: runs))
@@ -128,10 +126,7 @@ struct Machine: Codable, Sendable {
             ?? "Linux"
         var version = "unknown"
         if let redis = try? RedisConnection(url: redisURL) {
-            let info = (try? await redis.send("INFO", "server").string) ?? ""
-            version =
-                info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?
-                .split(separator: ":").last.map(String.init) ?? "unknown"
+            version = (try? await RedisInfo.fetch("server", from: redis))?["redis_version"] ?? version
             redis.close()
         }
         return Machine(

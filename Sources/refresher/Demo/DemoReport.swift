@@ -8,7 +8,7 @@ struct DemoReport: Encodable {
     let tasks: Int
     let duration: Double
     let tokenTTL: Double
-    let coordination: String
+    let coordination: Coordination
     let idp: DemoIdentityProvider.Stats
     let workers: [WorkerSummary]
     let workersReporting: Int
@@ -66,7 +66,7 @@ struct DemoReport: Encodable {
             (
                 "refreshes performed",
                 "\(idp.refreshes)"
-                    + (coordination == "redis"
+                    + (coordination == .redis
                         ? (expiriesMatch ? "  (= expiries)" : "  (expiries: \(idp.expiries))") : "")
             ),
             (
@@ -74,7 +74,7 @@ struct DemoReport: Encodable {
                 "\(idp.reuseEvents)" + (idp.reuseEvents == 0 ? "  (must be 0)" : "  REUSE DETECTED")
             ),
             ("fleet logged out", idp.revoked ? "YES: the identity provider revoked the session" : "no"),
-            ("wake-up latency p50/p99", coordination == "redis" ? "\(wakeP50) / \(wakeP99) ms" : "n/a"),
+            ("wake-up latency p50/p99", coordination == .redis ? "\(wakeP50) / \(wakeP99) ms" : "n/a"),
             ("Redis commands used", "\(redisCommands)"),
             ("fleet waits / takeovers", "\(fleetStats["waits"] ?? 0) / \(fleetStats["takeovers"] ?? 0)"),
             ("workers reporting", "\(workersReporting) of \(processes)"),
