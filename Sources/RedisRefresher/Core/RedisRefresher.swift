@@ -272,8 +272,8 @@ public final class RedisRefresher: Sendable {
         countTimeout()
     }
 
-    /// How many in-process refreshes are under way (for tests and monitoring).
-    public var activeFlightCount: Int { state.withLock { $0.flights.count } }
+    /// How many in-process refreshes are under way (for tests).
+    package var activeFlightCount: Int { state.withLock { $0.flights.count } }
 
     /// Removes a flight from the registry (when it finishes or is abandoned).
     func forget(_ flight: Flight) {

@@ -89,7 +89,7 @@ public final class RefresherConnections: Sendable {
     }
 
     /// Whether `owner` (a lock value) is one of this process's acquisitions.
-    public func owns(_ owner: String) -> Bool {
+    package func owns(_ owner: String) -> Bool {
         owner.hasPrefix(ownerID + "-")
     }
 
