@@ -70,7 +70,7 @@ extension RedisRefresher {
                     }
                     if let waitSpan {
                         // Another worker may have taken the lock over meanwhile.
-                        waitSpan.attributes[RefresherSpanNames.Attribute.lockOwner] = holder
+                        noteHolder(holder, on: waitSpan)
                     } else {
                         waitSpan = startWaitSpan(after: flight.generation, holder: holder)
                     }

@@ -80,13 +80,13 @@ extension RedisRefresher {
                         current: current, acquisition: acquisition, started: started)
                 }
                 attempts.presenting(at: .now)
-                span.attributes[RefresherSpanNames.Attribute.attempts] = attempts.attempts
+                noteAttempt(attempts.attempts, on: span)
                 result = await attempt(current, acquisition: acquisition, started: started, number: attempts.attempts)
             } catch {
                 // Nothing left this process: as far as the provider knows, this attempt never happened. (Counted,
                 // so the attempt budget bounds a Redis that keeps failing.)
                 attempts.presenting(at: .now)
-                span.attributes[RefresherSpanNames.Attribute.attempts] = attempts.attempts
+                noteAttempt(attempts.attempts, on: span)
                 result = .failed(.notProcessed("could not record the attempt: \(error.message)"))
             }
             let action = attempts.next(after: result, at: .now, jitter: Double.random(in: 0...1))

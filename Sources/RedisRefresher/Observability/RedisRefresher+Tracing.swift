@@ -1,7 +1,7 @@
 import Tracing
 
 /// The spans of ``RefresherSpanNames``: started only when a flight waits for another worker or holds the lock, so
-/// reads from memory cost nothing, and a no-op tracer costs a few calls per refresh.
+/// reads from memory cost nothing; with a no-op tracer, attributes are not even computed.
 extension RedisRefresher {
     private typealias Attribute = RefresherSpanNames.Attribute
     private typealias Outcome = RefresherSpanNames.Outcome
@@ -21,8 +21,14 @@ extension RedisRefresher {
         return span
     }
 
+    /// Updates the holder a wait span waits for (another worker may take an expired lock over).
+    func noteHolder(_ holder: String, on span: any Span) {
+        if span.isRecording { span.attributes[Attribute.lockOwner] = holder }
+    }
+
     /// Ends a wait span because this process took the lock (a refresh span follows).
     func endWaitSpanWithLock(_ span: any Span, checks: Int) {
+        guard span.isRecording else { return span.end() }
         span.attributes[Attribute.outcome] = Outcome.lockAcquired.rawValue
         span.attributes[Attribute.checks] = checks
         span.end()
@@ -34,6 +40,7 @@ extension RedisRefresher {
         _ span: any Span, result: Result<Credentials, RefresherError>?, abandonedBy: Flight.Wake?, checks: Int,
         wokenBy: RefresherMetrics.Wake?
     ) {
+        guard span.isRecording else { return span.end() }
         span.attributes[Attribute.checks] = checks
         if let wokenBy { span.attributes[Attribute.wokenBy] = wokenBy == .pubSub ? "pubsub" : "poll" }
         switch (abandonedBy, result) {
@@ -69,6 +76,7 @@ extension RedisRefresher {
 
     /// Ends a refresh span with the holder's result.
     func endRefreshSpan(_ span: any Span, result: Result<Credentials, RefresherError>, acquisition: String) {
+        guard span.isRecording else { return span.end() }
         switch result {
         case .success(let credentials):
             let outcome: Outcome = credentials.refreshedBy == acquisition ? .refreshed : .superseded
@@ -79,6 +87,11 @@ extension RedisRefresher {
             record(error, on: span)
         }
         span.end()
+    }
+
+    /// Counts an attempt on a refresh span.
+    func noteAttempt(_ attempt: Int, on span: any Span) {
+        if span.isRecording { span.attributes[Attribute.attempts] = attempt }
     }
 
     /// Notes on a refresh span that an attempt failed with `outcome` and the holder tries again.
