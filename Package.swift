@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -53,6 +55,12 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ChildProcesses",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess")
+            ]
+        ),
+        .target(
             name: "DemoIdentityProvider",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -66,7 +74,9 @@ let package = Package(
                 "RedisRefresher",
                 "RedisRefresherHTTP",
                 "DemoIdentityProvider",
+                "ChildProcesses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -75,8 +85,12 @@ let package = Package(
         ),
         .target(
             name: "RedisTestSupport",
-            dependencies: ["RedisClient"],
+            dependencies: ["RedisClient", "ChildProcesses"],
             path: "Tests/RedisTestSupport"
+        ),
+        .testTarget(
+            name: "ChildProcessesTests",
+            dependencies: ["ChildProcesses"]
         ),
         .testTarget(
             name: "RedisClientTests",
@@ -89,11 +103,16 @@ let package = Package(
         ),
         .testTarget(
             name: "RedisRefresherTests",
-            dependencies: ["RedisRefresher", "RedisTestSupport", "refresher-test-worker"]
+            dependencies: [
+                "RedisRefresher", "RedisTestSupport", "ChildProcesses", "refresher-test-worker",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
         ),
         .testTarget(
             name: "RefresherCLITests",
-            dependencies: ["RedisRefresher", "RedisTestSupport", "DemoIdentityProvider", "refresher"]
+            dependencies: [
+                "RedisRefresher", "RedisTestSupport", "DemoIdentityProvider", "ChildProcesses", "refresher",
+            ]
         ),
         .testTarget(
             name: "RedisRefresherHTTPTests",

@@ -55,7 +55,7 @@ struct DemoCommand: AsyncParsableCommand {
         let admin = SessionAdmin(connection: redis, keys: keys)
         let fleet = DemoFleet()
         let cleanup = ShutdownSignal.install {
-            fleet.terminate()
+            fleet.send(SIGTERM)
             await server.stop()
             await embedded?.stop()
         }
@@ -76,7 +76,7 @@ struct DemoCommand: AsyncParsableCommand {
             "START_AT": String(start), "DURATION": String(duration), "COORDINATION": coordination,
             "REQUEST_INTERVAL_MS": String(requestIntervalMs),
         ]
-        for _ in 0..<processes { fleet.add(try DemoWorker(environment: environment)) }
+        for _ in 0..<processes { fleet.add(try await DemoWorker(environment: environment)) }
         let workers = fleet.workers
 
         // Live progress, once a second, until every worker has exited.
@@ -97,7 +97,7 @@ struct DemoCommand: AsyncParsableCommand {
                 nextSample = nextSample >= last ? .infinity : min(nextSample + 60, last)
             }
             if ContinuousClock.now > hardStop {
-                for worker in workers { worker.terminate() }
+                fleet.send(SIGTERM)
                 throw CLIError("the workers did not finish in time")
             }
             try await Task.sleep(for: .milliseconds(100))
