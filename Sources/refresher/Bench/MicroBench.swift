@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import Histogram
 import RedisRefresher
 import Synchronization
 
@@ -56,15 +57,14 @@ struct MicroBench {
 
         // 2. GET round trip.
         try await redis.send("SET", RedisArgument(keys.stats + ":probe"), "x")
-        var samples: [Double] = []
+        var roundTrips = Histogram<UInt64>.latencies()
         for _ in 0..<(10_000 / scale) {
             let started = ContinuousClock.now
             _ = try await redis.send("GET", RedisArgument(keys.stats + ":probe"))
-            samples.append((ContinuousClock.now - started).seconds * 1e6)
+            roundTrips.record(ContinuousClock.now - started)
         }
-        samples.sort()
-        let p50 = Statistics.percentile(samples, 50) ?? 0
-        let p99 = Statistics.percentile(samples, 99) ?? 0
+        let p50 = (roundTrips.milliseconds(atPercentile: 50) ?? 0) * 1000
+        let p99 = (roundTrips.milliseconds(atPercentile: 99) ?? 0) * 1000
         progress(String(format: "micro: GET round trip p50 %.0f µs, p99 %.0f µs", p50, p99))
 
         // 3. Lock acquire + owner-checked release.

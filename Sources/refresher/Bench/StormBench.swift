@@ -1,6 +1,7 @@
 import ChildProcesses
 import DemoIdentityProvider
 import Foundation
+import Histogram
 import RedisRefresher
 
 /// How the fleet coordinates in one storm.
@@ -47,6 +48,14 @@ struct StormResult: Codable, Sendable {
     /// Whether every process was connected and waiting before the start instant.
     var barrierHeld: Bool
     var commandBreakdown: [String: Int]
+    /// Every woken task's wake-up latency; not part of the JSON output.
+    var wakeups = Histogram<UInt64>.latencies()
+
+    enum CodingKeys: String, CodingKey {
+        case processes, tasks, mode, refreshes, reuseEvents, tasksOK, tasksTotal, wakeP50Ms, wakeP99Ms, wakeMaxMs
+        case wokenTasks, stormMs, redisCommands, redisCommandsPerProcess, maxCommandsPerConnection, barrierHeld
+        case commandBreakdown
+    }
 
     /// Correct means: one refresh and no reuse (with coordination); every task served.
     var correct: Bool {
@@ -122,8 +131,12 @@ struct StormBench {
         let finished = lines.filter(\.holder).compactMap(\.tFresh).min()
         // Only tasks that were waiting when the refresh finished woke up: a task whose 401 came later (an
         // overloaded identity provider answers 1,024 requests slowly) was served from memory, not woken.
-        let wakeups = lines.filter { !$0.holder && ($0.t401 ?? .infinity) < (finished ?? 0) }.compactMap(\.tFresh)
-            .map { max(0, ($0 - (finished ?? $0)) * 1000) }.sorted()
+        var wakeups = Histogram<UInt64>.latencies()
+        if let finished, mode != .none {
+            for line in lines where !line.holder && (line.t401 ?? .infinity) < finished {
+                if let fresh = line.tFresh { wakeups.record(milliseconds: (fresh - finished) * 1000) }
+            }
+        }
         let first401 = lines.compactMap(\.t401).min()
         let lastOK = lines.compactMap(\.tOK).max()
         let total = counted.total
@@ -131,13 +144,12 @@ struct StormBench {
         return StormResult(
             processes: processes, tasks: tasks, mode: mode, refreshes: stats.refreshes, reuseEvents: stats.reuseEvents,
             tasksOK: lines.filter(\.ok).count, tasksTotal: processes * tasks,
-            wakeP50Ms: mode == .none ? nil : Statistics.percentile(wakeups, 50),
-            wakeP99Ms: mode == .none ? nil : Statistics.percentile(wakeups, 99),
-            wakeMaxMs: mode == .none ? nil : wakeups.last, wokenTasks: wakeups.count,
+            wakeP50Ms: wakeups.milliseconds(atPercentile: 50), wakeP99Ms: wakeups.milliseconds(atPercentile: 99),
+            wakeMaxMs: wakeups.maxMilliseconds, wokenTasks: Int(wakeups.totalCount),
             stormMs: first401.flatMap { start in lastOK.map { ($0 - start) * 1000 } },
             redisCommands: total, redisCommandsPerProcess: Double(total) / Double(processes),
             maxCommandsPerConnection: counted.maxPerConnection, barrierHeld: barrierHeld,
-            commandBreakdown: counted.byCommand)
+            commandBreakdown: counted.byCommand, wakeups: wakeups)
     }
 
     /// Calls per command since the last `CONFIG RESETSTAT`, without the benchmark's own bookkeeping.
@@ -202,19 +214,5 @@ final class BenchWorker: Sendable {
 
     var lines: [StormLine] {
         child.lines().compactMap { try? JSONDecoder().decode(StormLine.self, from: Data($0.utf8)) }
-    }
-}
-
-/// Percentiles and medians.
-enum Statistics {
-    /// Nearest-rank percentile of sorted values.
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double? {
-        guard !sorted.isEmpty else { return nil }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
-    }
-
-    static func median(_ values: [Double]) -> Double? {
-        percentile(values.sorted(), 50)
     }
 }
