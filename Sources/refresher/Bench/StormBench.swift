@@ -50,6 +50,8 @@ struct StormResult: Codable, Sendable {
     var commandBreakdown: [String: Int]
     /// Every woken task's wake-up latency; not part of the JSON output.
     var wakeups = Histogram<UInt64>.latencies()
+    /// The storm over time, for the pictures; not part of the JSON output.
+    var timeline = StormTimeline()
 
     enum CodingKeys: String, CodingKey {
         case processes, tasks, mode, refreshes, reuseEvents, tasksOK, tasksTotal, wakeP50Ms, wakeP99Ms, wakeMaxMs
@@ -149,7 +151,8 @@ struct StormBench {
             stormMs: first401.flatMap { start in lastOK.map { ($0 - start) * 1000 } },
             redisCommands: total, redisCommandsPerProcess: Double(total) / Double(processes),
             maxCommandsPerConnection: counted.maxPerConnection, barrierHeld: barrierHeld,
-            commandBreakdown: counted.byCommand, wakeups: wakeups)
+            commandBreakdown: counted.byCommand, wakeups: wakeups,
+            timeline: StormTimeline(lines, refreshStored: mode == .none ? nil : finished))
     }
 
     /// Calls per command since the last `CONFIG RESETSTAT`, without the benchmark's own bookkeeping.

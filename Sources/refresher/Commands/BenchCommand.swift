@@ -25,6 +25,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Only the micro-benchmarks.") var onlyMicro = false
     @Flag(help: "Print the results as JSON (progress goes to stderr).") var json = false
     @Flag(help: "Micro-benchmarks with 1/100 of the iterations: a smoke test, not a measurement.") var quick = false
+    @Option(help: "Write the storms as pictures into this directory: wake-up-latency.svg and storm-timeline.svg.")
+    var pictures: String?
 
     func run() async throws {
         let points = try parseGrid()
@@ -74,6 +76,9 @@ struct BenchCommand: AsyncParsableCommand {
         } else {
             print("")
             print(report.markdown)
+        }
+        if let pictures {
+            for path in try report.writePictures(to: pictures) { printError("wrote \(path)") }
         }
         if let embedded { await embedded.stop() }
         if !storms.allSatisfy(\.correct) { throw ExitCode(3) }

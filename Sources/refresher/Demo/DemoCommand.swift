@@ -26,6 +26,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "redis (the library) or none (every worker refreshes on its own).") var coordination = "redis"
     @Flag(help: "Always start an embedded throwaway redis-server, even if one answers.") var embeddedRedis = false
     @Flag(help: "Print the summary as JSON.") var json = false
+    @Option(help: "Write the run's timeline (requests served, 401s, refreshes) as SVG to this file.")
+    var timeline: String?
     @Flag(
         help:
             "Soak: sample worker memory and threads, Redis clients, keys and memory every minute; compare the first and last samples."
@@ -86,7 +88,9 @@ struct DemoCommand: AsyncParsableCommand {
         var monitoringCommands = 0
         var samples: [SoakSample] = []
         var nextSample = start + 10
+        var pictured = DemoTimeline()
         while workers.contains(where: \.isRunning) {
+            if timeline != nil, unixSeconds() >= start { pictured.sample(at: unixSeconds() - start, idp.stats) }
             if soak, unixSeconds() >= nextSample, unixSeconds() < start + duration - 2 {
                 let sample = await SoakSample.take(workers: workers, redis: redis, at: unixSeconds() - start)
                 monitoringCommands += 3
@@ -121,6 +125,12 @@ struct DemoCommand: AsyncParsableCommand {
             idp: idp.stats, workers: summaries, workersReporting: summaries.count,
             redisCommands: max(0, commandsAfter - commandsBefore - monitoringCommands - 1), fleetStats: fleetStats)
         report.print(json: json)
+        if let timeline {
+            pictured.sample(at: unixSeconds() - start, idp.stats)
+            try pictured.picture(processes: processes, tasks: tasks, coordination: coordination)
+                .write(toFile: timeline, atomically: true, encoding: .utf8)
+            if !json { print("\ntimeline: \(timeline)") }
+        }
         if soak, let first = samples.first, let last = samples.last {
             print("")
             print("soak: first sample → last sample")
