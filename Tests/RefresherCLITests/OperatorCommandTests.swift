@@ -85,7 +85,8 @@ struct OperatorCommandTests {
         let fixture = try OperatorFixture()
         try await fixture.storeSession(expiresAtMilliseconds: UnixTime.nowMilliseconds + 60_000)
         try await fixture.redis.send(
-            "HSET", .init(fixture.keys.sessionHash), "unknown_generation", "1", "unknown_reason", "no answer within 30s")
+            "HSET", .init(fixture.keys.sessionHash), "unknown_generation", "1", "unknown_reason", "no answer within 30s"
+        )
         let rows = Self.rows(try await fixture.run(["status"]).stdout)
         #expect(rows["state"]?.contains("answer was lost") == true, "\(rows)")
         #expect(rows["outcome unknown"]?.hasPrefix("no answer within 30s") == true, "\(rows)")
