@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 extension ChildProcess {
     /// How a child ended.
     public enum Termination: Sendable, Hashable, CustomStringConvertible {

@@ -11,9 +11,9 @@ import Subprocess
 /// descriptor.
 ///
 /// ```swift
-/// let worker = try await ChildProcess.start(.init(executable: "/usr/bin/redis-server", arguments: ["--port", "0"]))
-/// let ready = try await worker.waitForLine(timeout: .seconds(10)) { $0.contains("Ready to accept") }
-/// let termination = await worker.terminate(grace: .seconds(5))
+/// let server = try await ChildProcess.start(.init(executable: "redis-server", arguments: ["--port", "6390"]))
+/// try await server.waitForLine(timeout: .seconds(10)) { $0.contains("Ready to accept connections") }
+/// let termination = await server.terminate(grace: .seconds(5))
 /// ```
 ///
 /// A handle that goes away kills its child (SIGKILL), so that no test or command leaves one behind.
