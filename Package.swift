@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -56,6 +58,12 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ChildProcesses",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess")
+            ]
+        ),
+        .target(
             name: "DemoIdentityProvider",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -70,10 +78,12 @@ let package = Package(
                 "RedisRefresher",
                 "RedisRefresherHTTP",
                 "DemoIdentityProvider",
+                "ChildProcesses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -82,8 +92,12 @@ let package = Package(
         ),
         .target(
             name: "RedisTestSupport",
-            dependencies: ["RedisClient"],
+            dependencies: ["RedisClient", "ChildProcesses"],
             path: "Tests/RedisTestSupport"
+        ),
+        .testTarget(
+            name: "ChildProcessesTests",
+            dependencies: ["ChildProcesses"]
         ),
         .testTarget(
             name: "RedisClientTests",
@@ -97,14 +111,15 @@ let package = Package(
         .testTarget(
             name: "RedisRefresherTests",
             dependencies: [
-                "RedisRefresher", "RedisTestSupport", "refresher-test-worker",
+                "RedisRefresher", "RedisTestSupport", "ChildProcesses", "refresher-test-worker",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(
             name: "RefresherCLITests",
             dependencies: [
-                "RedisRefresher", "RedisTestSupport", "DemoIdentityProvider", "refresher",
+                "RedisRefresher", "RedisTestSupport", "DemoIdentityProvider", "ChildProcesses", "refresher",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

@@ -15,7 +15,7 @@ struct FaultTests {
     static func workers(
         _ count: Int, _ scenario: Scenario, _ extra: [String: String]
     ) async throws -> [WorkerProcess] {
-        let workers = try (0..<count).map { _ in try WorkerProcess(environment: environment(scenario, extra)) }
+        let workers = try await WorkerProcess.start(count, environment: environment(scenario, extra))
         for worker in workers { _ = try await worker.waitUntilReady() }
         return workers
     }
@@ -31,7 +31,7 @@ struct FaultTests {
         let scenario = try Scenario(name: "f-kill")
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
-        let doomed = try WorkerProcess(
+        let doomed = try await WorkerProcess(
             environment: Self.environment(
                 scenario, ["TASKS": "16", "LATENCY_MS": "60000", "LOCK_TTL_MS": "2000", "START_AT": "0"]))
         let doomedOwner = try await doomed.waitUntilReady()
@@ -76,7 +76,7 @@ struct FaultTests {
         let scenario = try Scenario(url: server.url, name: persisted ? "f-aof" : "f-flush")
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
-        let holder = try WorkerProcess(
+        let holder = try await WorkerProcess(
             environment: Self.environment(
                 scenario,
                 ["TASKS": "4", "LATENCY_MS": "2500", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"]))
@@ -126,7 +126,7 @@ struct FaultTests {
         let scenario = try Scenario(url: server.url, name: "f-pause")
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
-        let holder = try WorkerProcess(
+        let holder = try await WorkerProcess(
             environment: Self.environment(scenario, ["TASKS": "4", "LATENCY_MS": "1000", "START_AT": "0"]))
         let holderOwner = try await holder.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
@@ -260,11 +260,10 @@ struct FaultTests {
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
         let startAt = unixNow() + 12
-        let workers = try (0..<64).map { _ in
-            try WorkerProcess(
-                environment: Self.environment(
-                    scenario, ["TASKS": "16", "START_AT": String(startAt), "TIMEOUT_MS": "30000"]))
-        }
+        let workers = try await WorkerProcess.start(
+            64,
+            environment: Self.environment(
+                scenario, ["TASKS": "16", "START_AT": String(startAt), "TIMEOUT_MS": "30000"]))
         for worker in workers { _ = try await worker.waitUntilReady(timeout: .seconds(60)) }
         var results: [TaskResult] = []
         for worker in workers { results += try await worker.results(timeout: .seconds(90)) }

@@ -1,4 +1,5 @@
 import Foundation
+import Histogram
 import RedisRefresher
 import RedisTestSupport
 import Testing
@@ -18,11 +19,10 @@ struct FleetTests {
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
         let startAt = unixNow() + 4
-        let workers = try (0..<8).map { _ in
-            try WorkerProcess(
-                environment: Self.environment(
-                    scenario, ["TASKS": "16", "START_AT": String(startAt), "LATENCY_MS": "200"]))
-        }
+        let workers = try await WorkerProcess.start(
+            8,
+            environment: Self.environment(
+                scenario, ["TASKS": "16", "START_AT": String(startAt), "LATENCY_MS": "200"]))
         for worker in workers { _ = try await worker.waitUntilReady() }
         var results: [TaskResult] = []
         for worker in workers { results += try await worker.results() }
@@ -34,12 +34,14 @@ struct FleetTests {
         #expect(try await scenario.lockValue() == nil)
         // Wake-up latency: outcome stored (the holder's own resume) → other processes' tasks resumed.
         let commit = results.filter(\.holder).compactMap(\.resumedMicroseconds).min() ?? 0
-        let latencies = results.filter { !$0.holder }.compactMap(\.resumedMicroseconds).map { max(0, $0 - commit) }
-            .sorted()
-        #expect(latencies.count == 112)
+        var wakeups = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        for result in results where !result.holder {
+            if let resumed = result.resumedMicroseconds { _ = wakeups.record(UInt64(max(0, resumed - commit))) }
+        }
+        #expect(wakeups.totalCount == 112)
         print(
             "fleet 8x16: refreshes=\(try await scenario.idp.refreshCount()) reuse=\(try await scenario.idp.reuseCount()) "
-                + "wake-up p50=\(percentile(latencies, 50)) µs p99=\(percentile(latencies, 99)) µs max=\(latencies.last ?? 0) µs "
+                + "wake-up p50=\(wakeups.valueAtPercentile(50)) µs p99=\(wakeups.valueAtPercentile(99)) µs max=\(wakeups.max) µs "
                 + "waits=\(try await scenario.stat("waits"))")
         await seeder.shutdown()
     }
@@ -50,7 +52,7 @@ struct FleetTests {
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
         // The doomed holder: its refresh function sleeps a minute before calling the IdP.
-        let doomed = try WorkerProcess(
+        let doomed = try await WorkerProcess(
             environment: Self.environment(
                 scenario, ["TASKS": "1", "LATENCY_MS": "60000", "LOCK_TTL_MS": "1500", "START_AT": "0"]))
         let doomedOwner = try await doomed.waitUntilReady()
@@ -58,15 +60,14 @@ struct FleetTests {
             try await scenario.isLockHeld(by: doomedOwner)
         }
         let startAt = unixNow() + 0.5
-        let survivors = try (0..<4).map { _ in
-            try WorkerProcess(
-                environment: Self.environment(
-                    scenario,
-                    [
-                        "TASKS": "8", "LATENCY_MS": "50", "LOCK_TTL_MS": "1500", "START_AT": String(startAt),
-                        "IDP_REUSE_GRACE_MS": "20000",
-                    ]))
-        }
+        let survivors = try await WorkerProcess.start(
+            4,
+            environment: Self.environment(
+                scenario,
+                [
+                    "TASKS": "8", "LATENCY_MS": "50", "LOCK_TTL_MS": "1500", "START_AT": String(startAt),
+                    "IDP_REUSE_GRACE_MS": "20000",
+                ]))
         for survivor in survivors { _ = try await survivor.waitUntilReady() }
         try await waitUntil(timeout: .seconds(10), "survivors wait") { try await scenario.stat("waits") >= 4 }
         doomed.signal(SIGKILL)
@@ -86,7 +87,7 @@ struct FleetTests {
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
         // The paused holder's refresh function returns fixed tokens after 2.5 s, without the IdP.
-        let paused = try WorkerProcess(
+        let paused = try await WorkerProcess(
             environment: Self.environment(
                 scenario,
                 ["TASKS": "1", "MODE": "static", "LATENCY_MS": "2500", "LOCK_TTL_MS": "1000", "START_AT": "0"]))
@@ -123,15 +124,14 @@ struct FleetTests {
         let seeder = try await scenario.refresher()
         let initial = try await scenario.seed(using: seeder)
         let startAt = unixNow() + 1
-        let holder = try WorkerProcess(
+        let holder = try await WorkerProcess(
             environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "2000", "START_AT": "0"]))
         let holderOwner = try await holder.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
             try await scenario.isLockHeld(by: holderOwner)
         }
-        let waiters = try (0..<2).map { _ in
-            try WorkerProcess(environment: Self.environment(scenario, ["TASKS": "8", "START_AT": String(startAt)]))
-        }
+        let waiters = try await WorkerProcess.start(
+            2, environment: Self.environment(scenario, ["TASKS": "8", "START_AT": String(startAt)]))
         for waiter in waiters { _ = try await waiter.waitUntilReady() }
         try await waitUntil(timeout: .seconds(10), "waiters wait") { try await scenario.stat("waits") >= 2 }
         let killed = try await scenario.redis.send("CLIENT", "KILL", "TYPE", "pubsub").int ?? 0
@@ -149,7 +149,7 @@ struct FleetTests {
         let scenario = try Scenario(name: "term")
         let seeder = try await scenario.refresher()
         _ = try await scenario.seed(using: seeder)
-        let worker = try WorkerProcess(
+        let worker = try await WorkerProcess(
             environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "60000", "START_AT": "0"]))
         let owner = try await worker.waitUntilReady()
         try await waitUntil(timeout: .seconds(10), "the worker holds the lock") {
@@ -161,8 +161,7 @@ struct FleetTests {
             try await scenario.sessionField("attempt_by") == lock
         }
         worker.signal(SIGTERM)
-        try await waitUntil(timeout: .seconds(5), "the worker exits") { !worker.process.isRunning }
-        #expect(worker.process.terminationStatus == 143)
+        #expect(try await worker.termination(timeout: .seconds(5)) == .exited(143))
         #expect(try await scenario.lockValue() == lock)
         #expect(
             try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "attempt_by").string == lock

@@ -140,7 +140,7 @@ struct OutcomeTests {
             "LOCK_TTL_MS": "1000", "REFRESH_TIMEOUT_MS": "2000", "IDP_REUSE_GRACE_MS": String(graceMilliseconds),
             "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300",
         ]
-        let holder = try WorkerProcess(
+        let holder = try await WorkerProcess(
             environment: FleetTests.environment(
                 scenario, common.merging(["TASKS": "1", "MODE": "slow", "LATENCY_MS": "60000"]) { $1 }))
         let holderOwner = try await holder.waitUntilReady()
@@ -188,7 +188,7 @@ struct OutcomeTests {
             "LOCK_TTL_MS": "2000", "REFRESH_TIMEOUT_MS": "10000", "START_AT": "0", "TIMEOUT_MS": "20000",
             "POLL_MS": "300",
         ]
-        let holder = try WorkerProcess(
+        let holder = try await WorkerProcess(
             environment: FleetTests.environment(
                 scenario, common.merging(["TASKS": "4", "MODE": "slow", "LATENCY_MS": "1500"]) { $1 }))
         _ = try await holder.waitUntilReady()

@@ -4,10 +4,15 @@ import Testing
 /// Keeps `refresher bench` from rotting: a tiny grid, one run, correctness only (never a timing).
 @Suite("refresher bench smoke test")
 struct BenchSmokeTests {
-    @Test("bench --grid 2x2 --runs 1 --quick: one refresh and no reuse per coordinated storm")
+    @Test("bench --grid 2x2 --runs 1 --quick: one refresh and no reuse per coordinated storm, and its pictures")
     func smoke() async throws {
+        let pictures = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: pictures) }
         let result = try await CLI.run(
-            ["bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json"],
+            [
+                "bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json", "--pictures",
+                pictures.path,
+            ],
             // Without a URL, bench starts an embedded server whose statistics no other test disturbs.
             removing: ["REDIS_URL"], timeout: .seconds(180))
         #expect(result.status == 0, "stderr: \(result.stderr)")
@@ -30,6 +35,19 @@ struct BenchSmokeTests {
         let machine = try #require(report["machine"] as? [String: Any])
         #expect((machine["cpus"] as? Int ?? 0) >= 1)
         #expect((machine["redisSetup"] as? String ?? "").hasPrefix("embedded"))
+
+        // The pictures: the wake-up distribution of both coordinated modes (none has no wake-ups), and a timeline
+        // per coordinated mode with its 401s, its one refresh and its callers served.
+        let wakeUps = try WrittenSVG(path: pictures.appendingPathComponent("wake-up-latency.svg").path)
+        #expect(wakeUps.polylines == 2)
+        #expect(wakeUps.shows("pubsub: p50") && wakeUps.shows("poll: p50") && wakeUps.shows("none: no wake-ups"))
+        #expect(wakeUps.shows("wake-up latency (ms, log scale)"))
+        let timeline = try WrittenSVG(path: pictures.appendingPathComponent("storm-timeline.svg").path)
+        #expect(timeline.polylines == 4)
+        #expect(timeline.texts.filter { $0 == "401s seen" }.count == 2)
+        #expect(timeline.texts.filter { $0 == "callers served" }.count == 2)
+        #expect(timeline.texts.filter { $0 == "refresh stored" }.count == 2)
+        #expect(timeline.shows("time since the first 401 (ms)"))
     }
 
     @Test("bench honours REDIS_URL: with nothing listening there it fails, naming no embedded server")

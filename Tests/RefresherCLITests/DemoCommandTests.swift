@@ -6,12 +6,14 @@ import Testing
 
 @Suite("refresher demo and worker", .serialized)
 struct DemoCommandTests {
-    @Test("demo: refreshes equal expiries, no reuse, exit 0")
+    @Test("demo: refreshes equal expiries, no reuse, exit 0; --timeline draws the run")
     func demoPasses() async throws {
+        let timeline = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID().uuidString).svg")
+        defer { try? FileManager.default.removeItem(at: timeline) }
         let result = try await CLI.run(
             [
                 "demo", "--processes", "3", "--tasks", "4", "--duration", "5", "--token-ttl", "2", "--latency-ms", "50",
-                "--json",
+                "--json", "--timeline", timeline.path,
             ], environment: ["REDIS_URL": TestRedis.url], timeout: .seconds(120))
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let report = try #require(
@@ -24,6 +26,10 @@ struct DemoCommandTests {
         #expect(report["loggedOut"] as? Bool == false)
         #expect(report["passed"] as? Bool == true)
         #expect((report["requestsServed"] as? Int ?? 0) > 0)
+        let picture = try WrittenSVG(path: timeline.path)
+        #expect(picture.polylines == 2)
+        #expect(picture.shows("requests served") && picture.shows("401s seen"))
+        #expect(picture.texts.contains("\(refreshes) refresh(es)"))
     }
 
     @Test("demo --coordination none: the storm logs the fleet out, exit non-zero")

@@ -85,7 +85,8 @@ struct OperatorCommandTests {
         let fixture = try OperatorFixture()
         try await fixture.storeSession(expiresAtMilliseconds: UnixTime.nowMilliseconds + 60_000)
         try await fixture.redis.send(
-            "HSET", .init(fixture.keys.sessionHash), "unknown_generation", "1", "unknown_reason", "no answer within 30s")
+            "HSET", .init(fixture.keys.sessionHash), "unknown_generation", "1", "unknown_reason", "no answer within 30s"
+        )
         let rows = Self.rows(try await fixture.run(["status"]).stdout)
         #expect(rows["state"]?.contains("answer was lost") == true, "\(rows)")
         #expect(rows["outcome unknown"]?.hasPrefix("no answer within 30s") == true, "\(rows)")
@@ -145,7 +146,7 @@ struct OperatorCommandTests {
     @Test("watch --json prints replaced, released and refreshed events with their fields")
     func watchJSON() async throws {
         let fixture = try OperatorFixture()
-        let watch = try CLIProcess(fixture.arguments(["watch", "--count", "3", "--json", "--timeout", "60"]))
+        let watch = try await CLIProcess(fixture.arguments(["watch", "--count", "3", "--json", "--timeout", "60"]))
         defer { watch.kill() }
         try await watch.waitForSubscription()
 
@@ -179,7 +180,7 @@ struct OperatorCommandTests {
     @Test("watch prints a failed event with a local timestamp and the re-login hint")
     func watchHuman() async throws {
         let fixture = try OperatorFixture()
-        let watch = try CLIProcess(fixture.arguments(["watch", "--count", "1", "--timeout", "60"]))
+        let watch = try await CLIProcess(fixture.arguments(["watch", "--count", "1", "--timeout", "60"]))
         defer { watch.kill() }
         try await watch.waitForSubscription()
         try await fixture.redis.send(
@@ -197,7 +198,7 @@ struct OperatorCommandTests {
         // A private server: killing pub/sub connections must not disturb other tests.
         let server = try await RedisServerProcess()
         let fixture = try OperatorFixture(url: server.url)
-        let watch = try CLIProcess(fixture.arguments(["watch", "--count", "1", "--timeout", "60"]))
+        let watch = try await CLIProcess(fixture.arguments(["watch", "--count", "1", "--timeout", "60"]))
         defer { watch.kill() }
         try await watch.waitForSubscription()
         try await fixture.redis.send("CLIENT", "KILL", "TYPE", "pubsub")
@@ -213,7 +214,7 @@ struct OperatorCommandTests {
     @Test("watch exits 0 on SIGINT and on SIGTERM", arguments: [SIGINT, SIGTERM])
     func watchSignal(_ signal: Int32) async throws {
         let fixture = try OperatorFixture()
-        let watch = try CLIProcess(fixture.arguments(["watch"]))
+        let watch = try await CLIProcess(fixture.arguments(["watch"]))
         defer { watch.kill() }
         try await watch.waitForSubscription()
         watch.signal(signal)
@@ -419,9 +420,9 @@ struct OperatorCommandTests {
     static var hasScript: Bool { FileManager.default.isExecutableFile(atPath: script.path) }
 
     /// `refresher release --force` for `fixture` on a terminal (via `script`), stdin held open for the answer.
-    static func releaseOnTerminal(_ fixture: OperatorFixture) throws -> CLIProcess {
+    static func releaseOnTerminal(_ fixture: OperatorFixture) async throws -> CLIProcess {
         let command = ([CLI.executable.path] + fixture.arguments(["release", "--force"])).joined(separator: " ")
-        return try CLIProcess(["-qec", command, "/dev/null"], executable: script, holdingInput: true)
+        return try await CLIProcess(["-qec", command, "/dev/null"], executable: script, holdingInput: true)
     }
 
     @Test("release --force on a terminal asks: n keeps the lock, y releases it", .enabled(if: hasScript))
@@ -429,7 +430,7 @@ struct OperatorCommandTests {
         let fixture = try OperatorFixture()
         try await fixture.redis.send("SET", .init(fixture.keys.lock), "web-2:2:2222", "PX", "60000")
         for (answer, released) in [("n", false), ("y", true)] {
-            let release = try Self.releaseOnTerminal(fixture)
+            let release = try await Self.releaseOnTerminal(fixture)
             defer { release.kill() }
             try await waitUntil(timeout: .seconds(20), "release asks") {
                 release.stdout.contains("Release the lock held by web-2:2:2222? [y/N]")
@@ -446,7 +447,7 @@ struct OperatorCommandTests {
     func releaseForceChangedHands() async throws {
         let fixture = try OperatorFixture()
         try await fixture.redis.send("SET", .init(fixture.keys.lock), "web-3:3:3333", "PX", "60000")
-        let release = try Self.releaseOnTerminal(fixture)
+        let release = try await Self.releaseOnTerminal(fixture)
         defer { release.kill() }
         try await waitUntil(timeout: .seconds(20), "release asks") { release.stdout.contains("[y/N]") }
         // The shown holder's lock expires and another worker takes it before the operator answers.

@@ -180,7 +180,7 @@ struct RedisPasswordTests {
         let protected = try await Protected()
         let file = try Self.passwordFile(Self.password + "\n")
         defer { try? FileManager.default.removeItem(at: file) }
-        let watch = try CLIProcess(
+        let watch = try await CLIProcess(
             protected.arguments(["watch", "--redis-password-file", file.path]), removing: Self.passwordVariables)
         defer { watch.kill() }
         // Subscribed: the AUTH with the file's password succeeded.
@@ -197,7 +197,7 @@ struct RedisPasswordTests {
     @Test("demo with REDIS_PASSWORD: the fleet works, and no process ever has the password in its argv")
     func demoArgv() async throws {
         let server = try await RedisServerProcess(arguments: ["--requirepass", Self.password])
-        let demo = try CLIProcess(
+        let demo = try await CLIProcess(
             [
                 "demo", "--redis-url", server.url, "--processes", "2", "--tasks", "2", "--duration", "3",
                 "--token-ttl", "1", "--latency-ms", "20", "--json",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Histogram
 import RedisRefresher
 
 /// `refresher bench`: storms of real worker processes in three modes side by side, and micro-benchmarks.
@@ -25,6 +26,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Only the micro-benchmarks.") var onlyMicro = false
     @Flag(help: "Print the results as JSON (progress goes to stderr).") var json = false
     @Flag(help: "Micro-benchmarks with 1/100 of the iterations: a smoke test, not a measurement.") var quick = false
+    @Option(help: "Write the storms as pictures into this directory: wake-up-latency.svg and storm-timeline.svg.")
+    var pictures: String?
 
     func run() async throws {
         let points = try parseGrid()
@@ -71,6 +74,9 @@ struct BenchCommand: AsyncParsableCommand {
         } else {
             print("")
             print(report.markdown)
+        }
+        if let pictures {
+            for path in try report.writePictures(to: pictures) { printError("wrote \(path)") }
         }
         if let embedded { await embedded.stop() }
         if !storms.allSatisfy(\.correct) { throw ExitCode(3) }
@@ -163,22 +169,30 @@ struct BenchReport: Codable, Sendable {
                 let cell = storms.filter {
                     $0.processes == result.processes && $0.tasks == result.tasks && $0.mode == result.mode
                 }
-                func median(_ values: [Double?]) -> String {
-                    Statistics.median(values.compactMap { $0 }).map { String(format: "%.1f ms", $0) } ?? "–"
+                // The wake-ups of all runs together; the storm and the commands of the median run.
+                var wakeups = Histogram<UInt64>.latencies()
+                var storms = Histogram<UInt64>.latencies()
+                var commands = Histogram<UInt64>(
+                    highestTrackableValue: 100_000_000, numberOfSignificantValueDigits: .three)
+                for run in cell {
+                    wakeups.add(run.wakeups)
+                    if let stormMs = run.stormMs { storms.record(milliseconds: stormMs) }
+                    _ = commands.record(UInt64(run.redisCommands))
                 }
+                func ms(_ value: Double?) -> String { value.map { String(format: "%.1f ms", $0) } ?? "–" }
                 let refreshes = cell.map { String($0.refreshes) }.joined(separator: ", ")
                 let reuse = cell.map(\.reuseEvents).reduce(0, +)
                 let ok = cell.map(\.tasksOK).reduce(0, +)
                 let total = cell.map(\.tasksTotal).reduce(0, +)
-                let commands = Statistics.median(cell.map(\.redisCommandsPerProcess)) ?? 0
+                let perProcess = Double(commands.valueAtPercentile(50)) / Double(result.processes)
                 lines.append(
                     "| \(result.processes)×\(result.tasks) | \(result.mode.rawValue) | \(refreshes) | \(reuse) | \(ok)/\(total) | "
-                        + "\(median(cell.map(\.wakeP50Ms))) | \(median(cell.map(\.wakeP99Ms))) | \(median(cell.map(\.wakeMaxMs))) | "
-                        + "\(median(cell.map(\.stormMs))) | \(String(format: "%.1f", commands)) |")
+                        + "\(ms(wakeups.milliseconds(atPercentile: 50))) | \(ms(wakeups.milliseconds(atPercentile: 99))) | \(ms(wakeups.maxMilliseconds)) | "
+                        + "\(ms(storms.milliseconds(atPercentile: 50))) | \(String(format: "%.1f", perProcess)) |")
             }
             lines.append("")
             lines.append(
-                "Wake-up: refresh stored → task in another process resumed. Storm: first 401 → last success. Latencies are medians over the runs of each run's percentile."
+                "Wake-up: refresh stored → task in another process resumed. Storm: first 401 → last success. Wake-up percentiles: all runs' wake-ups together (HdrHistogram); storm and commands: the median run."
             )
         }
         if let micro {

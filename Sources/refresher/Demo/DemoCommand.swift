@@ -29,6 +29,8 @@ struct DemoCommand: AsyncParsableCommand {
     var coordination = Coordination.redis
     @Flag(help: "Always start an embedded throwaway redis-server, even if one answers.") var embeddedRedis = false
     @Flag(help: "Print the summary as JSON.") var json = false
+    @Option(help: "Write the run's timeline (requests served, 401s, refreshes) as SVG to this file.")
+    var timeline: String?
     @Flag(
         help:
             "Soak: sample worker memory and threads, Redis clients, keys and memory every minute; compare the first and last samples."
@@ -67,7 +69,7 @@ struct DemoCommand: AsyncParsableCommand {
         let admin = SessionAdmin(connection: redis, keys: keys)
         let fleet = DemoFleet()
         let cleanup = ShutdownSignal.install { [metricsServer] in
-            fleet.terminate()
+            fleet.send(SIGTERM)
             await server.stop()
             await metricsServer?.stop()
             await embedded?.stop()
@@ -96,7 +98,7 @@ struct DemoCommand: AsyncParsableCommand {
             if let port = metricsAddress?.port {
                 worker[MetricsOptions.portVariable] = String(port == 0 ? 0 : port + index)
             }
-            fleet.add(try DemoWorker(environment: worker))
+            fleet.add(try await DemoWorker(environment: worker))
         }
         let workers = fleet.workers
 
@@ -107,7 +109,9 @@ struct DemoCommand: AsyncParsableCommand {
         var monitoringCommands = 0
         var samples: [SoakSample] = []
         var nextSample = start + 10
+        var pictured = DemoTimeline()
         while workers.contains(where: \.isRunning) {
+            if timeline != nil, unixSeconds() >= start { pictured.sample(at: unixSeconds() - start, idp.stats) }
             if soak, unixSeconds() >= nextSample, unixSeconds() < start + duration - 2 {
                 let sample = await SoakSample.take(workers: workers, redis: redis, at: unixSeconds() - start)
                 monitoringCommands += 3
@@ -118,7 +122,7 @@ struct DemoCommand: AsyncParsableCommand {
                 nextSample = nextSample >= last ? .infinity : min(nextSample + 60, last)
             }
             if ContinuousClock.now > hardStop {
-                for worker in workers { worker.terminate() }
+                fleet.send(SIGTERM)
                 throw CLIError("the workers did not finish in time")
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -142,6 +146,12 @@ struct DemoCommand: AsyncParsableCommand {
             idp: idp.stats, workers: summaries, workersReporting: summaries.count,
             redisCommands: max(0, commandsAfter - commandsBefore - monitoringCommands - 1), fleetStats: fleetStats)
         report.print(json: json)
+        if let timeline {
+            pictured.sample(at: unixSeconds() - start, idp.stats)
+            try pictured.picture(processes: processes, tasks: tasks, coordination: coordination)
+                .write(toFile: timeline, atomically: true, encoding: .utf8)
+            if !json { print("\ntimeline: \(timeline)") }
+        }
         if soak, let first = samples.first, let last = samples.last {
             print("")
             print("soak: first sample → last sample")

@@ -1,5 +1,6 @@
 import DemoIdentityProvider
 import Foundation
+import Histogram
 import RedisRefresher
 
 /// The demo's summary table.
@@ -15,15 +16,14 @@ struct DemoReport: Encodable {
     let redisCommands: Int
     let fleetStats: [String: Int64]
 
-    var wakeP50: Int64 { percentile(50) }
-    var wakeP99: Int64 { percentile(99) }
+    var wakeP50: Int64 { wakeMilliseconds(atPercentile: 50) }
+    var wakeP99: Int64 { wakeMilliseconds(atPercentile: 99) }
     var passed: Bool { !idp.revoked && idp.reuseEvents == 0 && workersReporting == processes }
 
-    private func percentile(_ p: Double) -> Int64 {
-        let sorted = workers.flatMap(\.wakeMilliseconds).sorted()
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
+    private func wakeMilliseconds(atPercentile percentile: Double) -> Int64 {
+        var wakeups = Histogram<UInt64>.latencies()
+        for milliseconds in workers.flatMap(\.wakeMilliseconds) { wakeups.record(milliseconds: Double(milliseconds)) }
+        return Int64((wakeups.milliseconds(atPercentile: percentile) ?? 0).rounded())
     }
 
     enum CodingKeys: String, CodingKey {
