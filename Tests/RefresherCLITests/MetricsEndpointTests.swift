@@ -13,9 +13,9 @@ struct MetricsEndpointTests {
     func workersExposeRefreshes() async throws {
         let fleet = try await StaleSession.make("cli-metrics")
         let environment = fleet.workerEnvironment()
-        let first = try CLIProcess(
+        let first = try await CLIProcess(
             ["worker", "--metrics-port", "0"], environment: environment, removing: MetricsScrape.variables)
-        let second = try CLIProcess(
+        let second = try await CLIProcess(
             ["worker", "--metrics-port", "0"], environment: environment, removing: MetricsScrape.variables)
         defer {
             first.kill()
@@ -58,7 +58,7 @@ struct MetricsEndpointTests {
     @Test("A worker without --metrics-port or METRICS_PORT listens on no port")
     func workerWithoutFlagServesNothing() async throws {
         let fleet = try await StaleSession.make("cli-nometrics")
-        let worker = try CLIProcess(
+        let worker = try await CLIProcess(
             ["worker"], environment: fleet.workerEnvironment(), removing: MetricsScrape.variables)
         defer { worker.kill() }
         // Once the worker has refreshed, its refresher, HTTP client and tasks are all up.
@@ -78,7 +78,7 @@ struct MetricsEndpointTests {
         let fleet = try await StaleSession.make("cli-metricsenv")
         var environment = fleet.workerEnvironment()
         environment["METRICS_PORT"] = "0"
-        let worker = try CLIProcess(["worker"], environment: environment, removing: ["METRICS_HOST"])
+        let worker = try await CLIProcess(["worker"], environment: environment, removing: ["METRICS_HOST"])
         defer { worker.kill() }
         let url = try await MetricsScrape.announcedURL(of: worker)
         let series = "redis_refresher_refreshes{session=\"\(fleet.name)\"}"
@@ -96,7 +96,7 @@ struct MetricsEndpointTests {
 
     @Test("demo --metrics-port 0: the demo and each worker serve /metrics while the fleet runs")
     func demoExposesFleet() async throws {
-        let demo = try CLIProcess(
+        let demo = try await CLIProcess(
             [
                 "demo", "--processes", "2", "--tasks", "2", "--duration", "6", "--token-ttl", "1", "--latency-ms", "20",
                 "--metrics-port", "0", "--json",
@@ -132,7 +132,7 @@ struct MetricsEndpointTests {
     @Test("refresher idp stores its login and serves /metrics on its own port with the provider's counters")
     func identityProviderExposesCounters() async throws {
         let name = "cli-idpmetrics-\(UUID().uuidString.prefix(8))"
-        let idp = try CLIProcess(
+        let idp = try await CLIProcess(
             ["idp", "--port", "0", "--session", name, "--latency-ms", "0"], environment: ["REDIS_URL": TestRedis.url])
         defer { idp.kill() }
         @Sendable func listening() -> String? {

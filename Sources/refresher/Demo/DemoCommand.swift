@@ -148,7 +148,7 @@ struct DemoCommand: AsyncParsableCommand {
         report.print(json: json)
         if let timeline {
             pictured.sample(at: unixSeconds() - start, idp.stats)
-            try pictured.picture(processes: processes, tasks: tasks, coordination: coordination)
+            try pictured.picture(processes: processes, tasks: tasks, coordination: coordination.rawValue)
                 .write(toFile: timeline, atomically: true, encoding: .utf8)
             if !json { print("\ntimeline: \(timeline)") }
         }
