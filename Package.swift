@@ -75,7 +75,11 @@ let package = Package(
         ),
         .target(
             name: "RedisTestSupport",
-            dependencies: ["RedisClient"],
+            dependencies: [
+                "RedisClient", "RedisRefresher",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             path: "Tests/RedisTestSupport"
         ),
         .testTarget(
