@@ -93,7 +93,12 @@ let package = Package(
         ),
         .testTarget(
             name: "RedisRefresherTests",
-            dependencies: ["RedisRefresher", "RedisTestSupport", "refresher-test-worker"]
+            dependencies: [
+                "RedisRefresher", "RedisTestSupport", "refresher-test-worker",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "RefresherCLITests",
@@ -105,8 +110,7 @@ let package = Package(
                 "RedisRefresherHTTP", "RedisTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
-                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ],

@@ -84,7 +84,7 @@ struct RedisPasswordTests {
         for (way, flags, environment) in ways {
             let result = try await protected.run(["status", "--json"] + flags, environment: environment)
             #expect(result.status == 0, "\(way): \(result.stderr)")
-            let object = try OperatorCommandTests.jsonObject(result.stdout)
+            let object = try OperatorFixture.jsonObject(result.stdout)
             #expect(object["state"] as? String == "ok", "\(way)")
             #expect(object["generation"] as? Int == 1, "\(way)")
             #expect(object["redis"] as? String == "redis://:***@127.0.0.1:\(protected.server.port)/0", "\(way)")
@@ -95,7 +95,7 @@ struct RedisPasswordTests {
             ["status", "--session", protected.fixture.name, "--redis-url", "unix://\(protected.socket)?db=0"],
             environment: ["REDIS_PASSWORD": Self.password], removing: ["REDIS_PASSWORD_FILE"])
         #expect(unix.status == 0, "\(unix.stderr)")
-        #expect(OperatorCommandTests.rows(unix.stdout)["redis"] == "unix://\(protected.socket)?db=0&password=***")
+        #expect(OperatorFixture.rows(unix.stdout)["redis"] == "unix://\(protected.socket)?db=0&password=***")
         Self.expectNoPassword(in: unix)
         let put = try await protected.run(
             ["session", "put", "--redis-password-file", plain.path],
@@ -143,7 +143,7 @@ struct RedisPasswordTests {
             let result = try await CLI.run(
                 command + ["--session", "cli-pw", "--redis-url", url] + flags, environment: environment,
                 removing: Self.passwordVariables.filter { environment[$0] == nil }, timeout: .seconds(30))
-            OperatorCommandTests.expectOneLineError(result, exitCode: 1)
+            OperatorFixture.expectOneLineError(result, exitCode: 1)
             #expect(result.stderr.contains(expected), "\(problem): \(result.stderr)")
             Self.expectNoPassword(in: result)
         }
@@ -219,7 +219,7 @@ struct RedisPasswordTests {
         #expect(status == 0, "\(demo.stderr)")
         #expect(leaks.isEmpty, "\(leaks)")
         #expect(workersSeen.count == 2, "the scan saw the demo's workers: \(workersSeen)")
-        let report = try OperatorCommandTests.jsonObject(demo.stdout)
+        let report = try OperatorFixture.jsonObject(demo.stdout)
         #expect(report["passed"] as? Bool == true, "\(demo.stdout)")
         #expect(!demo.stdout.contains(Self.password) && !demo.stderr.contains(Self.password))
         try await server.stop()
