@@ -31,7 +31,8 @@ struct LockLifetimeTests {
     @Test("shutdown() leaves the lock of a refresh in flight to expire; never touches a foreign one")
     func shutdownLeavesInFlightLock() async throws {
         let scenario = try Scenario()
-        try await withRefresher(scenario.refresher(latency: .seconds(30))) { refresher in
+        try await withRefresher(scenario.refresher(latency: .seconds(30)), gracePeriod: .milliseconds(100)) {
+            refresher in
             let initial = try await scenario.seed(using: refresher)
             let waiter = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(60)) }
             let owner = refresher.connections.ownerID

@@ -81,13 +81,11 @@ struct SingleFlightTests {
             var refreshers: [(Scenario, RedisRefresher, Credentials)] = []
             for index in 0..<5 {
                 let scenario = try Scenario(name: "tenant\(index)")
-                try await withRefresher(
-                    RedisRefresher(
-                        configuration: scenario.configuration(), connections: connections,
-                        refresh: scenario.refreshFunction())
-                ) { refresher in
-                    refreshers.append((scenario, refresher, try await scenario.seed(using: refresher)))
-                }
+                // Shut down with the shared connections.
+                let refresher = try await RedisRefresher(
+                    configuration: scenario.configuration(), connections: connections,
+                    refresh: scenario.refreshFunction())
+                refreshers.append((scenario, refresher, try await scenario.seed(using: refresher)))
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (_, refresher, initial) in refreshers {
