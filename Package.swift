@@ -92,7 +92,11 @@ let package = Package(
         ),
         .target(
             name: "RedisTestSupport",
-            dependencies: ["RedisClient", "ChildProcesses"],
+            dependencies: [
+                "RedisClient", "RedisRefresher", "ChildProcesses",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             path: "Tests/RedisTestSupport"
         ),
         .testTarget(
@@ -114,6 +118,9 @@ let package = Package(
                 "RedisRefresher", "RedisTestSupport", "ChildProcesses", "refresher-test-worker",
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -129,8 +136,7 @@ let package = Package(
                 "RedisRefresherHTTP", "RedisTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
-                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ],

@@ -124,7 +124,7 @@ struct MetricsEndpointTests {
         }
         let status = try await demo.waitForExit(timeout: .seconds(120))
         #expect(status == 0, "\(demo.stderr)")
-        let report = try OperatorCommandTests.jsonObject(demo.stdout)
+        let report = try OperatorFixture.jsonObject(demo.stdout)
         #expect(report["passed"] as? Bool == true)
         #expect(report["reuseEvents"] as? Int == 0)
     }
