@@ -12,11 +12,23 @@ struct FaultTests {
         FleetTests.environment(scenario, extra)
     }
 
+    /// Starts `count` workers and waits until each has read the session. With `together`, their tasks start only
+    /// then, all at once, from a barrier in Redis (not at a `START_AT` instant): a worker that read the session after
+    /// the storm began would take the refreshed generation as its starting point and refresh it once more.
     static func workers(
-        _ count: Int, _ scenario: Scenario, _ extra: [String: String]
+        _ count: Int, _ scenario: Scenario, _ extra: [String: String], together: Bool = false
     ) async throws -> [WorkerProcess] {
+        var extra = extra
+        let barrier = together ? "\(scenario.session):start" : nil
+        if let barrier {
+            extra["START_AT"] = nil
+            extra["START_KEY"] = barrier
+        }
         let workers = try await WorkerProcess.start(count, environment: environment(scenario, extra))
         for worker in workers { _ = try await worker.waitUntilReady() }
+        if let barrier {
+            for _ in 0..<count { try await scenario.redis.send("RPUSH", RedisArgument(barrier), "go") }
+        }
         return workers
     }
 
@@ -194,9 +206,9 @@ struct FaultTests {
             let workers = try await Self.workers(
                 4, scenario,
                 [
-                    "TASKS": "8", "START_AT": String(unixNow() + 3), "MODE": mode, "LATENCY_MS": "100",
+                    "TASKS": "8", "MODE": mode, "LATENCY_MS": "100",
                     "REFRESH_TIMEOUT_MS": "1000", "TIMEOUT_MS": "15000",
-                ])
+                ], together: true)
             let results = try await Self.results(workers)
             #expect(results.count == 32, "\(workers.map(\.lines))")
             #expect(results.allSatisfy { $0.error == "outcomeUnknown" })
@@ -219,7 +231,7 @@ struct FaultTests {
         try await withRefresher(scenario.refresher()) { seeder in
             _ = try await scenario.seed(using: seeder)
             try await scenario.idp.revoke()
-            let workers = try await Self.workers(4, scenario, ["TASKS": "8", "START_AT": String(unixNow() + 3)])
+            let workers = try await Self.workers(4, scenario, ["TASKS": "8"], together: true)
             let results = try await Self.results(workers)
             #expect(results.count == 32)
             #expect(results.allSatisfy { $0.error == "reloginRequired" })
