@@ -28,10 +28,7 @@ let package = Package(
         ),
         .target(
             name: "RedisClient",
-            dependencies: [
-                "CHiredis",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["CHiredis"]
         ),
         .target(
             name: "RedisRefresher",
@@ -63,6 +60,7 @@ let package = Package(
         .executableTarget(
             name: "refresher",
             dependencies: [
+                "RedisClient",
                 "RedisRefresher",
                 "RedisRefresherHTTP",
                 "DemoIdentityProvider",

@@ -5,14 +5,14 @@ import Synchronization
 ///
 /// For benchmarks and debugging: `MONITOR` slows the server down, and its lines contain command arguments, so never
 /// point it at a production server whose commands carry secrets.
-public final class RedisMonitor: Sendable {
+package final class RedisMonitor: Sendable {
     private let loop: IOLoop
     private let driver: MonitorShared
 
     /// The lines, from the moment ``start()`` returns until ``close()``.
-    public let lines: AsyncStream<String>
+    package let lines: AsyncStream<String>
 
-    public init(configuration: RedisConfiguration) throws(RedisError) {
+    package init(configuration: RedisConfiguration) throws(RedisError) {
         try configuration.validate()
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)
         lines = stream
@@ -24,7 +24,7 @@ public final class RedisMonitor: Sendable {
     deinit { loop.stop() }
 
     /// Connects and sends `MONITOR`; returns once the server confirmed it, so every later command is seen.
-    public func start() async throws(RedisError) {
+    package func start() async throws(RedisError) {
         let result: Result<Void, RedisError> = await withCheckedContinuation { continuation in
             driver.state.withLock { $0.started = continuation }
             loop.wake()
@@ -33,7 +33,7 @@ public final class RedisMonitor: Sendable {
     }
 
     /// Stops monitoring; ``lines`` ends.
-    public func close() {
+    package func close() {
         loop.stop()
     }
 }

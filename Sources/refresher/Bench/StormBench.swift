@@ -1,5 +1,6 @@
 import DemoIdentityProvider
 import Foundation
+import RedisClient
 import RedisRefresher
 
 /// How the fleet coordinates in one storm.
