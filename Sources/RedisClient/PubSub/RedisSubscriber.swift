@@ -17,8 +17,11 @@ public final class RedisSubscriber: Sendable {
 
     /// Creates a subscriber; it connects when the first channel is subscribed.
     ///
-    /// - Parameter pingInterval: how long the connection may stay silent before a keepalive `PING`; a PING not
-    ///   answered within the command timeout closes the connection and triggers a reconnect.
+    /// - Parameters:
+    ///   - configuration: the server to connect to; its command timeout also bounds the keepalive `PING`.
+    ///   - name: the name of the connection's thread.
+    ///   - pingInterval: how long the connection may stay silent before a keepalive `PING`; a PING not answered
+    ///     within the command timeout closes the connection and triggers a reconnect.
     public init(configuration: RedisConfiguration, name: String = "redis-sub", pingInterval: Duration = .seconds(2))
         throws(RedisError)
     {
