@@ -32,10 +32,7 @@ let package = Package(
         ),
         .target(
             name: "RedisClient",
-            dependencies: [
-                "CHiredis",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["CHiredis"]
         ),
         .target(
             name: "RedisRefresher",
@@ -75,6 +72,7 @@ let package = Package(
         .executableTarget(
             name: "refresher",
             dependencies: [
+                "RedisClient",
                 "RedisRefresher",
                 "RedisRefresherHTTP",
                 "DemoIdentityProvider",

@@ -1,6 +1,7 @@
 import ChildProcesses
 import Foundation
 import Histogram
+import RedisClient
 import RedisRefresher
 import Synchronization
 

@@ -2,6 +2,7 @@ import ChildProcesses
 import DemoIdentityProvider
 import Foundation
 import Histogram
+import RedisClient
 import RedisRefresher
 
 /// The measurements of one storm: P processes × T tasks hit a 401 at the same instant.

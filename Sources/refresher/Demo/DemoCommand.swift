@@ -1,6 +1,7 @@
 import ArgumentParser
 import DemoIdentityProvider
 import Foundation
+import RedisClient
 import RedisRefresher
 
 /// The main job: a fleet of worker processes sharing one session against a strict identity provider, showing that
