@@ -18,7 +18,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -33,11 +37,7 @@ let package = Package(
         ),
         .target(
             name: "RedisClient",
-            dependencies: [
-                "CHiredis",
-                "COpenSSL",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: ["CHiredis", "COpenSSL"]
         ),
         .target(
             name: "RedisRefresher",
@@ -45,6 +45,7 @@ let package = Package(
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -59,20 +60,33 @@ let package = Package(
             ]
         ),
         .target(
+            name: "ChildProcesses",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess")
+            ]
+        ),
+        .target(
             name: "DemoIdentityProvider",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
             name: "refresher",
             dependencies: [
+                "RedisClient",
                 "RedisRefresher",
                 "RedisRefresherHTTP",
                 "DemoIdentityProvider",
+                "ChildProcesses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -81,8 +95,16 @@ let package = Package(
         ),
         .target(
             name: "RedisTestSupport",
-            dependencies: ["RedisClient"],
+            dependencies: [
+                "RedisClient", "RedisRefresher", "ChildProcesses",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             path: "Tests/RedisTestSupport"
+        ),
+        .testTarget(
+            name: "ChildProcessesTests",
+            dependencies: ["ChildProcesses"]
         ),
         .testTarget(
             name: "RedisClientTests",
@@ -95,11 +117,21 @@ let package = Package(
         ),
         .testTarget(
             name: "RedisRefresherTests",
-            dependencies: ["RedisRefresher", "RedisTestSupport", "refresher-test-worker"]
+            dependencies: [
+                "RedisRefresher", "RedisTestSupport", "ChildProcesses", "refresher-test-worker",
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "RefresherCLITests",
-            dependencies: ["RedisRefresher", "RedisTestSupport", "DemoIdentityProvider", "refresher"]
+            dependencies: [
+                "RedisRefresher", "RedisTestSupport", "DemoIdentityProvider", "ChildProcesses", "refresher",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
         .testTarget(
             name: "RedisRefresherHTTPTests",
@@ -107,8 +139,7 @@ let package = Package(
                 "RedisRefresherHTTP", "RedisTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
-                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ],

@@ -18,7 +18,8 @@ import Synchronization
 ///   revoked;
 /// - `POST /login` starts a new session (a fresh login) and returns its tokens;
 /// - `GET /stats` returns the counters as JSON.
-/// Latency and access-token lifetime are configurable.
+/// Latency and access-token lifetime are configurable. The counters are also reported through swift-metrics (see
+/// `IdentityProviderMetrics` for the names).
 public final class DemoIdentityProvider: Sendable {
     /// How the provider behaves.
     public struct Configuration: Sendable {
@@ -76,6 +77,7 @@ public final class DemoIdentityProvider: Sendable {
 
     public let configuration: Configuration
     private let state = Mutex(State())
+    private let metrics = IdentityProviderMetrics()
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -92,6 +94,9 @@ public final class DemoIdentityProvider: Sendable {
         state.withLock { state in
             state.stats.logins += 1
             state.stats.revoked = false
+            // Metric updates are atomic stores, made with the change they report so the gauge follows its order.
+            metrics.logins.increment()
+            metrics.revoked.record(0)
             state.usedRefreshTokens = []
             state.issued = [:]
             return issue(&state)
@@ -118,17 +123,22 @@ public final class DemoIdentityProvider: Sendable {
         state.withLock { state in
             if state.stats.revoked {
                 state.stats.rejectedRefreshes += 1
+                metrics.rejectedRefreshes.increment()
                 return nil
             }
             if presented == state.refreshToken && !presented.isEmpty {
                 state.usedRefreshTokens.insert(presented)
                 state.stats.refreshes += 1
+                metrics.refreshes.increment()
                 return issue(&state)
             }
             state.stats.rejectedRefreshes += 1
+            metrics.rejectedRefreshes.increment()
             if state.usedRefreshTokens.contains(presented) {
                 state.stats.reuseEvents += 1
                 state.stats.revoked = true
+                metrics.reuseEvents.increment()
+                metrics.revoked.record(1)
             }
             return nil
         }
@@ -141,11 +151,14 @@ public final class DemoIdentityProvider: Sendable {
             let ok = !state.stats.revoked && expiry.map { ContinuousClock.now < $0 } ?? false
             if ok {
                 state.stats.resourceOK += 1
+                metrics.resourceOK.increment()
             } else {
                 state.stats.resource401 += 1
+                metrics.resourceUnauthorized.increment()
                 if expiry != nil, !state.stats.revoked, !state.expiredSeen.contains(accessToken) {
                     state.expiredSeen.insert(accessToken)
                     state.stats.expiries += 1
+                    metrics.expiries.increment()
                 }
             }
             return ok
@@ -168,8 +181,12 @@ public final class DemoIdentityProvider: Sendable {
         }
     }
 
-    /// Serves the provider on `host:port` (port 0 picks a free one) until ``Server/stop()``.
-    public func serve(host: String = "127.0.0.1", port: Int = 0, logger: Logger? = nil) async throws -> Server {
+    /// Serves the provider on `host:port` (port 0 picks a free one) until ``Server/stop()``; `routes` adds routes of
+    /// the caller's to the provider's router (a metrics endpoint, say).
+    public func serve(
+        host: String = "127.0.0.1", port: Int = 0, logger: Logger? = nil,
+        routes: (Router<BasicRequestContext>) -> Void = { _ in }
+    ) async throws -> Server {
         let router = Router()
         router.post("/refresh-token") { request, context -> Response in
             struct Body: Decodable { var refresh_token: String }
@@ -217,6 +234,7 @@ public final class DemoIdentityProvider: Sendable {
             return Self.json(["data": "ok"], status: .ok)
         }
         router.get("/stats") { _, _ -> Response in try Self.json(self.stats) }
+        routes(router)
         var quiet = logger ?? Logger(label: "demo-idp")
         if logger == nil { quiet.logLevel = .warning }
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)

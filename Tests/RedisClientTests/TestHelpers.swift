@@ -32,25 +32,6 @@ func configuration(
     return configuration
 }
 
-/// Starts a `redis-server` of our own, runs `body`, and stops the server whatever happens (after a SIGCONT, in
-/// case the body left it stopped).
-func withRedisServer<T>(
-    _ arguments: [String] = [], isolation: isolated (any Actor)? = #isolation,
-    _ body: (RedisServerProcess) async throws -> T
-) async throws -> T {
-    let server = try await RedisServerProcess(arguments: arguments)
-    do {
-        let result = try await body(server)
-        server.signal(SIGCONT)
-        try await server.stop()
-        return result
-    } catch {
-        server.signal(SIGCONT)
-        try? await server.stop()
-        throw error
-    }
-}
-
 /// Runs `body`, failing with a ``TestSupportError`` when it has not finished after `timeout` (the body is
 /// cancelled then, and must honour cancellation).
 func withTimeout<T: Sendable>(

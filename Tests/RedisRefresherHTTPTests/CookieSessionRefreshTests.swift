@@ -14,46 +14,47 @@ extension HTTPIntegration {
 
         @Test("POST /refresh-token with the refresh cookie; new cookies from Set-Cookie, Max-Age honoured")
         func rotatesCookies() async throws {
-            let scenario = try await HTTPScenario.start(.init(refreshedLifetime: .seconds(90)))
-            let login = scenario.auth.login()
-            let before = UnixTime.nowMilliseconds
-            let tokens = try await refresh(scenario).refresh(
-                refreshToken: login.refreshToken ?? "", using: scenario.http)
-            let request = try #require(scenario.auth.tokenRequests.first)
-            #expect(request.cookie == "refresh_token=\(login.refreshToken ?? "")")
-            #expect(tokens.accessToken.hasPrefix("at-"))
-            #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
-            #expect(tokens.refreshToken != login.refreshToken)
-            #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (before + 90_000)) < 5_000)
-            await scenario.stop()
+            try await withHTTPScenario(.init(refreshedLifetime: .seconds(90))) { scenario in
+                let login = scenario.auth.login()
+                let before = UnixTime.nowMilliseconds
+                let tokens = try await refresh(scenario).refresh(
+                    refreshToken: login.refreshToken ?? "", using: scenario.http)
+                let request = try #require(scenario.auth.tokenRequests.first)
+                #expect(request.cookie == "refresh_token=\(login.refreshToken ?? "")")
+                #expect(tokens.accessToken.hasPrefix("at-"))
+                #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
+                #expect(tokens.refreshToken != login.refreshToken)
+                #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (before + 90_000)) < 5_000)
+            }
         }
 
         @Test("Expires instead of Max-Age; no expiry at all; no new refresh cookie keeps the current one")
         func expiryVariants() async throws {
-            let scenario = try await HTTPScenario.start(
-                .init(refreshedLifetime: .seconds(600), rotateRefreshToken: false, accessCookieExpiry: .expires))
-            let token = try #require(scenario.auth.login().refreshToken)
-            var tokens = try await refresh(scenario).refresh(refreshToken: token, using: scenario.http)
-            #expect(tokens.refreshToken == nil)
-            #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (UnixTime.nowMilliseconds + 600_000)) < 5_000)
-            scenario.auth.update { $0.accessCookieExpiry = .none }
-            tokens = try await refresh(scenario).refresh(refreshToken: token, using: scenario.http)
-            #expect(tokens.expiresAtMilliseconds == nil)
-            var withDefault = refresh(scenario)
-            withDefault.defaultExpiresIn = .seconds(45)
-            tokens = try await withDefault.refresh(refreshToken: token, using: scenario.http)
-            #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (UnixTime.nowMilliseconds + 45_000)) < 5_000)
-            await scenario.stop()
+            try await withHTTPScenario(
+                .init(refreshedLifetime: .seconds(600), rotateRefreshToken: false, accessCookieExpiry: .expires)
+            ) { scenario in
+                let token = try #require(scenario.auth.login().refreshToken)
+                var tokens = try await refresh(scenario).refresh(refreshToken: token, using: scenario.http)
+                #expect(tokens.refreshToken == nil)
+                #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (UnixTime.nowMilliseconds + 600_000)) < 5_000)
+                scenario.auth.update { $0.accessCookieExpiry = .none }
+                tokens = try await refresh(scenario).refresh(refreshToken: token, using: scenario.http)
+                #expect(tokens.expiresAtMilliseconds == nil)
+                var withDefault = refresh(scenario)
+                withDefault.defaultExpiresIn = .seconds(45)
+                tokens = try await withDefault.refresh(refreshToken: token, using: scenario.http)
+                #expect(abs((tokens.expiresAtMilliseconds ?? 0) - (UnixTime.nowMilliseconds + 45_000)) < 5_000)
+            }
         }
 
         @Test("A refresh cookie the application does not know is refused: the re-login error")
         func unknownRefreshCookie() async throws {
-            let scenario = try await HTTPScenario.start()
-            let rejected = try await OAuth2RefreshGrantTests.failure {
-                try await refresh(scenario).refresh(refreshToken: "not-issued", using: scenario.http)
+            try await withHTTPScenario { scenario in
+                let rejected = try await refreshFailure {
+                    try await refresh(scenario).refresh(refreshToken: "not-issued", using: scenario.http)
+                }
+                #expect(rejected == .rejected("refresh cookie rejected (HTTP 401)"))
             }
-            #expect(rejected == .rejected("refresh cookie rejected (HTTP 401)"))
-            await scenario.stop()
         }
 
         @Test(
@@ -63,86 +64,88 @@ extension HTTPIntegration {
                 (500, .unknown), (502, .unknown), (504, .unknown), (404, .unknown), (409, .unknown),
             ] as [(Int, RefreshFailure.Outcome)])
         func statuses(status: Int, outcome: RefreshFailure.Outcome) async throws {
-            let scenario = try await HTTPScenario.start(.init(cookieFailure: status))
-            let failure = try await OAuth2RefreshGrantTests.failure {
-                try await refresh(scenario).refresh(refreshToken: "x", using: scenario.http)
+            try await withHTTPScenario(.init(cookieFailure: status)) { scenario in
+                let failure = try await refreshFailure {
+                    try await refresh(scenario).refresh(refreshToken: "x", using: scenario.http)
+                }
+                let reason =
+                    outcome == .rejected
+                    ? "refresh cookie rejected (HTTP \(status))" : "HTTP \(status) from the refresh endpoint"
+                #expect(failure == RefreshFailure(outcome, reason))
             }
-            let reason =
-                outcome == .rejected
-                ? "refresh cookie rejected (HTTP \(status))" : "HTTP \(status) from the refresh endpoint"
-            #expect(failure == RefreshFailure(outcome, reason))
-            await scenario.stop()
         }
 
         @Test("A refresh endpoint that answers after requestTimeout is of unknown outcome")
         func answersTooLate() async throws {
-            let scenario = try await HTTPScenario.start(.init(refreshLatency: .seconds(3)))
-            var quick = refresh(scenario)
-            quick.requestTimeout = .milliseconds(300)
-            let failure = try await OAuth2RefreshGrantTests.failure {
-                try await quick.refresh(refreshToken: "x", using: scenario.http)
+            try await withHTTPScenario(.init(refreshLatency: .seconds(3))) { scenario in
+                var quick = refresh(scenario)
+                quick.requestTimeout = .milliseconds(300)
+                let failure = try await refreshFailure {
+                    try await quick.refresh(refreshToken: "x", using: scenario.http)
+                }
+                #expect(failure == .outcomeUnknown("no answer from the refresh endpoint (deadline exceeded)"))
             }
-            #expect(failure == .outcomeUnknown("no answer from the refresh endpoint (deadline exceeded)"))
-            await scenario.stop()
         }
 
         @Test("Nothing listens (connection refused): not processed")
         func connectionRefused() async throws {
-            let scenario = try await HTTPScenario.start()
-            let closed = CookieSessionRefresh(
-                baseURL: "http://127.0.0.1:\(try freeLoopbackPort())", requestTimeout: .milliseconds(500))
-            let failure = try await OAuth2RefreshGrantTests.failure {
-                try await closed.refresh(refreshToken: "x", using: scenario.http)
+            try await withHTTPScenario { scenario in
+                let closed = CookieSessionRefresh(
+                    baseURL: "http://127.0.0.1:\(try freeLoopbackPort())", requestTimeout: .milliseconds(500))
+                let failure = try await refreshFailure {
+                    try await closed.refresh(refreshToken: "x", using: scenario.http)
+                }
+                #expect(failure == .notProcessed("could not reach the refresh endpoint (connection refused)"))
             }
-            #expect(failure == .notProcessed("could not reach the refresh endpoint (connection refused)"))
-            await scenario.stop()
         }
 
         @Test(
             "An access cookie that is already expired is returned with its expiry, with the rotated refresh cookie",
             arguments: [TestAuthServer.CookieExpiry.zeroMaxAge, .pastExpires])
         func expiredAccessCookie(expiry: TestAuthServer.CookieExpiry) async throws {
-            let scenario = try await HTTPScenario.start(.init(accessCookieExpiry: expiry))
-            let login = scenario.auth.login()
-            let tokens = try await refresh(scenario).refresh(
-                refreshToken: login.refreshToken ?? "", using: scenario.http)
-            #expect(tokens.accessToken.hasPrefix("at-"))
-            #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
-            #expect(tokens.refreshToken != login.refreshToken)
-            let expiresAt = try #require(tokens.expiresAtMilliseconds)
-            #expect(expiresAt <= UnixTime.nowMilliseconds)
-            await scenario.stop()
+            try await withHTTPScenario(.init(accessCookieExpiry: expiry)) { scenario in
+                let login = scenario.auth.login()
+                let tokens = try await refresh(scenario).refresh(
+                    refreshToken: login.refreshToken ?? "", using: scenario.http)
+                #expect(tokens.accessToken.hasPrefix("at-"))
+                #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
+                #expect(tokens.refreshToken != login.refreshToken)
+                let expiresAt = try #require(tokens.expiresAtMilliseconds)
+                #expect(expiresAt <= UnixTime.nowMilliseconds)
+            }
         }
 
         @Test("A 2xx without the access cookie is of unknown outcome: the refresh cookie may have been rotated")
         func withoutAccessCookie() async throws {
-            let scenario = try await HTTPScenario.start(.init(setsAccessCookie: false))
-            let login = scenario.auth.login()
-            let failure = try await OAuth2RefreshGrantTests.failure {
-                try await refresh(scenario).refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
+            try await withHTTPScenario(.init(setsAccessCookie: false)) { scenario in
+                let login = scenario.auth.login()
+                let failure = try await refreshFailure {
+                    try await refresh(scenario).refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
+                }
+                #expect(failure == .outcomeUnknown("HTTP 204 without the access cookie"))
+                #expect(scenario.auth.stats.refreshes == 1)
             }
-            #expect(failure == .outcomeUnknown("HTTP 204 without the access cookie"))
-            #expect(scenario.auth.stats.refreshes == 1)
-            await scenario.stop()
         }
 
         @Test("End to end: a cookie session refreshed through the refresher, the API called with the access cookie")
         func endToEnd() async throws {
-            let scenario = try await HTTPScenario.start()
-            let refresher = try await scenario.refresher(
-                refresh: refresh(scenario).refreshFunction(client: scenario.http))
-            let seeded = try await scenario.seed(refresher, accessToken: "stale")
-            let web = AuthorizedHTTPClient(
-                client: scenario.http, refresher: refresher, authorization: .cookie(named: "access_token"))
-            let response = try await web.execute(
-                HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
-            #expect(response.status == .ok)
-            #expect(scenario.auth.stats.cookieRequests == 1)
-            let stored = try await refresher.credentials()
-            #expect(stored.generation == seeded.generation + 1)
-            #expect(stored.refreshToken == scenario.auth.currentRefreshToken)
-            await refresher.shutdown()
-            await scenario.stop()
+            try await withHTTPScenario { scenario in
+                try await withRefresher(
+                    scenario.refresher(
+                        refresh: refresh(scenario).refreshFunction(client: scenario.http))
+                ) { refresher in
+                    let seeded = try await scenario.seed(refresher, accessToken: "stale")
+                    let web = AuthorizedHTTPClient(
+                        client: scenario.http, refresher: refresher, authorization: .cookie(named: "access_token"))
+                    let response = try await web.execute(
+                        HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
+                    #expect(response.status == .ok)
+                    #expect(scenario.auth.stats.cookieRequests == 1)
+                    let stored = try await refresher.credentials()
+                    #expect(stored.generation == seeded.generation + 1)
+                    #expect(stored.refreshToken == scenario.auth.currentRefreshToken)
+                }
+            }
         }
 
         @Test("Set-Cookie parsing: quoted values, attributes in any case, Max-Age over Expires, IMF-fixdate")

@@ -30,64 +30,68 @@ struct SecurityTests {
 
     @Test("The whole protocol works under the least-privilege ACL")
     func leastPrivilegeWorks() async throws {
-        let server = try await RedisServerProcess()
-        try await Self.createUser("refresher", rules: Self.leastPrivilege, on: server)
-        let url = "redis://refresher:refresher-pw@127.0.0.1:\(server.port)"
-        let scenario = try Scenario(url: server.url, name: "acl")
-        let refresh = scenario.refreshFunction()
-        let configuration = RefresherConfiguration(
-            redisURL: url, session: scenario.session, pollInterval: .milliseconds(200))
-        let first = try await RedisRefresher(configuration: configuration, refresh: refresh)
-        let second = try await RedisRefresher(configuration: configuration, refresh: refresh)
-        let (access, refreshToken) = try await scenario.idp.start(salt: scenario.session)
-        let (initial, _) = try await first.seedSession(
-            RefreshedTokens(accessToken: access, refreshToken: refreshToken, expiresIn: .seconds(60)))
-        async let a = first.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
-        async let b = second.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
-        let (freshA, freshB) = try await (a, b)
-        #expect(freshA.generation == initial.generation + 1)
-        #expect(freshB.generation == initial.generation + 1)
-        #expect(try await scenario.idp.refreshCount() == 1)
-        // Operator tools under the same user.
-        let admin = SessionAdmin(connection: try RedisConnection(url: url), keys: scenario.keys)
-        let status = try await admin.status()
-        #expect(status.generation == initial.generation + 1)
-        #expect(try await admin.release(owner: "nobody") == false)
-        await first.shutdown()
-        await second.shutdown()
-        try await server.stop()
+        try await withRedisServer { server in
+            try await Self.createUser("refresher", rules: Self.leastPrivilege, on: server)
+            let url = "redis://refresher:refresher-pw@127.0.0.1:\(server.port)"
+            let scenario = try Scenario(url: server.url, name: "acl")
+            let refresh = scenario.refreshFunction()
+            let configuration = RefresherConfiguration(
+                redisURL: url, session: scenario.session, pollInterval: .milliseconds(200))
+            try await withRefresher(RedisRefresher(configuration: configuration, refresh: refresh)) { first in
+                try await withRefresher(RedisRefresher(configuration: configuration, refresh: refresh)) { second in
+                    let (access, refreshToken) = try await scenario.idp.start(salt: scenario.session)
+                    let (initial, _) = try await first.seedSession(
+                        RefreshedTokens(accessToken: access, refreshToken: refreshToken, expiresIn: .seconds(60)))
+                    async let a = first.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+                    async let b = second.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+                    let (freshA, freshB) = try await (a, b)
+                    #expect(freshA.generation == initial.generation + 1)
+                    #expect(freshB.generation == initial.generation + 1)
+                    #expect(try await scenario.idp.refreshCount() == 1)
+                    // Operator tools under the same user.
+                    let admin = SessionAdmin(connection: try RedisConnection(url: url), keys: scenario.keys)
+                    let status = try await admin.status()
+                    #expect(status.generation == initial.generation + 1)
+                    #expect(try await admin.release(owner: "nobody") == false)
+                }
+            }
+        }
     }
 
     @Test("Without a needed permission the refresher fails with a clear redisError, and nothing is lost")
     func missingPermissionFailsClearly() async throws {
-        let server = try await RedisServerProcess()
-        // Everything but PUBLISH: the scripts that announce outcomes are refused.
-        try await Self.createUser("nopublish", rules: Self.leastPrivilege.filter { $0 != "+publish" }, on: server)
-        // The right commands but other keys.
-        var otherKeys = Self.leastPrivilege
-        otherKeys[otherKeys.firstIndex(of: "~refresher:*")!] = "~other:*"
-        try await Self.createUser("otherkeys", rules: otherKeys, on: server)
-        let scenario = try Scenario(url: server.url, name: "noperm")
-        for user in ["nopublish", "otherkeys"] {
-            let url = "redis://\(user):refresher-pw@127.0.0.1:\(server.port)"
-            let refresher = try await RedisRefresher(
-                configuration: .init(redisURL: url, session: scenario.session), refresh: scenario.refreshFunction())
-            do {
-                _ = try await refresher.seedSession(
-                    RefreshedTokens(accessToken: "a-\(user)", refreshToken: "r-\(user)", expiresIn: .seconds(60)))
-                Issue.record("\(user) could seed")
-            } catch {
-                #expect(error.code == .redisError)
-                #expect(
-                    ["NOPERM", "permission", "can't run this command"].contains { error.message.contains($0) },
-                    "\(error.message)")
-                #expect(!error.message.contains("a-\(user)"))
+        try await withRedisServer { server in
+            // Everything but PUBLISH: the scripts that announce outcomes are refused.
+            try await Self.createUser("nopublish", rules: Self.leastPrivilege.filter { $0 != "+publish" }, on: server)
+            // The right commands but other keys.
+            var otherKeys = Self.leastPrivilege
+            otherKeys[otherKeys.firstIndex(of: "~refresher:*")!] = "~other:*"
+            try await Self.createUser("otherkeys", rules: otherKeys, on: server)
+            let scenario = try Scenario(url: server.url, name: "noperm")
+            for user in ["nopublish", "otherkeys"] {
+                let url = "redis://\(user):refresher-pw@127.0.0.1:\(server.port)"
+                try await withRefresher(
+                    RedisRefresher(
+                        configuration: .init(redisURL: url, session: scenario.session),
+                        refresh: scenario.refreshFunction())
+                ) { refresher in
+                    do throws(RefresherError) {
+                        _ = try await refresher.seedSession(
+                            RefreshedTokens(
+                                accessToken: "a-\(user)", refreshToken: "r-\(user)", expiresIn: .seconds(60)))
+                        Issue.record("\(user) could seed")
+                    } catch {
+                        #expect(error.code == .redisError)
+                        #expect(
+                            ["NOPERM", "permission", "can't run this command"].contains { error.message.contains($0) },
+                            "\(error.message)")
+                        #expect(!error.message.contains("a-\(user)"))
+                    }
+                }
             }
-            await refresher.shutdown()
+            // Nothing was written by the refused calls.
+            #expect(try await scenario.redis.send("EXISTS", RedisArgument(scenario.keys.sessionHash)).int == 0)
         }
-        // Nothing was written by the refused calls.
-        #expect(try await scenario.redis.send("EXISTS", RedisArgument(scenario.keys.sessionHash)).int == 0)
-        try await server.stop()
     }
 
     @Test("No token ever appears in log output or error messages during storms, failures and re-logins")
@@ -96,47 +100,54 @@ struct SecurityTests {
         let scenario = try Scenario(name: "leak")
         var logger = Logger(label: "leak-test") { label in CapturingLogHandler(label: label, capture: capture) }
         logger.logLevel = .trace
-        let refreshers = try await (0..<3).asyncMap { _ in
-            try await RedisRefresher(
-                configuration: scenario.configuration(pollInterval: .milliseconds(200)), logger: logger,
-                refresh: scenario.refreshFunction())
-        }
-        let initial = try await scenario.seed(using: refreshers[0])
-        var errors: [String] = []
-        // A storm, a second wave, a rejected refresh, a re-login, a timeout.
-        var current = initial
-        for _ in 0..<2 {
-            let generation = current
-            let fresh = try await withThrowingTaskGroup(of: Credentials.self) { group in
-                for refresher in refreshers {
-                    for _ in 0..<10 {
-                        group.addTask {
-                            try await refresher.refreshAccessTokenOrReLogin(after: generation, timeout: .seconds(10))
+        let (initial, current, relogin, errors): (Credentials, Credentials, Credentials, [String]) =
+            try await withRefreshers(
+                count: 3,
+                { _ in
+                    try await RedisRefresher(
+                        configuration: scenario.configuration(pollInterval: .milliseconds(200)), logger: logger,
+                        refresh: scenario.refreshFunction())
+                }
+            ) { refreshers in
+                let initial = try await scenario.seed(using: refreshers[0])
+                var errors: [String] = []
+                // A storm, a second wave, a rejected refresh, a re-login, a timeout.
+                var current = initial
+                for _ in 0..<2 {
+                    let generation = current
+                    let fresh = try await withThrowingTaskGroup(of: Credentials.self) { group in
+                        for refresher in refreshers {
+                            for _ in 0..<10 {
+                                group.addTask {
+                                    try await refresher.refreshAccessTokenOrReLogin(
+                                        after: generation, timeout: .seconds(10))
+                                }
+                            }
                         }
+                        return try await group.reduce(into: [Credentials]()) { $0.append($1) }
+                    }
+                    current = fresh[0]
+                }
+                try await scenario.idp.revoke()
+                for refresher in refreshers {
+                    do throws(RefresherError) {
+                        _ = try await refresher.refreshAccessTokenOrReLogin(after: current, timeout: .seconds(10))
+                    } catch {
+                        errors.append(error.description)
                     }
                 }
-                return try await group.reduce(into: [Credentials]()) { $0.append($1) }
+                let relogin = try await refreshers[1].replaceSession(
+                    RefreshedTokens(
+                        accessToken: "relogin-access-secret", refreshToken: "relogin-refresh-secret",
+                        expiresIn: .seconds(60)))
+                try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "someone:1:0", "PX", "5000")
+                do throws(RefresherError) {
+                    _ = try await refreshers[2].refreshAccessTokenOrReLogin(after: relogin, timeout: .milliseconds(300))
+                } catch {
+                    errors.append(error.description)
+                }
+                return (initial, current, relogin, errors)
             }
-            current = fresh[0]
-        }
-        try await scenario.idp.revoke()
-        for refresher in refreshers {
-            do {
-                _ = try await refresher.refreshAccessTokenOrReLogin(after: current, timeout: .seconds(10))
-            } catch {
-                errors.append(error.description)
-            }
-        }
-        let relogin = try await refreshers[1].replaceSession(
-            RefreshedTokens(
-                accessToken: "relogin-access-secret", refreshToken: "relogin-refresh-secret", expiresIn: .seconds(60)))
-        try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "someone:1:0", "PX", "5000")
-        do {
-            _ = try await refreshers[2].refreshAccessTokenOrReLogin(after: relogin, timeout: .milliseconds(300))
-        } catch {
-            errors.append(error.description)
-        }
-        for refresher in refreshers { await refresher.shutdown() }
 
         // Every token the identity provider issued, plus the ones given at re-login.
         let issued = try await scenario.idp.refreshCount()
@@ -262,39 +273,42 @@ struct SecurityTests {
 
     @Test("A running refresher, its connections, SessionAdmin and its status never show the password or tokens")
     func runningObjectsHideSecrets() async throws {
-        let server = try await RedisServerProcess(arguments: ["--requirepass", Self.password])
-        let url = "redis://:\(Self.password)@127.0.0.1:\(server.port)"
-        let scenario = try Scenario(url: url, name: "redact")
-        let refresher = try await RedisRefresher(
-            configuration: scenario.configuration(), refresh: scenario.refreshFunction())
-        let (credentials, _) = try await refresher.seedSession(
-            RefreshedTokens(accessToken: Self.accessToken, refreshToken: Self.refreshToken, expiresIn: .seconds(60)))
-        // The tokens are in the refresher's cache now.
-        #expect(try await refresher.credentials().accessToken == Self.accessToken)
-        Self.expectHidden(in: credentials)
-        Self.expectHidden(in: refresher)
-        Self.expectHidden(in: refresher.connections)
-        #expect(refresher.description.contains("redis://:***@127.0.0.1"))
-        let admin = SessionAdmin(connection: scenario.redis, keys: scenario.keys)
-        Self.expectHidden(in: admin)
-        #expect(admin.description.contains(":***@"), "\(admin)")
-        let status = try await admin.status()
-        #expect(status.accessTokenFingerprint == TokenFingerprint.of(Self.accessToken))
-        Self.expectHidden(in: status)
+        try await withRedisServer(["--requirepass", Self.password]) { server in
+            let url = "redis://:\(Self.password)@127.0.0.1:\(server.port)"
+            let scenario = try Scenario(url: url, name: "redact")
+            try await withRefresher(
+                RedisRefresher(
+                    configuration: scenario.configuration(), refresh: scenario.refreshFunction())
+            ) { refresher in
+                let (credentials, _) = try await refresher.seedSession(
+                    RefreshedTokens(
+                        accessToken: Self.accessToken, refreshToken: Self.refreshToken, expiresIn: .seconds(60)))
+                // The tokens are in the refresher's cache now.
+                #expect(try await refresher.credentials().accessToken == Self.accessToken)
+                Self.expectHidden(in: credentials)
+                Self.expectHidden(in: refresher)
+                Self.expectHidden(in: refresher.connections)
+                #expect(refresher.description.contains("redis://:***@127.0.0.1"))
+                let admin = SessionAdmin(connection: scenario.redis, keys: scenario.keys)
+                Self.expectHidden(in: admin)
+                #expect(admin.description.contains(":***@"), "\(admin)")
+                let status = try await admin.status()
+                #expect(status.accessTokenFingerprint == TokenFingerprint.of(Self.accessToken))
+                Self.expectHidden(in: status)
 
-        // A wrong password is refused without being repeated.
-        let wrong = "wrong-\(Self.password)-x"
-        let refused = try RedisConnection(url: "redis://:\(wrong)@127.0.0.1:\(server.port)")
-        do {
-            _ = try await SessionAdmin(connection: refused, keys: scenario.keys).status()
-            Issue.record("a wrong password was accepted")
-        } catch {
-            #expect(error.code == .redisError)
-            Self.expectHidden([wrong], in: error)
+                // A wrong password is refused without being repeated.
+                let wrong = "wrong-\(Self.password)-x"
+                let refused = try RedisConnection(url: "redis://:\(wrong)@127.0.0.1:\(server.port)")
+                do throws(RefresherError) {
+                    _ = try await SessionAdmin(connection: refused, keys: scenario.keys).status()
+                    Issue.record("a wrong password was accepted")
+                } catch {
+                    #expect(error.code == .redisError)
+                    Self.expectHidden([wrong], in: error)
+                }
+                refused.close()
+            }
         }
-        refused.close()
-        await refresher.shutdown()
-        try await server.stop()
     }
 }
 
@@ -321,13 +335,5 @@ struct CapturingLogHandler: LogHandler {
         var all = metadata
         for (key, value) in event.metadata ?? [:] { all[key] = value }
         capture.append("\(event.level) \(event.message) \(all)")
-    }
-}
-
-extension Sequence {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var result: [T] = []
-        for element in self { result.append(try await transform(element)) }
-        return result
     }
 }

@@ -1,161 +1,54 @@
+import ChildProcesses
 import Foundation
 import RedisRefresher
 import RedisTestSupport
-import Synchronization
 import Testing
 
-/// One test's session on a Redis server: unique names, a fake IdP, and a connection to inspect keys.
-struct Scenario {
-    let url: String
-    let session: String
-    let keys: SessionKeys
-    let redis: RedisConnection
-    let idp: FakeIdentityProvider
-
-    init(url: String = TestRedis.url, name: String = "s") throws {
-        self.url = url
-        session = "\(name)-\(UUID().uuidString.prefix(8))"
-        keys = SessionKeys(session: try SessionName(session))
-        redis = try RedisConnection(url: url)
-        idp = FakeIdentityProvider(connection: redis, namespace: session)
-    }
-
-    /// A refresh function backed by the fake IdP, with a latency.
-    func refreshFunction(latency: Duration = .milliseconds(50)) -> RedisRefresher.RefreshFunction {
-        let idp = self.idp
-        return { current in
-            try await Task.sleep(for: latency)
-            switch try await idp.refresh(current.refreshToken) {
-            case .refreshed(let access, let refresh):
-                return RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600))
-            case .rejected(let reason):
-                throw RefreshFailure.rejected("invalid_grant (\(reason))")
-            }
-        }
-    }
-
-    func configuration(
-        lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1), reuseGrace: Duration = .zero
-    ) -> RefresherConfiguration {
-        RefresherConfiguration(
-            redisURL: url, session: session, lockTTL: lockTTL, pollInterval: pollInterval,
-            refreshTimeout: min(.seconds(30), lockTTL * 10), identityProviderReuseGrace: reuseGrace)
-    }
-
-    /// A refresher for this scenario in this process.
-    func refresher(
-        latency: Duration = .milliseconds(50), lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1),
-        reuseGrace: Duration = .zero, refresh: RedisRefresher.RefreshFunction? = nil
-    ) async throws -> RedisRefresher {
-        try await RedisRefresher(
-            configuration: configuration(lockTTL: lockTTL, pollInterval: pollInterval, reuseGrace: reuseGrace),
-            refresh: refresh ?? refreshFunction(latency: latency))
-    }
-
-    /// Starts the IdP family (with the provider's reuse grace `idpGrace`) and seeds the session with its first
-    /// tokens (generation 1).
-    @discardableResult
-    func seed(using refresher: RedisRefresher, idpGrace: Duration = .zero) async throws -> Credentials {
-        let (access, refresh) = try await idp.start(salt: session, grace: idpGrace)
-        let (credentials, seeded) = try await refresher.seedSession(
-            RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600)))
-        #expect(seeded)
-        return credentials
-    }
-
-    /// Whether a lock acquisition of the process with owner id `owner` holds the lock (`owner-N`).
-    func isLockHeld(by owner: String) async throws -> Bool {
-        try await lockValue()?.hasPrefix(owner + "-") ?? false
-    }
-
-    func lockValue() async throws -> String? {
-        try await redis.send("GET", RedisArgument(keys.lock)).string
-    }
-
-    func storedGeneration() async throws -> Int64? {
-        try await redis.send("HGET", RedisArgument(keys.sessionHash), "generation").int
-    }
-
-    /// A field of the session hash.
-    func sessionField(_ field: String) async throws -> String? {
-        try await redis.send("HGET", RedisArgument(keys.sessionHash), RedisArgument(field)).string
-    }
-
-    func stat(_ field: String) async throws -> Int64 {
-        try await redis.send("HGET", RedisArgument(keys.stats), RedisArgument(field)).int ?? 0
-    }
-}
-
 /// A `refresher-test-worker` child process and the lines it printed.
-///
-/// `@unchecked Sendable`: `process` and `pipe` are set in init and only read after; `lines` is behind a Mutex.
-final class WorkerProcess: @unchecked Sendable {
-    let process = Process()
-    private let pipe = Pipe()
-    private let output = LineBuffer()
+final class WorkerProcess: Sendable {
+    private let child: ChildProcess
 
     static var executable: URL {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         return exe.deletingLastPathComponent().appendingPathComponent("refresher-test-worker")
     }
 
-    init(environment: [String: String]) throws {
-        process.executableURL = Self.executable
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // A reader thread of its own until end of file: Foundation's readability handlers can miss the last chunk
-        // (and the end of file) when many processes run at once, and a lost line would look like a lost caller.
-        let handle = pipe.fileHandleForReading
-        Thread.detachNewThread { [output] in
-            while true {
-                let data = handle.availableData
-                if data.isEmpty {
-                    output.withLock { $0.closed = true }
-                    return
-                }
-                output.withLock { output in
-                    output.partial += String(decoding: data, as: UTF8.self)
-                    while let newline = output.partial.firstIndex(of: "\n") {
-                        output.lines.append(String(output.partial[..<newline]))
-                        output.partial = String(output.partial[output.partial.index(after: newline)...])
-                    }
-                }
-            }
-        }
+    init(environment: [String: String]) async throws {
+        child = try await ChildProcess.start(
+            .init(executable: Self.executable.path, environment: environment, standardError: .discard))
     }
 
-    var lines: [String] { output.withLock { $0.lines } }
-    var pid: Int32 { process.processIdentifier }
+    /// `count` workers with the same environment.
+    static func start(_ count: Int, environment: [String: String]) async throws -> [WorkerProcess] {
+        var workers: [WorkerProcess] = []
+        for _ in 0..<count { workers.append(try await WorkerProcess(environment: environment)) }
+        return workers
+    }
+
+    var lines: [String] { child.lines() }
+    var pid: Int32 { child.processIdentifier }
 
     /// The "ready <owner>" line's owner.
     func waitUntilReady(timeout: Duration = .seconds(30)) async throws -> String {
-        try await waitUntil(timeout: timeout, "worker \(pid) is ready") {
-            self.lines.contains { $0.hasPrefix("ready ") || $0.hasPrefix("error ") }
-        }
-        guard let line = lines.first(where: { $0.hasPrefix("ready ") }) else {
+        let line = try await child.waitForLine(timeout: timeout) { $0.hasPrefix("ready ") || $0.hasPrefix("error ") }
+        guard line.hasPrefix("ready ") else {
             throw TestSupportError("worker failed: \(lines.joined(separator: " | "))")
         }
         return String(line.dropFirst("ready ".count))
     }
 
-    /// Waits for the process to exit and returns the parsed per-task results.
+    /// Waits for the process to exit, its output read to the end, and returns the parsed per-task results.
     func results(timeout: Duration = .seconds(60)) async throws -> [TaskResult] {
-        try await waitUntil(timeout: timeout, "worker \(pid) exits") { !self.process.isRunning }
-        try await waitUntil(timeout: .seconds(5), "worker \(pid) output read to its end") {
-            self.output.withLock { $0.closed }
-        }
+        try await child.wait(timeout: timeout)
         return lines.compactMap(TaskResult.init(line:))
     }
 
-    func signal(_ signal: Int32) { kill(pid, signal) }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    /// Waits for the process to exit, its output read to the end; kills it after `timeout`.
+    func termination(timeout: Duration) async throws -> ChildProcess.Termination {
+        try await child.wait(timeout: timeout)
     }
+
+    func signal(_ signal: Int32) { child.send(signal) }
 }
 
 /// One task's line from a worker.
@@ -178,13 +71,6 @@ struct TaskResult {
         holder = object["holder"] as? Bool ?? false
         error = object["err"] as? String
     }
-}
-
-/// Percentile of sorted values (nearest rank).
-func percentile(_ sorted: [Int64], _ p: Double) -> Int64 {
-    guard !sorted.isEmpty else { return 0 }
-    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-    return sorted[min(max(rank, 0), sorted.count - 1)]
 }
 
 /// Unix time in seconds, fractional.
@@ -220,16 +106,4 @@ struct FaultFigures: CustomStringConvertible {
             resolved, results.count, succeeded, slowestMilliseconds, Double(deadline.components.seconds * 1000),
             errors, note)
     }
-}
-
-/// Lines read from a child's stdout, shared with its reader thread.
-final class LineBuffer: Sendable {
-    struct State {
-        var lines: [String] = []
-        var partial = ""
-        var closed = false
-    }
-    private let state = Mutex(State())
-
-    func withLock<R>(_ body: (inout State) -> R) -> R { state.withLock { body(&$0) } }
 }

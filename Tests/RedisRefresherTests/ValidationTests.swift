@@ -88,41 +88,42 @@ struct ValidationTests {
     @Test("Corrupt stored sessions give corruptSession, wrong key types a redisError")
     func corruptData() async throws {
         let scenario = try Scenario()
-        let refresher = try await scenario.refresher()
-        try await scenario.redis.send("HSET", RedisArgument(scenario.keys.sessionHash), "generation", "banana")
-        await #expect(throws: RefresherError.self) { _ = try await refresher.credentials() }
-        do {
-            _ = try await refresher.refreshAccessTokenOrReLogin(
-                after: Credentials(accessToken: "a", refreshToken: "r", expiresAtMilliseconds: nil, generation: 1),
-                timeout: .seconds(5))
-        } catch {
-            #expect(error.code == .corruptSession)
+        try await withRefresher(scenario.refresher()) { refresher in
+            try await scenario.redis.send("HSET", RedisArgument(scenario.keys.sessionHash), "generation", "banana")
+            await #expect(throws: RefresherError.self) { _ = try await refresher.credentials() }
+            do throws(RefresherError) {
+                _ = try await refresher.refreshAccessTokenOrReLogin(
+                    after: Credentials(accessToken: "a", refreshToken: "r", expiresAtMilliseconds: nil, generation: 1),
+                    timeout: .seconds(5))
+            } catch {
+                #expect(error.code == .corruptSession)
+            }
+            try await scenario.redis.send("DEL", RedisArgument(scenario.keys.sessionHash))
+            try await scenario.redis.send("SET", RedisArgument(scenario.keys.sessionHash), "not a hash")
+            do throws(RefresherError) {
+                _ = try await refresher.credentials()
+                Issue.record("read a string as a session")
+            } catch {
+                #expect(error.code == .redisError)
+                #expect(error.message.contains("WRONGTYPE"))
+            }
+            // Nothing was overwritten.
+            #expect(
+                try await scenario.redis.send("GET", RedisArgument(scenario.keys.sessionHash)).string == "not a hash")
         }
-        try await scenario.redis.send("DEL", RedisArgument(scenario.keys.sessionHash))
-        try await scenario.redis.send("SET", RedisArgument(scenario.keys.sessionHash), "not a hash")
-        do {
-            _ = try await refresher.credentials()
-            Issue.record("read a string as a session")
-        } catch {
-            #expect(error.code == .redisError)
-            #expect(error.message.contains("WRONGTYPE"))
-        }
-        // Nothing was overwritten.
-        #expect(try await scenario.redis.send("GET", RedisArgument(scenario.keys.sessionHash)).string == "not a hash")
-        await refresher.shutdown()
     }
 
     @Test("No session stored: noSession")
     func noSession() async throws {
         let scenario = try Scenario()
-        let refresher = try await scenario.refresher()
-        do {
-            _ = try await refresher.credentials()
-            Issue.record("expected noSession")
-        } catch {
-            #expect(error.code == .noSession)
+        try await withRefresher(scenario.refresher()) { refresher in
+            do throws(RefresherError) {
+                _ = try await refresher.credentials()
+                Issue.record("expected noSession")
+            } catch {
+                #expect(error.code == .noSession)
+            }
         }
-        await refresher.shutdown()
     }
 }
 
@@ -133,94 +134,103 @@ struct WrongKeyTypeTests {
         arguments: ["lock", "last_refresh_time", "stats"])
     func wrongType(key: String) async throws {
         let scenario = try Scenario(name: "wt")
-        let refresher = try await scenario.refresher()
-        let initial = try await scenario.seed(using: refresher)
-        let name: String
-        switch key {
-        case "lock":
-            name = scenario.keys.lock
-            try await scenario.redis.send("HSET", RedisArgument(name), "owner", "me")
-        case "last_refresh_time":
-            name = scenario.keys.lastRefreshTime
-            try await scenario.redis.send("RPUSH", RedisArgument(name), "x")
-        default:
-            name = scenario.keys.stats
-            try await scenario.redis.send("SET", RedisArgument(name), "not a hash")
+        try await withRefresher(scenario.refresher()) { refresher in
+            let initial = try await scenario.seed(using: refresher)
+            let name: String
+            switch key {
+            case "lock":
+                name = scenario.keys.lock
+                try await scenario.redis.send("HSET", RedisArgument(name), "owner", "me")
+            case "last_refresh_time":
+                name = scenario.keys.lastRefreshTime
+                try await scenario.redis.send("RPUSH", RedisArgument(name), "x")
+            default:
+                name = scenario.keys.stats
+                try await scenario.redis.send("SET", RedisArgument(name), "not a hash")
+            }
+            let before = try await scenario.redis.send("HGETALL", RedisArgument(scenario.keys.sessionHash))
+            do throws(RefresherError) {
+                _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(5))
+                Issue.record("refreshed over a \(key) of the wrong type")
+            } catch {
+                #expect(error.code == .redisError)
+                #expect(error.message.contains("WRONGTYPE") && error.message.contains(name), "\(error.message)")
+            }
+            // Nothing changed: the session, the foreign key, and the identity provider were not touched.
+            #expect(try await scenario.redis.send("HGETALL", RedisArgument(scenario.keys.sessionHash)) == before)
+            #expect(try await scenario.redis.send("TYPE", RedisArgument(name)) != .status("none"))
+            #expect(try await scenario.idp.refreshCount() == 0)
         }
-        let before = try await scenario.redis.send("HGETALL", RedisArgument(scenario.keys.sessionHash))
-        do {
-            _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(5))
-            Issue.record("refreshed over a \(key) of the wrong type")
-        } catch {
-            #expect(error.code == .redisError)
-            #expect(error.message.contains("WRONGTYPE") && error.message.contains(name), "\(error.message)")
-        }
-        // Nothing changed: the session, the foreign key, and the identity provider were not touched.
-        #expect(try await scenario.redis.send("HGETALL", RedisArgument(scenario.keys.sessionHash)) == before)
-        #expect(try await scenario.redis.send("TYPE", RedisArgument(name)) != .status("none"))
-        #expect(try await scenario.idp.refreshCount() == 0)
-        await refresher.shutdown()
     }
 
     @Test("An event line that does not parse is ignored; waiters still resolve")
     func garbageEvents() async throws {
         let scenario = try Scenario(name: "garbage")
-        let refresher = try await scenario.refresher(latency: .milliseconds(300))
-        let other = try await scenario.refresher()
-        let initial = try await scenario.seed(using: refresher)
-        let holder = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
-        let owner = refresher.connections.ownerID
-        try await waitUntil(timeout: .seconds(5), "the lock is taken") { try await scenario.isLockHeld(by: owner) }
-        let waiter = Task { try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
-        for line in ["", "refreshed", "failed generation=abc", String(repeating: "x", count: 100_000), "\u{0}\u{1}"] {
-            try await scenario.redis.send("PUBLISH", RedisArgument(scenario.keys.events), RedisArgument(line))
+        try await withRefresher(scenario.refresher(latency: .milliseconds(300))) { refresher in
+            try await withRefresher(scenario.refresher()) { other in
+                let initial = try await scenario.seed(using: refresher)
+                let holder = Task {
+                    try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
+                }
+                let owner = refresher.connections.ownerID
+                try await waitUntil(timeout: .seconds(5), "the lock is taken") {
+                    try await scenario.isLockHeld(by: owner)
+                }
+                let waiter = Task { try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
+                for line in [
+                    "", "refreshed", "failed generation=abc", String(repeating: "x", count: 100_000), "\u{0}\u{1}",
+                ] {
+                    try await scenario.redis.send("PUBLISH", RedisArgument(scenario.keys.events), RedisArgument(line))
+                }
+                #expect(try await holder.value.generation == initial.generation + 1)
+                #expect(try await waiter.value.generation == initial.generation + 1)
+            }
         }
-        #expect(try await holder.value.generation == initial.generation + 1)
-        #expect(try await waiter.value.generation == initial.generation + 1)
-        await other.shutdown()
-        await refresher.shutdown()
     }
 
     @Test("Tokens that expire at once are stored all the same: the provider's answer is never thrown away")
     func expiredTokens() async throws {
         let scenario = try Scenario(name: "expired")
         let presented = Mutex<[String]>([])
-        let refresher = try await scenario.refresher(refresh: { current in
-            let count = presented.withLock { list -> Int in
-                list.append(current.refreshToken)
-                return list.count
-            }
-            return RefreshedTokens(accessToken: "a\(count)", refreshToken: "r\(count)", expiresAtMilliseconds: 1_000)
-        })
-        let initial = try await scenario.seed(using: refresher)
-        let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(5))
-        #expect(fresh.generation == initial.generation + 1)
-        #expect(fresh.isExpired())
-        #expect(try await scenario.storedGeneration() == initial.generation + 1)
-        // The next 401 refreshes again, with the new refresh token.
-        let again = try await refresher.refreshAccessTokenOrReLogin(after: fresh, timeout: .seconds(5))
-        #expect(again.generation == fresh.generation + 1)
-        #expect(presented.withLock { $0 } == [initial.refreshToken, "r1"])
-        await refresher.shutdown()
+        try await withRefresher(
+            scenario.refresher(refresh: { current in
+                let count = presented.withLock { list -> Int in
+                    list.append(current.refreshToken)
+                    return list.count
+                }
+                return RefreshedTokens(
+                    accessToken: "a\(count)", refreshToken: "r\(count)", expiresAtMilliseconds: 1_000)
+            })
+        ) { refresher in
+            let initial = try await scenario.seed(using: refresher)
+            let fresh = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(5))
+            #expect(fresh.generation == initial.generation + 1)
+            #expect(fresh.isExpired())
+            #expect(try await scenario.storedGeneration() == initial.generation + 1)
+            // The next 401 refreshes again, with the new refresh token.
+            let again = try await refresher.refreshAccessTokenOrReLogin(after: fresh, timeout: .seconds(5))
+            #expect(again.generation == fresh.generation + 1)
+            #expect(presented.withLock { $0 } == [initial.refreshToken, "r1"])
+        }
     }
 
     @Test("A giant token in the stored session is reported as corrupt, not passed on")
     func giantValue() async throws {
         let scenario = try Scenario(name: "giant")
-        let refresher = try await scenario.refresher()
-        _ = try await scenario.seed(using: refresher)
-        try await scenario.redis.send(
-            "HSET", RedisArgument(scenario.keys.sessionHash), "access_token",
-            RedisArgument([UInt8](repeating: 65, count: 1 << 20)))
-        // A fresh refresher reads the stored session.
-        let reader = try await scenario.refresher()
-        do {
-            _ = try await reader.credentials()
-            Issue.record("accepted a 1 MiB token")
-        } catch {
-            #expect(error.code == .corruptSession)
+        try await withRefresher(scenario.refresher()) { refresher in
+            _ = try await scenario.seed(using: refresher)
+            try await scenario.redis.send(
+                "HSET", RedisArgument(scenario.keys.sessionHash), "access_token",
+                RedisArgument([UInt8](repeating: 65, count: 1 << 20)))
+            // A fresh refresher reads the stored session.
+            try await withRefresher(scenario.refresher()) { reader in
+                do throws(RefresherError) {
+                    _ = try await reader.credentials()
+                    Issue.record("accepted a 1 MiB token")
+                } catch {
+                    #expect(error.code == .corruptSession)
+                }
+            }
         }
-        await reader.shutdown()
-        await refresher.shutdown()
     }
 }

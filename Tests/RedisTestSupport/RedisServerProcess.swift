@@ -1,25 +1,24 @@
+import ChildProcesses
 import Foundation
 import RedisClient
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// A throwaway `redis-server` on a free loopback port, for tests that restart, reconfigure or kill connections on a
-/// server and must not disturb other tests. Stopped by PID.
-///
-/// `@unchecked Sendable`: `process` is replaced only by `start`/`restart`, which tests call from one task at a
-/// time; the other properties are immutable.
-public final class RedisServerProcess: @unchecked Sendable {
+/// server and must not disturb other tests. Killed when it goes away.
+public final class RedisServerProcess: Sendable {
     public let port: Int
     public let arguments: [String]
-    private var process: Process?
+    private let process = Mutex<ChildProcess?>(nil)
 
     /// The URL of this server (add user info for AUTH yourself).
     public var url: String { "redis://127.0.0.1:\(port)" }
 
     /// The process ID while running.
-    public var pid: Int32? { process?.processIdentifier }
+    public var pid: Int32? { process.withLock { $0?.processIdentifier } }
 
     /// Starts `redis-server` with `arguments` (e.g. `["--requirepass", "secret"]`) and waits until it answers.
     public init(arguments: [String] = [], port: Int? = nil) async throws {
@@ -30,17 +29,15 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// Starts the server process again on the same port (after ``stop()`` or a crash).
     public func start() async throws {
-        let process = Process()
-        process.executableURL = try Self.redisServerPath()
-        process.arguments =
-            [
-                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                "--protected-mode", "no", "--loglevel", "warning",
-            ] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
+        let server = try await ChildProcess.start(
+            .init(
+                executable: try Self.redisServerPath().path,
+                arguments: [
+                    "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
+                    "no", "--protected-mode", "no", "--loglevel", "warning",
+                ] + arguments,
+                standardOutput: .discard, standardError: .discard))
+        process.withLock { $0 = server }
         try await waitUntil(timeout: .seconds(10), "redis-server on port \(port) answers PING") {
             Self.answersPing(port: self.port)
         }
@@ -48,22 +45,15 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// Kills the server (SIGKILL by default, like a crash) and waits for the process to end.
     public func stop(signal: Int32 = SIGKILL) async throws {
-        guard let process else { return }
-        kill(process.processIdentifier, signal)
-        try await waitUntil(timeout: .seconds(10), "redis-server exits") { !process.isRunning }
-        self.process = nil
+        guard let server = process.withLock({ $0 }) else { return }
+        if signal == SIGKILL { server.kill() } else { server.send(signal) }
+        try await server.wait(timeout: .seconds(10))
+        process.withLock { $0 = nil }
     }
 
     /// Sends a signal (SIGSTOP, SIGCONT, ...) to the server.
     public func signal(_ signal: Int32) {
-        if let pid { kill(pid, signal) }
-    }
-
-    deinit {
-        if let process, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process.withLock { $0 }?.send(signal)
     }
 
     static func redisServerPath() throws -> URL {

@@ -4,11 +4,17 @@ import Testing
 /// Keeps `refresher bench` from rotting: a tiny grid, one run, correctness only (never a timing).
 @Suite("refresher bench smoke test")
 struct BenchSmokeTests {
-    @Test("bench --grid 2x2 --runs 1 --quick: one refresh and no reuse per coordinated storm")
+    @Test("bench --grid 2x2 --runs 1 --quick: one refresh and no reuse per coordinated storm, and its pictures")
     func smoke() async throws {
+        let pictures = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: pictures) }
         let result = try await CLI.run(
-            ["bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json"], timeout: .seconds(180)
-        )
+            [
+                "bench", "--grid", "2x2", "--runs", "1", "--quick", "--latency-ms", "20", "--json", "--pictures",
+                pictures.path,
+            ],
+            // Without a URL, bench starts an embedded server whose statistics no other test disturbs.
+            removing: ["REDIS_URL"], timeout: .seconds(180))
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let storms = try #require(report["storms"] as? [[String: Any]])
@@ -28,5 +34,29 @@ struct BenchSmokeTests {
         // Machine facts are part of every report.
         let machine = try #require(report["machine"] as? [String: Any])
         #expect((machine["cpus"] as? Int ?? 0) >= 1)
+        #expect((machine["redisSetup"] as? String ?? "").hasPrefix("embedded"))
+
+        // The pictures: the wake-up distribution of both coordinated modes (none has no wake-ups), and a timeline
+        // per coordinated mode with its 401s, its one refresh and its callers served.
+        let wakeUps = try WrittenSVG(path: pictures.appendingPathComponent("wake-up-latency.svg").path)
+        #expect(wakeUps.polylines == 2)
+        #expect(wakeUps.shows("pubsub: p50") && wakeUps.shows("poll: p50") && wakeUps.shows("none: no wake-ups"))
+        #expect(wakeUps.shows("wake-up latency (ms, log scale)"))
+        let timeline = try WrittenSVG(path: pictures.appendingPathComponent("storm-timeline.svg").path)
+        #expect(timeline.polylines == 4)
+        #expect(timeline.texts.filter { $0 == "401s seen" }.count == 2)
+        #expect(timeline.texts.filter { $0 == "callers served" }.count == 2)
+        #expect(timeline.texts.filter { $0 == "refresh stored" }.count == 2)
+        #expect(timeline.shows("time since the first 401 (ms)"))
+    }
+
+    @Test("bench honours REDIS_URL: with nothing listening there it fails, naming no embedded server")
+    func honoursRedisURL() async throws {
+        let result = try await CLI.run(
+            ["bench", "--only-micro", "--quick"], environment: ["REDIS_URL": "redis://127.0.0.1:1"],
+            timeout: .seconds(60))
+        #expect(result.status == 1, "stdout: \(result.stdout) stderr: \(result.stderr)")
+        #expect(result.stdout.contains("given server redis://127.0.0.1:1"), "\(result.stdout)")
+        #expect(result.stderr.hasPrefix("refresher: error: "), "\(result.stderr)")
     }
 }

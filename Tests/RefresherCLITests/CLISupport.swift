@@ -1,10 +1,6 @@
+import ChildProcesses
 import Foundation
 import RedisTestSupport
-import Synchronization
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Runs the built `refresher` executable.
 enum CLI {
@@ -29,101 +25,66 @@ enum CLI {
     }
 }
 
-/// A `refresher` process, its output collected by reader threads of its own.
-///
-/// Reader threads, not readability handlers: Foundation's handlers miss the end-of-file of a pipe now and then when
-/// processes run
-/// concurrently (about a third of 200 concurrent runs of `sh -c 'echo out; echo err >&2'` never saw EOF within 3 s),
-/// so it times out in a parallel suite. A thread blocked in `read` always sees EOF, and blocking reads stay off the
-/// cooperative pool, which the test's awaits need.
-///
-/// `@unchecked Sendable`: `Process` is thread-safe for the calls made here (`isRunning`, `terminationStatus`,
-/// `processIdentifier`); the output is behind a mutex.
-final class CLIProcess: @unchecked Sendable {
-    private let process: Process
-    private let input: FileHandle
-    private let output = Mutex<(stdout: Data, stderr: Data, closed: Int)>((Data(), Data(), 0))
+/// A `refresher` process (or another `executable`) and its output.
+final class CLIProcess: Sendable {
+    private let child: ChildProcess
 
     /// Starts `refresher arguments` (or another `executable`) with `stdin` as its input, closed after it unless
     /// `holdingInput` (then ``write(_:)`` and ``closeInput()``).
     init(
         _ arguments: [String], executable: URL = CLI.executable, stdin: String? = nil, holdingInput: Bool = false,
-        environment extra: [String: String] = [:], removing: [String] = []
-    ) throws {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        for (key, value) in extra { environment[key] = value }
-        for key in removing { environment[key] = nil }
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        let input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        self.process = process
-        self.input = input.fileHandleForWriting
-        try process.run()
-        for (pipe, isStdout) in [(out, true), (err, false)] {
-            let handle = pipe.fileHandleForReading
-            Thread.detachNewThread {
-                while true {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { return self.output.withLock { $0.closed += 1 } }
-                    self.output.withLock { if isStdout { $0.stdout.append(chunk) } else { $0.stderr.append(chunk) } }
-                }
-            }
-        }
+        environment: [String: String] = [:], removing: [String] = []
+    ) async throws {
+        child = try await ChildProcess.start(
+            .init(
+                executable: executable.path, arguments: arguments, environment: environment,
+                removingEnvironment: removing, standardInput: .writer))
         if let stdin { write(stdin) }
         if !holdingInput { closeInput() }
     }
 
-    /// Writes to the process's stdin. Small inputs fit the pipe buffer: this does not wait for the child to read.
-    func write(_ text: String) { input.write(Data(text.utf8)) }
+    /// Writes to the process's stdin, without waiting for the child to read.
+    func write(_ text: String) { child.write(text) }
 
-    func closeInput() { try? input.close() }
+    func closeInput() { child.closeInput() }
 
     /// Runs `refresher arguments` to its end (bounded).
     static func run(
         _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], removing: [String] = [],
         timeout: Duration = .seconds(60)
     ) async throws -> CLI.Result {
-        let process = try CLIProcess(arguments, stdin: stdin, environment: environment, removing: removing)
-        defer { process.kill() }
+        let process = try await CLIProcess(arguments, stdin: stdin, environment: environment, removing: removing)
         let status = try await process.waitForExit(timeout: timeout)
         return CLI.Result(status: status, stdout: process.stdout, stderr: process.stderr)
     }
 
-    var stdout: String { output.withLock { String(decoding: $0.stdout, as: UTF8.self) } }
-    var stderr: String { output.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+    var stdout: String { child.text(of: .standardOutput) }
+    var stderr: String { child.text(of: .standardError) }
 
     /// Waits (bounded) for watch's `watching <channel>` line: the subscription is confirmed from then on.
     func waitForSubscription() async throws {
-        try await waitUntil(timeout: .seconds(20), "watch confirms its subscription") {
-            if !self.process.isRunning { throw TestSupportError("watch exited early: \(self.stderr)") }
-            return self.stderr.contains("watching refresher:{")
+        do {
+            try await child.waitForLine(on: .standardError, timeout: .seconds(20)) {
+                $0.contains("watching refresher:{")
+            }
+        } catch {
+            throw TestSupportError("\(error): \(stderr)")
         }
     }
 
-    /// Waits (bounded) for the process to exit and returns its status, with its output fully read.
+    /// Waits (bounded) for the process to exit, its output read to the end, and returns its status (128 + the
+    /// signal number if a signal ended it). Kills it after `timeout`.
     func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
-        try await waitUntil(timeout: timeout, "refresher \(process.arguments?.first ?? "") exits, output read") {
-            !self.process.isRunning && self.output.withLock { $0.closed == 2 }
-        }
-        return process.terminationStatus
+        try await child.wait(timeout: timeout).status
     }
 
     /// The process id (its `/proc/PID/cmdline` is what `ps` shows).
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { child.processIdentifier }
 
     /// Whether the process has not exited yet.
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { child.isRunning }
 
-    func signal(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
+    func signal(_ signal: Int32) { child.send(signal) }
 
-    func kill() {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-    }
+    func kill() { child.kill() }
 }

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import RedisTestSupport
 import Testing
@@ -13,19 +14,16 @@ struct ComposeTests {
             ["/usr/bin/docker-compose", "/usr/local/bin/docker-compose"].first {
                 FileManager.default.isExecutableFile(atPath: $0)
             }, "docker-compose is not installed (scripts/test installs it)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "-f", Self.repository.appendingPathComponent("docker-compose.yml").path, "config", "--services",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        try await waitUntil(timeout: .seconds(60), "docker-compose config exits") { !process.isRunning }
-        let services = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .split(separator: "\n").map(String.init)
-        #expect(process.terminationStatus == 0)
+        let compose = try await ChildProcess.run(
+            .init(
+                executable: binary,
+                arguments: [
+                    "-f", Self.repository.appendingPathComponent("docker-compose.yml").path, "config", "--services",
+                ],
+                standardError: .discard),
+            timeout: .seconds(60))
+        let services = compose.standardOutput
+        #expect(compose.termination == .exited(0))
         #expect(Set(services).isSuperset(of: ["redis", "idp", "workers"]))
     }
 

@@ -6,12 +6,14 @@ import Testing
 
 @Suite("refresher demo and worker", .serialized)
 struct DemoCommandTests {
-    @Test("demo: refreshes equal expiries, no reuse, exit 0")
+    @Test("demo: refreshes equal expiries, no reuse, exit 0; --timeline draws the run")
     func demoPasses() async throws {
+        let timeline = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID().uuidString).svg")
+        defer { try? FileManager.default.removeItem(at: timeline) }
         let result = try await CLI.run(
             [
                 "demo", "--processes", "3", "--tasks", "4", "--duration", "5", "--token-ttl", "2", "--latency-ms", "50",
-                "--json",
+                "--json", "--timeline", timeline.path,
             ], environment: ["REDIS_URL": TestRedis.url], timeout: .seconds(120))
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let report = try #require(
@@ -24,6 +26,10 @@ struct DemoCommandTests {
         #expect(report["loggedOut"] as? Bool == false)
         #expect(report["passed"] as? Bool == true)
         #expect((report["requestsServed"] as? Int ?? 0) > 0)
+        let picture = try WrittenSVG(path: timeline.path)
+        #expect(picture.polylines == 2)
+        #expect(picture.shows("requests served") && picture.shows("401s seen"))
+        #expect(picture.texts.contains("\(refreshes) refresh(es)"))
     }
 
     @Test("demo --coordination none: the storm logs the fleet out, exit non-zero")
@@ -61,48 +67,49 @@ struct DemoCommandTests {
     func workerStorm() async throws {
         let idp = DemoIdentityProvider(
             configuration: .init(refreshLatency: .milliseconds(100), accessTokenLifetime: .seconds(60)))
-        let server = try await idp.serve()
-        let session = "cli-worker-\(UUID().uuidString.prefix(8))"
-        let redis = try RedisConnection(url: TestRedis.url)
-        let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(session)))
-        let login = idp.login()
-        // The stored access token is already stale: every task gets a 401 first.
-        _ = try await admin.putSession(
-            RefreshedTokens(accessToken: "stale-token", refreshToken: login.refresh_token, expiresIn: .seconds(60)))
-        let startAt = Date().timeIntervalSince1970 + 2
-        async let first = CLI.run(
-            ["worker"],
-            environment: [
-                "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "8",
-                "START_AT": String(startAt), "TASK_TIMEOUT": "20",
-            ])
-        async let second = CLI.run(
-            [
-                "worker", "--redis-url", TestRedis.url, "--idp-url", server.url, "--session", session, "--tasks", "8",
-                "--start-at", String(startAt), "--task-timeout", "20",
-            ])
-        let results = try await [first, second]
-        var lines: [[String: Any]] = []
-        for result in results {
-            #expect(result.status == 0, "stderr: \(result.stderr)")
-            for line in result.stdout.split(separator: "\n") {
-                if let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
-                    lines.append(object)
+        try await idp.withServer { server in
+            let session = "cli-worker-\(UUID().uuidString.prefix(8))"
+            let redis = try RedisConnection(url: TestRedis.url)
+            defer { redis.close() }
+            let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(session)))
+            let login = idp.login()
+            // The stored access token is already stale: every task gets a 401 first.
+            _ = try await admin.putSession(
+                RefreshedTokens(accessToken: "stale-token", refreshToken: login.refresh_token, expiresIn: .seconds(60)))
+            let startAt = Date().timeIntervalSince1970 + 2
+            async let first = CLI.run(
+                ["worker"],
+                environment: [
+                    "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "8",
+                    "START_AT": String(startAt), "TASK_TIMEOUT": "20",
+                ])
+            async let second = CLI.run(
+                [
+                    "worker", "--redis-url", TestRedis.url, "--idp-url", server.url, "--session", session, "--tasks",
+                    "8",
+                    "--start-at", String(startAt), "--task-timeout", "20",
+                ])
+            let results = try await [first, second]
+            var lines: [[String: Any]] = []
+            for result in results {
+                #expect(result.status == 0, "stderr: \(result.stderr)")
+                for line in result.stdout.split(separator: "\n") {
+                    if let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
+                        lines.append(object)
+                    }
                 }
             }
+            #expect(lines.count == 16)
+            #expect(lines.allSatisfy { $0["ok"] as? Bool == true })
+            #expect(lines.allSatisfy { ($0["t_401"] as? Double ?? 0) >= startAt - 0.01 })
+            #expect(lines.allSatisfy { ($0["t_ok"] as? Double ?? 0) >= ($0["t_401"] as? Double ?? .infinity) })
+            #expect(idp.stats.refreshes == 1)
+            #expect(idp.stats.reuseEvents == 0)
+            // No token the identity provider issued appears in anything the workers printed.
+            let printed = results.map { $0.stdout + $0.stderr }.joined()
+            #expect(idp.issuedTokens.count >= 4)
+            for token in idp.issuedTokens { #expect(!printed.contains(token), "a token leaked into worker output") }
         }
-        #expect(lines.count == 16)
-        #expect(lines.allSatisfy { $0["ok"] as? Bool == true })
-        #expect(lines.allSatisfy { ($0["t_401"] as? Double ?? 0) >= startAt - 0.01 })
-        #expect(lines.allSatisfy { ($0["t_ok"] as? Double ?? 0) >= ($0["t_401"] as? Double ?? .infinity) })
-        #expect(idp.stats.refreshes == 1)
-        #expect(idp.stats.reuseEvents == 0)
-        // No token the identity provider issued appears in anything the workers printed.
-        let printed = results.map { $0.stdout + $0.stderr }.joined()
-        #expect(idp.issuedTokens.count >= 4)
-        for token in idp.issuedTokens { #expect(!printed.contains(token), "a token leaked into worker output") }
-        await server.stop()
-        redis.close()
     }
 
     @Test(

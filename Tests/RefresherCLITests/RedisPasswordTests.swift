@@ -11,7 +11,7 @@ struct RedisPasswordTests {
     static let password = "pw-\(UUID().uuidString.prefix(12))-x/y&z"
     static let passwordVariables = ["REDIS_PASSWORD", "REDIS_PASSWORD_FILE"]
 
-    /// A password-protected server and a session stored on it; stopped by the caller.
+    /// A password-protected server and a session stored on it.
     struct Protected {
         let server: RedisServerProcess
         let fixture: OperatorFixture
@@ -40,6 +40,21 @@ struct RedisPasswordTests {
                 removing: RedisPasswordTests.passwordVariables.filter { environment[$0] == nil })
         }
 
+        /// Starts a protected server, runs `body` with it, and stops it whether or not `body` throws.
+        static func with<T>(
+            isolation: isolated (any Actor)? = #isolation, _ body: (Protected) async throws -> T
+        ) async throws -> T {
+            let protected = try await Protected()
+            do {
+                let result = try await body(protected)
+                try await protected.stop()
+                return result
+            } catch {
+                try? await protected.stop()
+                throw error
+            }
+        }
+
         func stop() async throws {
             fixture.redis.close()
             try await server.stop()
@@ -62,47 +77,47 @@ struct RedisPasswordTests {
 
     @Test("status and session put reach a --requirepass server with the password from the environment or a file")
     func passwordFromEnvironmentOrFile() async throws {
-        let protected = try await Protected()
-        let plain = try Self.passwordFile(Self.password + "\n")
-        let windows = try Self.passwordFile(Self.password + "\r\n")
-        defer {
-            try? FileManager.default.removeItem(at: plain)
-            try? FileManager.default.removeItem(at: windows)
-        }
-        // Without the password the server refuses.
-        let refused = try await protected.run(["status"])
-        #expect(refused.status == 1)
-        #expect(refused.stderr.contains("NOAUTH") || refused.stderr.contains("refused"), "\(refused.stderr)")
+        try await Protected.with { protected in
+            let plain = try Self.passwordFile(Self.password + "\n")
+            let windows = try Self.passwordFile(Self.password + "\r\n")
+            defer {
+                try? FileManager.default.removeItem(at: plain)
+                try? FileManager.default.removeItem(at: windows)
+            }
+            // Without the password the server refuses.
+            let refused = try await protected.run(["status"])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("NOAUTH") || refused.stderr.contains("refused"), "\(refused.stderr)")
 
-        let ways: [(String, [String], [String: String])] = [
-            ("REDIS_PASSWORD", [], ["REDIS_PASSWORD": Self.password]),
-            ("--redis-password-file", ["--redis-password-file", plain.path], [:]),
-            ("REDIS_PASSWORD_FILE", [], ["REDIS_PASSWORD_FILE": windows.path]),
-            // The flag wins over the variable for the file's path.
-            ("flag over variable", ["--redis-password-file", plain.path], ["REDIS_PASSWORD_FILE": "/nonexistent"]),
-        ]
-        for (way, flags, environment) in ways {
-            let result = try await protected.run(["status", "--json"] + flags, environment: environment)
-            #expect(result.status == 0, "\(way): \(result.stderr)")
-            let object = try OperatorCommandTests.jsonObject(result.stdout)
-            #expect(object["state"] as? String == "ok", "\(way)")
-            #expect(object["generation"] as? Int == 1, "\(way)")
-            #expect(object["redis"] as? String == "redis://:***@127.0.0.1:\(protected.server.port)/0", "\(way)")
-            Self.expectNoPassword(in: result)
+            let ways: [(String, [String], [String: String])] = [
+                ("REDIS_PASSWORD", [], ["REDIS_PASSWORD": Self.password]),
+                ("--redis-password-file", ["--redis-password-file", plain.path], [:]),
+                ("REDIS_PASSWORD_FILE", [], ["REDIS_PASSWORD_FILE": windows.path]),
+                // The flag wins over the variable for the file's path.
+                ("flag over variable", ["--redis-password-file", plain.path], ["REDIS_PASSWORD_FILE": "/nonexistent"]),
+            ]
+            for (way, flags, environment) in ways {
+                let result = try await protected.run(["status", "--json"] + flags, environment: environment)
+                #expect(result.status == 0, "\(way): \(result.stderr)")
+                let object = try OperatorFixture.jsonObject(result.stdout)
+                #expect(object["state"] as? String == "ok", "\(way)")
+                #expect(object["generation"] as? Int == 1, "\(way)")
+                #expect(object["redis"] as? String == "redis://:***@127.0.0.1:\(protected.server.port)/0", "\(way)")
+                Self.expectNoPassword(in: result)
+            }
+            // A unix:// URL gets the password too.
+            let unix = try await CLI.run(
+                ["status", "--session", protected.fixture.name, "--redis-url", "unix://\(protected.socket)?db=0"],
+                environment: ["REDIS_PASSWORD": Self.password], removing: ["REDIS_PASSWORD_FILE"])
+            #expect(unix.status == 0, "\(unix.stderr)")
+            #expect(OperatorFixture.rows(unix.stdout)["redis"] == "unix://\(protected.socket)?db=0&password=***")
+            Self.expectNoPassword(in: unix)
+            let put = try await protected.run(
+                ["session", "put", "--redis-password-file", plain.path],
+                stdin: #"{"access_token":"new-a","refresh_token":"new-r","expires_in":60}"#)
+            #expect(put.status == 0, "\(put.stderr)")
+            #expect(try await protected.fixture.field("generation") == "2")
         }
-        // A unix:// URL gets the password too.
-        let unix = try await CLI.run(
-            ["status", "--session", protected.fixture.name, "--redis-url", "unix://\(protected.socket)?db=0"],
-            environment: ["REDIS_PASSWORD": Self.password], removing: ["REDIS_PASSWORD_FILE"])
-        #expect(unix.status == 0, "\(unix.stderr)")
-        #expect(OperatorCommandTests.rows(unix.stdout)["redis"] == "unix://\(protected.socket)?db=0&password=***")
-        Self.expectNoPassword(in: unix)
-        let put = try await protected.run(
-            ["session", "put", "--redis-password-file", plain.path],
-            stdin: #"{"access_token":"new-a","refresh_token":"new-r","expires_in":60}"#)
-        #expect(put.status == 0, "\(put.stderr)")
-        #expect(try await protected.fixture.field("generation") == "2")
-        try await protected.stop()
     }
 
     @Test(
@@ -143,7 +158,7 @@ struct RedisPasswordTests {
             let result = try await CLI.run(
                 command + ["--session", "cli-pw", "--redis-url", url] + flags, environment: environment,
                 removing: Self.passwordVariables.filter { environment[$0] == nil }, timeout: .seconds(30))
-            OperatorCommandTests.expectOneLineError(result, exitCode: 1)
+            OperatorFixture.expectOneLineError(result, exitCode: 1)
             #expect(result.stderr.contains(expected), "\(problem): \(result.stderr)")
             Self.expectNoPassword(in: result)
         }
@@ -177,51 +192,51 @@ struct RedisPasswordTests {
 
     @Test("watch, connected with the password from a file, has no password in its argv")
     func watchArgv() async throws {
-        let protected = try await Protected()
-        let file = try Self.passwordFile(Self.password + "\n")
-        defer { try? FileManager.default.removeItem(at: file) }
-        let watch = try CLIProcess(
-            protected.arguments(["watch", "--redis-password-file", file.path]), removing: Self.passwordVariables)
-        defer { watch.kill() }
-        // Subscribed: the AUTH with the file's password succeeded.
-        try await watch.waitForSubscription()
-        let argv = try #require(Self.commandLine(of: watch.pid))
-        #expect(argv.contains("--redis-password-file \(file.path)"), "\(argv)")
-        #expect(!argv.contains(Self.password))
-        watch.signal(SIGTERM)
-        #expect(try await watch.waitForExit() == 0)
-        #expect(!watch.stderr.contains(Self.password) && !watch.stdout.contains(Self.password))
-        try await protected.stop()
+        try await Protected.with { protected in
+            let file = try Self.passwordFile(Self.password + "\n")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let watch = try await CLIProcess(
+                protected.arguments(["watch", "--redis-password-file", file.path]), removing: Self.passwordVariables)
+            defer { watch.kill() }
+            // Subscribed: the AUTH with the file's password succeeded.
+            try await watch.waitForSubscription()
+            let argv = try #require(Self.commandLine(of: watch.pid))
+            #expect(argv.contains("--redis-password-file \(file.path)"), "\(argv)")
+            #expect(!argv.contains(Self.password))
+            watch.signal(SIGTERM)
+            #expect(try await watch.waitForExit() == 0)
+            #expect(!watch.stderr.contains(Self.password) && !watch.stdout.contains(Self.password))
+        }
     }
 
     @Test("demo with REDIS_PASSWORD: the fleet works, and no process ever has the password in its argv")
     func demoArgv() async throws {
-        let server = try await RedisServerProcess(arguments: ["--requirepass", Self.password])
-        let demo = try CLIProcess(
-            [
-                "demo", "--redis-url", server.url, "--processes", "2", "--tasks", "2", "--duration", "3",
-                "--token-ttl", "1", "--latency-ms", "20", "--json",
-            ], environment: ["REDIS_PASSWORD": Self.password], removing: ["REDIS_PASSWORD_FILE"])
-        defer { demo.kill() }
-        // Look at every process's argv while the demo and its workers run.
-        var workersSeen = Set<Int32>()
-        var leaks: [String] = []
-        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
-        while demo.isRunning, ContinuousClock.now < deadline {
-            // redis-server got the password in its argv from this test (and overwrites it with its title).
-            for (pid, line) in Self.allCommandLines() where pid != server.pid {
-                if line.contains(Self.password) { leaks.append(line) }
-                if line.hasSuffix(" worker "), Self.parent(of: pid) == demo.pid { workersSeen.insert(pid) }
+        try await withRedisServer(["--requirepass", Self.password]) { server in
+            let demo = try await CLIProcess(
+                [
+                    "demo", "--redis-url", server.url, "--processes", "2", "--tasks", "2", "--duration", "3",
+                    "--token-ttl", "1", "--latency-ms", "20", "--json",
+                ], environment: ["REDIS_PASSWORD": Self.password], removing: ["REDIS_PASSWORD_FILE"])
+            defer { demo.kill() }
+            // Look at every process's argv while the demo and its workers run.
+            var workersSeen = Set<Int32>()
+            var leaks: [String] = []
+            let deadline = ContinuousClock.now.advanced(by: .seconds(120))
+            while demo.isRunning, ContinuousClock.now < deadline {
+                // redis-server got the password in its argv from this test (and overwrites it with its title).
+                for (pid, line) in Self.allCommandLines() where pid != server.pid {
+                    if line.contains(Self.password) { leaks.append(line) }
+                    if line.hasSuffix(" worker "), Self.parent(of: pid) == demo.pid { workersSeen.insert(pid) }
+                }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            try await Task.sleep(for: .milliseconds(50))
+            let status = try await demo.waitForExit(timeout: .seconds(120))
+            #expect(status == 0, "\(demo.stderr)")
+            #expect(leaks.isEmpty, "\(leaks)")
+            #expect(workersSeen.count == 2, "the scan saw the demo's workers: \(workersSeen)")
+            let report = try OperatorFixture.jsonObject(demo.stdout)
+            #expect(report["passed"] as? Bool == true, "\(demo.stdout)")
+            #expect(!demo.stdout.contains(Self.password) && !demo.stderr.contains(Self.password))
         }
-        let status = try await demo.waitForExit(timeout: .seconds(120))
-        #expect(status == 0, "\(demo.stderr)")
-        #expect(leaks.isEmpty, "\(leaks)")
-        #expect(workersSeen.count == 2, "the scan saw the demo's workers: \(workersSeen)")
-        let report = try OperatorCommandTests.jsonObject(demo.stdout)
-        #expect(report["passed"] as? Bool == true, "\(demo.stdout)")
-        #expect(!demo.stdout.contains(Self.password) && !demo.stderr.contains(Self.password))
-        try await server.stop()
     }
 }

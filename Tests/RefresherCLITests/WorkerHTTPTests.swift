@@ -12,76 +12,77 @@ struct WorkerHTTPTests {
     func fleetRefreshesAhead() async throws {
         let idp = DemoIdentityProvider(
             configuration: .init(refreshLatency: .milliseconds(50), accessTokenLifetime: .seconds(3)))
-        let server = try await idp.serve()
-        let session = "cli-ahead-\(UUID().uuidString.prefix(8))"
-        let redis = try RedisConnection(url: TestRedis.url)
-        let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(session)))
-        let login = idp.login()
-        let loggedInAt = Date().timeIntervalSince1970
-        let tokens = RefreshedTokens(
-            accessToken: login.access_token, refreshToken: login.refresh_token, expiresIn: .seconds(login.expires_in))
-        _ = try await admin.putSession(tokens)
-        // The token expires 3 s after the login; 1 s ahead of that (at about 2 s) one worker refreshes; the next
-        // refresh would be due at about 4 s, after the run (0.8 s to 3.5 s) is over.
-        let environment = [
-            "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "4",
-            "START_AT": String(loggedInAt + 0.8), "DURATION": "2.7", "REFRESH_AHEAD_MS": "1000",
-            "REQUEST_INTERVAL_MS": "40",
-        ]
-        async let first = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
-        async let second = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
-        async let third = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
-        var requests = 0
-        for result in try await [first, second, third] {
-            #expect(result.status == 0, "stderr: \(result.stderr)")
-            let line = try #require(result.stdout.split(separator: "\n").last)
-            let summary = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            #expect(summary["unauthorized"] as? Int == 0, "\(summary)")
-            #expect(summary["errors"] as? Int == 0, "\(summary)")
-            #expect(summary["loggedOut"] as? Bool == false)
-            #expect(summary["ok"] as? Int == summary["requests"] as? Int)
-            requests += summary["requests"] as? Int ?? 0
+        try await idp.withServer { server in
+            let session = "cli-ahead-\(UUID().uuidString.prefix(8))"
+            let redis = try RedisConnection(url: TestRedis.url)
+            defer { redis.close() }
+            let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(session)))
+            let login = idp.login()
+            let loggedInAt = Date().timeIntervalSince1970
+            let tokens = RefreshedTokens(
+                accessToken: login.access_token, refreshToken: login.refresh_token,
+                expiresIn: .seconds(login.expires_in))
+            _ = try await admin.putSession(tokens)
+            // The token expires 3 s after the login; 1 s ahead of that (at about 2 s) one worker refreshes; the next
+            // refresh would be due at about 4 s, after the run (0.8 s to 3.5 s) is over.
+            let environment = [
+                "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "4",
+                "START_AT": String(loggedInAt + 0.8), "DURATION": "2.7", "REFRESH_AHEAD_MS": "1000",
+                "REQUEST_INTERVAL_MS": "40",
+            ]
+            async let first = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
+            async let second = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
+            async let third = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
+            var requests = 0
+            for result in try await [first, second, third] {
+                #expect(result.status == 0, "stderr: \(result.stderr)")
+                let line = try #require(result.stdout.split(separator: "\n").last)
+                let summary = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                #expect(summary["unauthorized"] as? Int == 0, "\(summary)")
+                #expect(summary["errors"] as? Int == 0, "\(summary)")
+                #expect(summary["loggedOut"] as? Bool == false)
+                #expect(summary["ok"] as? Int == summary["requests"] as? Int)
+                requests += summary["requests"] as? Int ?? 0
+            }
+            #expect(requests > 50)
+            let stats = idp.stats
+            #expect(stats.refreshes == 1)
+            #expect(stats.reuseEvents == 0)
+            #expect(stats.resource401 == 0)
+            #expect(stats.expiries == 0)
+            #expect(try await admin.status().generation == 2)
         }
-        #expect(requests > 50)
-        let stats = idp.stats
-        #expect(stats.refreshes == 1)
-        #expect(stats.reuseEvents == 0)
-        #expect(stats.resource401 == 0)
-        #expect(stats.expiries == 0)
-        #expect(try await admin.status().generation == 2)
-        await server.stop()
-        redis.close()
     }
 
     @Test("Without refresh ahead, a worker's AuthorizedHTTPClient turns the expiry's 401s into one refresh")
     func fleetRefreshesOnUnauthorized() async throws {
         let idp = DemoIdentityProvider(
             configuration: .init(refreshLatency: .milliseconds(50), accessTokenLifetime: .seconds(60)))
-        let server = try await idp.serve()
-        let session = "cli-401-\(UUID().uuidString.prefix(8))"
-        let redis = try RedisConnection(url: TestRedis.url)
-        let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(session)))
-        let login = idp.login()
-        // The stored access token is not one the provider issued: every task's first request gets a 401.
-        _ = try await admin.putSession(
-            RefreshedTokens(accessToken: "stale", refreshToken: login.refresh_token, expiresIn: .seconds(60)))
-        let environment = [
-            "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "4",
-            "START_AT": String(Date().timeIntervalSince1970 + 0.8), "DURATION": "1.5", "REQUEST_INTERVAL_MS": "50",
-        ]
-        async let first = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
-        async let second = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
-        for result in try await [first, second] {
-            #expect(result.status == 0, "stderr: \(result.stderr)")
-            let line = try #require(result.stdout.split(separator: "\n").last)
-            let summary = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            #expect(summary["errors"] as? Int == 0, "\(summary)")
-            #expect((1...4).contains(summary["unauthorized"] as? Int ?? -1), "\(summary)")
+        try await idp.withServer { server in
+            let session = "cli-401-\(UUID().uuidString.prefix(8))"
+            let redis = try RedisConnection(url: TestRedis.url)
+            defer { redis.close() }
+            let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(session)))
+            let login = idp.login()
+            // The stored access token is not one the provider issued: every task's first request gets a 401.
+            _ = try await admin.putSession(
+                RefreshedTokens(accessToken: "stale", refreshToken: login.refresh_token, expiresIn: .seconds(60)))
+            let environment = [
+                "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "4",
+                "START_AT": String(Date().timeIntervalSince1970 + 0.8), "DURATION": "1.5", "REQUEST_INTERVAL_MS": "50",
+            ]
+            async let first = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
+            async let second = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
+            for result in try await [first, second] {
+                #expect(result.status == 0, "stderr: \(result.stderr)")
+                let line = try #require(result.stdout.split(separator: "\n").last)
+                let summary = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                #expect(summary["errors"] as? Int == 0, "\(summary)")
+                #expect((1...4).contains(summary["unauthorized"] as? Int ?? -1), "\(summary)")
+            }
+            #expect(idp.stats.refreshes == 1)
+            #expect(idp.stats.reuseEvents == 0)
+            #expect(try await admin.status().generation == 2)
         }
-        #expect(idp.stats.refreshes == 1)
-        #expect(idp.stats.reuseEvents == 0)
-        #expect(try await admin.status().generation == 2)
-        await server.stop()
-        redis.close()
     }
 }

@@ -14,6 +14,8 @@
 //   refuse   - the first REFUSE_FIRST presentations (default 2, fleet-wide) are refused before reaching the IdP
 //              (not processed), then the IdP is called;
 //   expired  - the IdP rotates and answers with an access token that expires at once (expires_in 0).
+// START_KEY, when set, is a start barrier kept in Redis: after "ready" the worker pops one element from that list
+// (BLPOP, up to 60 s), so the test releases a whole fleet at once after every worker has read the session.
 // IDP_REUSE_GRACE_MS sets the refresher's identityProviderReuseGrace (default 0); SHUTDOWN_GRACE_MS how long the
 // final shutdown waits for a request still in flight (default REFRESH_TIMEOUT_MS).
 // Prints "ready <owner>" once connected, then one JSON line per task:
@@ -134,6 +136,14 @@ do {
 
     let initial = try await refresher.credentials()
     emit("ready \(owner)")
+    if let startKey = environment["START_KEY"] {
+        let barrier = try RedisConnection(url: redisURL)
+        let until = ContinuousClock.now.advanced(by: .seconds(60))
+        while try await barrier.send("BLPOP", RedisArgument(startKey), "1").isNull {
+            guard ContinuousClock.now < until else { throw TestSupportError("start barrier \(startKey) never opened") }
+        }
+        barrier.close()
+    }
     let delay = startAt - Date().timeIntervalSince1970
     if delay > 0 { try await Task.sleep(for: Duration.milliseconds(Int(delay * 1000))) }
     await withTaskGroup(of: String.self) { group in

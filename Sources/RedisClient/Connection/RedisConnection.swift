@@ -1,9 +1,7 @@
-import Logging
-
 /// A command connection to Redis, safe to share between any number of tasks.
 ///
-/// Each connection owns one socket and one I/O thread of its own (see ``IOLoop``); async callers never block a
-/// thread of the cooperative pool. Commands from callers that arrive together are written in one batch and their
+/// Each connection owns one socket and one I/O thread of its own, the only thread that calls hiredis: async callers
+/// never block a thread of the cooperative pool. Commands from callers that arrive together are written in one batch and their
 /// replies read in one go, so one connection pipelines automatically and a pool buys nothing for short commands:
 /// Redis executes commands one at a time anyway. The rule is therefore **one connection per purpose**: one shared
 /// connection for commands, one ``RedisSubscriber`` for pub/sub. Never send blocking commands (`BLPOP`, `WAIT`,

@@ -1,5 +1,5 @@
 /// Reflection of a monitor shows nothing of its connection (whose configuration holds the password).
 extension RedisMonitor: CustomReflectable {
     /// No children.
-    public var customMirror: Mirror { Mirror(self, children: [:], displayStyle: .class) }
+    package var customMirror: Mirror { Mirror(self, children: [:], displayStyle: .class) }
 }

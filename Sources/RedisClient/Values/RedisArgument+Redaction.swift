@@ -10,7 +10,7 @@ extension RedisArgument: CustomStringConvertible, CustomDebugStringConvertible, 
     public var customMirror: Mirror { Mirror(self, children: ["byteCount": byteCount], displayStyle: .struct) }
 
     /// The number of bytes sent.
-    public var byteCount: Int {
+    package var byteCount: Int {
         switch storage {
         case .string(let text): text.utf8.count
         case .bytes(let bytes): bytes.count

@@ -28,7 +28,8 @@ final class Flight: Sendable {
         var nextID: UInt64 = 0
         var result: Result<Credentials, RefresherError>?
         var isHolding = false
-        var isAbandoned = false
+        /// Why the flight was abandoned: the last caller timed out or was cancelled.
+        var abandonedBy: Wake?
         var task: Task<Void, Never>?
         var lastProblem: String?
         /// One timer per flight, not per caller: it wakes at the earliest deadline of the waiting callers, so 10,000
@@ -74,7 +75,13 @@ final class Flight: Sendable {
     }
 
     /// Whether the flight was abandoned (no caller left).
-    var isAbandoned: Bool { state.withLock { $0.isAbandoned } }
+    var isAbandoned: Bool { state.withLock { $0.abandonedBy != nil } }
+
+    /// Why the flight was abandoned (`timedOut` or `cancelled`), `nil` while a caller is left.
+    var abandonedBy: Wake? { state.withLock { $0.abandonedBy } }
+
+    /// What the flight delivered to its callers, `nil` until it finished.
+    var result: Result<Credentials, RefresherError>? { state.withLock { $0.result } }
 
     /// Delivers the outcome to every caller still waiting.
     func finish(_ result: Result<Credentials, RefresherError>) {
@@ -172,9 +179,10 @@ final class Flight: Sendable {
         let (waiters, abandon, task, timer) = state.withLock {
             state -> ([Waiter], Bool, Task<Void, Never>?, Task<Void, Never>?) in
             let waiters = ids.compactMap { state.waiters.removeValue(forKey: $0) }
-            guard !waiters.isEmpty, state.waiters.isEmpty, !state.isHolding, state.result == nil, !state.isAbandoned
+            guard !waiters.isEmpty, state.waiters.isEmpty, !state.isHolding, state.result == nil,
+                state.abandonedBy == nil
             else { return (waiters, false, nil, nil) }
-            state.isAbandoned = true
+            state.abandonedBy = reason
             defer {
                 state.timer = nil
                 state.timerTarget = nil

@@ -1,6 +1,7 @@
 import Logging
 import RedisClient
 import Synchronization
+import Tracing
 
 extension RedisRefresher {
     /// The work of one flight: check, then either use the newer session, refresh as the lock holder, or wait for
@@ -22,6 +23,15 @@ extension RedisRefresher {
         }
         var waiter = FlightWaiter(
             generation: flight.generation, pollInterval: configuration.pollInterval, pubSub: pubSub)
+        // Started when a check first finds another worker's lock; ended with what the callers got.
+        var waitSpan: (any Span)?
+        defer {
+            if let waitSpan {
+                endWaitSpan(
+                    waitSpan, result: flight.result, abandonedBy: flight.abandonedBy, checks: waiter.checks,
+                    wokenBy: waiter.wokenBy)
+            }
+        }
         while true {
             if Task.isCancelled || flight.isAbandoned {
                 flight.finish(.failure(RefresherError(.cancelled, "abandoned")))
@@ -53,9 +63,17 @@ extension RedisRefresher {
                 } else {
                     clearPhase(of: acquisition)
                 }
-                if wasFirst, case .held(let holder, _, _) = outcome {
-                    metrics.waits.increment()
-                    logger.debug("waiting for another worker's refresh", metadata: ["holder": "\(holder)"])
+                if case .held(let holder, _, _) = outcome {
+                    if wasFirst {
+                        metrics.waits.increment()
+                        logger.debug("waiting for another worker's refresh", metadata: ["holder": "\(holder)"])
+                    }
+                    if let waitSpan {
+                        // Another worker may have taken the lock over meanwhile.
+                        noteHolder(holder, on: waitSpan)
+                    } else {
+                        waitSpan = startWaitSpan(after: flight.generation, holder: holder)
+                    }
                 }
             case .failure(let error) where error.isTransientRedisFailure:
                 // The reply may be lost after the script ran: the phase stays `checking` until a check answers.
@@ -94,15 +112,21 @@ extension RedisRefresher {
                     return
                 }
                 flight.markHolding()
+                if let span = waitSpan {
+                    endWaitSpanWithLock(span, checks: waiter.checks)
+                    waitSpan = nil
+                }
                 if waiter.tookOver {
                     metrics.takeovers.increment()
                     logger.info("took over an expired lock", metadata: ["generation": "\(flight.generation)"])
                 }
                 // The holder's work runs in a task of its own: it must finish (store, record or release) even if
                 // this flight's task was cancelled in the meantime.
+                let tookOver = waiter.tookOver
                 let holding = Task {
                     await self.refreshAsHolder(
-                        credentials, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt)
+                        credentials, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt,
+                        tookOver: tookOver)
                 }
                 flight.finish(await holding.value)
                 return

@@ -1,6 +1,7 @@
 import Logging
 import RedisClient
 import Synchronization
+import Tracing
 
 /// The lock holder: presents the refresh token as ``RefreshAttempts`` decides, keeps the lock alive, stores the new
 /// tokens with the fenced write (retrying through Redis trouble) or records the failure.
@@ -10,11 +11,14 @@ extension RedisRefresher {
     /// except when a request may still be in flight at shutdown (then it is left to expire).
     ///
     /// `checkSentAt` is when the check that took the lock was sent: a takeover's grace, measured by the server at the
-    /// check, counts from there.
+    /// check, counts from there. The work is traced as a ``RefresherSpanNames/refresh`` span, the refresh function's
+    /// own spans (the identity provider's request) as its children.
     func refreshAsHolder(
-        _ current: Credentials, acquisition: String, graceElapsed: Duration?, checkSentAt: ContinuousClock.Instant
+        _ current: Credentials, acquisition: String, graceElapsed: Duration?, checkSentAt: ContinuousClock.Instant,
+        tookOver: Bool
     ) async -> Result<Credentials, RefresherError> {
         defer { clearPhase(of: acquisition) }
+        let span = startRefreshSpan(after: current, acquisition: acquisition, tookOver: tookOver)
         let lockLost = Flag()
         let finalWrite = Flag()
         let keeper = Task {
@@ -22,16 +26,19 @@ extension RedisRefresher {
         }
         // The keeper stops before the final write (commit or failure) starts for good, so it neither takes back a
         // lock that write gives up nor reports a lock the write itself released as lost.
-        let result = await presentAndStore(
-            current, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt,
-            lockLost: lockLost, finalWrite: finalWrite)
+        let result = await InstrumentationContext.$current.withValue(span.context) {
+            await presentAndStore(
+                current, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt,
+                lockLost: lockLost, finalWrite: finalWrite, span: span)
+        }
         keeper.cancel()
+        endRefreshSpan(span, result: result, acquisition: acquisition)
         return result
     }
 
     private func presentAndStore(
         _ current: Credentials, acquisition: String, graceElapsed: Duration?, checkSentAt: ContinuousClock.Instant,
-        lockLost: Flag, finalWrite: Flag
+        lockLost: Flag, finalWrite: Flag, span: any Span
     ) async -> Result<Credentials, RefresherError> {
         let generation = current.generation
         let started = ContinuousClock.now
@@ -73,11 +80,13 @@ extension RedisRefresher {
                         current: current, acquisition: acquisition, started: started)
                 }
                 attempts.presenting(at: .now)
+                noteAttempt(attempts.attempts, on: span)
                 result = await attempt(current, acquisition: acquisition, started: started, number: attempts.attempts)
             } catch {
                 // Nothing left this process: as far as the provider knows, this attempt never happened. (Counted,
                 // so the attempt budget bounds a Redis that keeps failing.)
                 attempts.presenting(at: .now)
+                noteAttempt(attempts.attempts, on: span)
                 result = .failed(.notProcessed("could not record the attempt: \(error.message)"))
             }
             let action = attempts.next(after: result, at: .now, jitter: Double.random(in: 0...1))
@@ -89,6 +98,7 @@ extension RedisRefresher {
             case .retry(let delay):
                 if case .failed(let failure) = result {
                     (failure.outcome == .unknown ? metrics.inGraceRetries : metrics.notProcessedRetries).increment()
+                    noteRetry(on: span, outcome: failure.outcome, attempt: attempts.attempts)
                     logger.info(
                         "refresh attempt failed; trying again",
                         metadata: [

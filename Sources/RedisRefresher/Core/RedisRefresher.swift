@@ -2,6 +2,7 @@ import CoreMetrics
 import Logging
 import RedisClient
 import Synchronization
+import Tracing
 
 /// Shares one authenticated session (access token + rotating refresh token) between every worker of a fleet and
 /// refreshes it exactly once per expiry, fleet-wide.
@@ -36,6 +37,8 @@ public final class RedisRefresher: Sendable {
     let refresh: RefreshFunction
     let logger: Logger
     let metrics: RefresherMetrics
+    /// The tracer given at construction; `nil`: the one active when a span starts (``RefresherSpanNames``).
+    let tracer: (any Tracer)?
     let features = Mutex(FeatureState())
     private let ownsConnections: Bool
     /// The id of the cache's handler in the event hub (known only after `self` exists).
@@ -68,12 +71,16 @@ public final class RedisRefresher: Sendable {
     ///   - logger: receives info/debug lines with session, owner, generation and outcome; never a token.
     ///   - metricsFactory: where the counters and timers of ``RefresherMetricNames`` are created (once, here);
     ///     `nil` uses `MetricsSystem.factory`.
+    ///   - tracer: where the spans of ``RefresherSpanNames`` go; `nil` uses the tracer active when a refresh or a
+    ///     wait starts (`InstrumentationSystem.tracer`, or one scoped with `withTracer`): no spans until the
+    ///     application bootstraps one.
     ///   - refresh: the refresh function, called by at most one worker of the fleet per expiry.
     public init(
         configuration: RefresherConfiguration,
         connections: RefresherConnections? = nil,
         logger: Logger = Logger(label: "redis-refresher"),
         metricsFactory: (any MetricsFactory)? = nil,
+        tracer: (any Tracer)? = nil,
         refresh: @escaping RefreshFunction
     ) async throws(RefresherError) {
         try configuration.validate()
@@ -86,6 +93,7 @@ public final class RedisRefresher: Sendable {
             try await RedisRefresher.$isRunningRefreshFunction.withValue(true) { try await refresh(current) }
         }
         self.metrics = RefresherMetrics(session: session, factory: metricsFactory ?? MetricsSystem.factory)
+        self.tracer = tracer
         if let connections {
             try configuration.validate(commandTimeout: connections.commands.configuration.commandTimeout)
             self.connections = connections
@@ -273,8 +281,8 @@ public final class RedisRefresher: Sendable {
         countTimeout()
     }
 
-    /// How many in-process refreshes are under way (for tests and monitoring).
-    public var activeFlightCount: Int { state.withLock { $0.flights.count } }
+    /// How many in-process refreshes are under way (for tests).
+    package var activeFlightCount: Int { state.withLock { $0.flights.count } }
 
     /// Removes a flight from the registry (when it finishes or is abandoned).
     func forget(_ flight: Flight) {

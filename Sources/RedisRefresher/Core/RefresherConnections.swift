@@ -15,9 +15,8 @@ import Synchronization
 /// owner id. Create one and pass it to every ``RedisRefresher`` to serve many sessions (tenants) over two
 /// connections.
 public final class RefresherConnections: Sendable {
-    /// This process's owner id: `host:pid:random`. Each lock acquisition adds a counter to it
-    /// (`host:pid:random-N`, see ``nextAcquisitionID()``), so a check sent again after its reply was lost
-    /// recognises its own lock.
+    /// This process's owner id: `host:pid:random`. Each lock acquisition adds a counter to it (`host:pid:random-N`),
+    /// so a check sent again after its reply was lost recognises its own lock.
     public let ownerID: String
     private let acquisitions = Atomic<UInt64>(0)
     /// The command connection.
@@ -89,7 +88,7 @@ public final class RefresherConnections: Sendable {
     }
 
     /// Whether `owner` (a lock value) is one of this process's acquisitions.
-    public func owns(_ owner: String) -> Bool {
+    package func owns(_ owner: String) -> Bool {
         owner.hasPrefix(ownerID + "-")
     }
 

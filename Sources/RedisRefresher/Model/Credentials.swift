@@ -34,10 +34,14 @@ public struct Credentials: Sendable, Hashable, CustomStringConvertible {
         self.refreshedBy = refreshedBy
     }
 
-    /// Whether the access token expires within `margin` of `nowMilliseconds` (false when the expiry is unknown).
-    public func isExpired(atMilliseconds nowMilliseconds: Int64 = UnixTime.nowMilliseconds, margin: Duration = .zero)
-        -> Bool
-    {
+    /// Whether the access token expires within `margin` from now (false when the expiry is unknown).
+    public func isExpired(margin: Duration = .zero) -> Bool {
+        isExpired(atMilliseconds: UnixTime.nowMilliseconds, margin: margin)
+    }
+
+    /// Whether the access token expires within `margin` of `nowMilliseconds`, milliseconds since the Unix epoch
+    /// (false when the expiry is unknown).
+    public func isExpired(atMilliseconds nowMilliseconds: Int64, margin: Duration = .zero) -> Bool {
         guard let expiresAtMilliseconds else { return false }
         return expiresAtMilliseconds - margin.wholeMilliseconds <= nowMilliseconds
     }

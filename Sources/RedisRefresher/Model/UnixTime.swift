@@ -7,9 +7,9 @@
 #endif
 
 /// Wall-clock time in milliseconds since the Unix epoch.
-public enum UnixTime {
+package enum UnixTime {
     /// Now, from `clock_gettime(CLOCK_REALTIME)`.
-    public static var nowMilliseconds: Int64 {
+    package static var nowMilliseconds: Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000

@@ -3,7 +3,7 @@
 /// Every metric carries the dimension `("session", <session name>)`; failures add `("kind", "rejected" |
 /// "not_processed" | "unknown")` and waiter resolutions `("via", "pubsub" | "poll")`. Counters and timers are created once, when
 /// the refresher is constructed, from the factory given to
-/// ``RedisRefresher/init(configuration:connections:logger:metricsFactory:refresh:)`` (by default
+/// ``RedisRefresher/init(configuration:connections:logger:metricsFactory:tracer:refresh:)`` (by default
 /// `MetricsSystem.factory`).
 ///
 /// Counts are per process: the fleet-wide totals live in the session's `stats` hash in Redis.

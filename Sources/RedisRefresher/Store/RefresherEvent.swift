@@ -16,7 +16,7 @@ public enum RefresherEvent: Sendable, Hashable {
     case unknown(String)
 
     /// Parses one channel message.
-    public init(line: String) {
+    package init(line: String) {
         let kind = line.prefix { $0 != " " }
         var fields: [Substring: Substring] = [:]
         var rest = line.dropFirst(kind.count).drop { $0 == " " }

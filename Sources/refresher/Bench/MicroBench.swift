@@ -1,4 +1,7 @@
+import ChildProcesses
 import Foundation
+import Histogram
+import RedisClient
 import RedisRefresher
 import Synchronization
 
@@ -55,15 +58,14 @@ struct MicroBench {
 
         // 2. GET round trip.
         try await redis.send("SET", RedisArgument(keys.stats + ":probe"), "x")
-        var samples: [Double] = []
+        var roundTrips = Histogram<UInt64>.latencies()
         for _ in 0..<(10_000 / scale) {
             let started = ContinuousClock.now
             _ = try await redis.send("GET", RedisArgument(keys.stats + ":probe"))
-            samples.append((ContinuousClock.now - started).seconds * 1e6)
+            roundTrips.record(ContinuousClock.now - started)
         }
-        samples.sort()
-        let p50 = Statistics.percentile(samples, 50) ?? 0
-        let p99 = Statistics.percentile(samples, 99) ?? 0
+        let p50 = (roundTrips.milliseconds(atPercentile: 50) ?? 0) * 1000
+        let p99 = (roundTrips.milliseconds(atPercentile: 99) ?? 0) * 1000
         progress(String(format: "micro: GET round trip p50 %.0f µs, p99 %.0f µs", p50, p99))
 
         // 3. Lock acquire + owner-checked release.
@@ -138,40 +140,18 @@ struct MicroBench {
 
     /// Runs `refresher _waiters <arguments>` and decodes its result line.
     static func inChildProcess(_ arguments: [String], redisURL: String) async throws -> WaitingResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["_waiters"] + arguments
         // The URL (maybe with a password) goes through the environment: argv is visible to `ps`.
-        var environment = ProcessInfo.processInfo.environment
-        for key in RedisPasswordOptions.variables { environment[key] = nil }
-        environment["REDIS_URL"] = redisURL
-        process.environment = environment
-        let output = OutputCollector()
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.append(data) }
+        let completed: ChildProcess.Completed
+        do {
+            completed = try await ChildProcess.run(
+                .refresher(["_waiters"] + arguments, environment: ["REDIS_URL": redisURL]), timeout: .seconds(120))
+        } catch {
+            throw CLIError("the waiting-tasks measurement did not finish: \(error)")
         }
-        try process.run()
-        let deadline = ContinuousClock.now.advanced(by: .seconds(120))
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                process.terminate()
-                throw CLIError("the waiting-tasks measurement did not finish")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        for _ in 0..<100 {
-            let text = String(decoding: output.data, as: UTF8.self)
-            if let line = text.split(separator: "\n").last,
-                let result = try? JSONDecoder().decode(WaitingResult.self, from: Data(line.utf8))
-            {
-                return result
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw CLIError("the waiting-tasks measurement printed no result")
+        guard let line = completed.standardOutput.last,
+            let result = try? JSONDecoder().decode(WaitingResult.self, from: Data(line.utf8))
+        else { throw CLIError("the waiting-tasks measurement printed no result") }
+        return result
     }
 
     /// In a fresh process: `tasks` tasks wait on one refresh that another worker holds; returns the RSS growth,

@@ -1,24 +1,9 @@
+import ChildProcesses
 import DemoIdentityProvider
 import Foundation
+import Histogram
+import RedisClient
 import RedisRefresher
-
-/// How the fleet coordinates in one storm.
-enum StormMode: String, CaseIterable, Codable, Sendable {
-    /// The product: lock + pub/sub wake-up (polling only as a fallback).
-    case pubsub
-    /// The same lock with only the 1 s polling wake-up: the browser module's behaviour.
-    case poll
-    /// No coordination: every task refreshes on its own.
-    case none
-
-    var environment: [String: String] {
-        switch self {
-        case .pubsub: ["COORDINATION": "redis", "WAKE": "pubsub"]
-        case .poll: ["COORDINATION": "redis", "WAKE": "poll"]
-        case .none: ["COORDINATION": "none"]
-        }
-    }
-}
 
 /// The measurements of one storm: P processes × T tasks hit a 401 at the same instant.
 struct StormResult: Codable, Sendable {
@@ -46,6 +31,16 @@ struct StormResult: Codable, Sendable {
     /// Whether every process was connected and waiting before the start instant.
     var barrierHeld: Bool
     var commandBreakdown: [String: Int]
+    /// Every woken task's wake-up latency; not part of the JSON output.
+    var wakeups = Histogram<UInt64>.latencies()
+    /// The storm over time, for the pictures; not part of the JSON output.
+    var timeline = StormTimeline()
+
+    enum CodingKeys: String, CodingKey {
+        case processes, tasks, mode, refreshes, reuseEvents, tasksOK, tasksTotal, wakeP50Ms, wakeP99Ms, wakeMaxMs
+        case wokenTasks, stormMs, redisCommands, redisCommandsPerProcess, maxCommandsPerConnection, barrierHeld
+        case commandBreakdown
+    }
 
     /// Correct means: one refresh and no reuse (with coordination); every task served.
     var correct: Bool {
@@ -87,24 +82,25 @@ struct StormBench {
         // Workers stay up until the storm is over everywhere: a process exiting early would steal CPU from the
         // wake-ups being measured on these 2-core machines.
         environment["LINGER"] = mode == .poll ? "2.5" : "1.5"
-        let workers = try (0..<processes).map { _ in try BenchWorker(executable: executable, environment: environment) }
-        // Reset the server's counters once every worker is connected, before the start instant.
-        while unixSeconds() < startAt - 0.05, !workers.allSatisfy(\.isReady) {
-            try await Task.sleep(for: .milliseconds(5))
+        var workers: [BenchWorker] = []
+        for _ in 0..<processes {
+            workers.append(try await BenchWorker(executable: executable, environment: environment))
         }
-        let barrierHeld = workers.allSatisfy(\.isReady) && unixSeconds() < startAt
+        // Every worker connected and waiting before the start instant.
+        let barrier = Duration.seconds(max(0, startAt - 0.05 - unixSeconds()))
+        let ready = await withTaskGroup(of: Bool.self) { group in
+            for worker in workers { group.addTask { await worker.waitUntilReady(timeout: barrier) } }
+            return await group.reduce(true) { $0 && $1 }
+        }
+        let barrierHeld = ready && unixSeconds() < startAt
         // MONITOR tells client commands from the commands scripts run inside Redis (`[0 lua]`), and which
         // connection sent each one.
         let monitor = try RedisMonitor(configuration: RedisConfiguration(url: redisURL))
         try await monitor.start()
         let counting = Task { await ClientCommandCount.collect(monitor.lines) }
-        let hardStop = startAt + 30
-        while workers.contains(where: \.isRunning) {
-            if unixSeconds() > hardStop {
-                for worker in workers { worker.kill() }
-                break
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        let hardStop = Duration.seconds(startAt + 30 - unixSeconds())
+        await withTaskGroup(of: Void.self) { group in
+            for worker in workers { group.addTask { await worker.wait(timeout: hardStop) } }
         }
         // Let the monitor see the last commands (the workers' shutdown releases), then stop it.
         try await redis.send("PING")
@@ -120,8 +116,12 @@ struct StormBench {
         let finished = lines.filter(\.holder).compactMap(\.tFresh).min()
         // Only tasks that were waiting when the refresh finished woke up: a task whose 401 came later (an
         // overloaded identity provider answers 1,024 requests slowly) was served from memory, not woken.
-        let wakeups = lines.filter { !$0.holder && ($0.t401 ?? .infinity) < (finished ?? 0) }.compactMap(\.tFresh)
-            .map { max(0, ($0 - (finished ?? $0)) * 1000) }.sorted()
+        var wakeups = Histogram<UInt64>.latencies()
+        if let finished, mode != .none {
+            for line in lines where !line.holder && (line.t401 ?? .infinity) < finished {
+                if let fresh = line.tFresh { wakeups.record(milliseconds: (fresh - finished) * 1000) }
+            }
+        }
         let first401 = lines.compactMap(\.t401).min()
         let lastOK = lines.compactMap(\.tOK).max()
         let total = counted.total
@@ -129,26 +129,13 @@ struct StormBench {
         return StormResult(
             processes: processes, tasks: tasks, mode: mode, refreshes: stats.refreshes, reuseEvents: stats.reuseEvents,
             tasksOK: lines.filter(\.ok).count, tasksTotal: processes * tasks,
-            wakeP50Ms: mode == .none ? nil : Statistics.percentile(wakeups, 50),
-            wakeP99Ms: mode == .none ? nil : Statistics.percentile(wakeups, 99),
-            wakeMaxMs: mode == .none ? nil : wakeups.last, wokenTasks: wakeups.count,
+            wakeP50Ms: wakeups.milliseconds(atPercentile: 50), wakeP99Ms: wakeups.milliseconds(atPercentile: 99),
+            wakeMaxMs: wakeups.maxMilliseconds, wokenTasks: Int(wakeups.totalCount),
             stormMs: first401.flatMap { start in lastOK.map { ($0 - start) * 1000 } },
             redisCommands: total, redisCommandsPerProcess: Double(total) / Double(processes),
             maxCommandsPerConnection: counted.maxPerConnection, barrierHeld: barrierHeld,
-            commandBreakdown: counted.byCommand)
-    }
-
-    /// Calls per command since the last `CONFIG RESETSTAT`, without the benchmark's own bookkeeping.
-    static func commandStats(_ redis: RedisConnection) async throws -> [String: Int] {
-        let info = try await redis.send("INFO", "commandstats").string ?? ""
-        var result: [String: Int] = [:]
-        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
-            let name = line.dropFirst("cmdstat_".count).prefix { $0 != ":" }
-            guard name != "info", name != "config|resetstat", name != "config" else { continue }
-            let calls = line.split(separator: ",").first { $0.contains("calls=") }?.split(separator: "=").last
-            result[String(name)] = Int(calls ?? "") ?? 0
-        }
-        return result
+            commandBreakdown: counted.byCommand, wakeups: wakeups,
+            timeline: StormTimeline(lines, refreshStored: mode == .none ? nil : finished))
     }
 }
 
@@ -178,59 +165,27 @@ struct ClientCommandCount: Sendable {
 }
 
 /// One `refresher worker` process in a storm.
-///
-/// `@unchecked Sendable`: `process` and the pipes are set once; the collected output is behind its own lock.
-final class BenchWorker: @unchecked Sendable {
-    private let process = Process()
-    private let stdout = OutputCollector()
-    private let stderr = OutputCollector()
+final class BenchWorker: Sendable {
+    private let child: ChildProcess
 
-    init(executable: URL, environment: [String: String]) throws {
-        process.executableURL = executable
-        process.arguments = ["worker"]
-        var env = ProcessInfo.processInfo.environment
-        // The password, if any, is in REDIS_URL now: a second source would be refused as ambiguous.
-        for key in RedisPasswordOptions.variables { env[key] = nil }
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let stdout = self.stdout
-        let stderr = self.stderr
-        out.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { stdout.append(data) }
-        }
-        err.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { stderr.append(data) }
-        }
-        try process.run()
+    init(executable: URL, environment: [String: String]) async throws {
+        var configuration = ChildProcess.Configuration.refresher(
+            ["worker"], environment: environment, standardError: .collect)
+        configuration.executable = executable.path
+        child = try await ChildProcess.start(configuration)
     }
 
-    var isRunning: Bool { process.isRunning }
-    var isReady: Bool { String(decoding: stderr.data, as: UTF8.self).contains("ready") }
-    func kill() { process.terminate() }
+    /// Waits until the worker says it is connected and waiting for the start instant; whether it did in time.
+    func waitUntilReady(timeout: Duration) async -> Bool {
+        (try? await child.waitForLine(on: .standardError, timeout: timeout) { $0.contains("ready") }) != nil
+    }
+
+    /// Waits for the worker to exit; kills it if it has not after `timeout`.
+    func wait(timeout: Duration) async {
+        _ = try? await child.wait(timeout: timeout)
+    }
 
     var lines: [StormLine] {
-        String(decoding: stdout.data, as: UTF8.self).split(separator: "\n").compactMap {
-            try? JSONDecoder().decode(StormLine.self, from: Data($0.utf8))
-        }
-    }
-}
-
-/// Percentiles and medians.
-enum Statistics {
-    /// Nearest-rank percentile of sorted values.
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double? {
-        guard !sorted.isEmpty else { return nil }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
-    }
-
-    static func median(_ values: [Double]) -> Double? {
-        percentile(values.sorted(), 50)
+        child.lines().compactMap { try? JSONDecoder().decode(StormLine.self, from: Data($0.utf8)) }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Histogram
 import RedisRefresher
 
 /// `refresher bench`: storms of real worker processes in three modes side by side, and micro-benchmarks.
@@ -8,32 +9,32 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure 401 storms (pubsub vs poll vs none) and the library's fast paths.")
 
-    @Option(
-        help:
-            "Redis URL (a password here is visible to `ps`); default: an embedded throwaway redis-server (clean statistics)."
-    )
-    var redisURL: String?
-    @OptionGroup var password: RedisPasswordOptions
+    @OptionGroup var redis: RedisOptions<EmbeddedRedisServer>
+    @Flag(help: "Always start an embedded throwaway redis-server, even if a URL is given.") var embeddedRedis = false
     @Option(help: "Storms per configuration and mode.") var runs = 3
     @Option(help: "Grid points as PROCESSESxTASKS, comma-separated (default 8x16,32x4; --large adds 64x16).")
     var grid: String?
     @Flag(help: "Add the 64x16 grid point.") var large = false
-    @Option(help: "Modes, comma-separated: pubsub, poll, none.") var modes = "pubsub,poll,none"
+    @Option(
+        help: ArgumentHelp(
+            "Modes, comma-separated: \(StormMode.allValueStrings.joined(separator: ", ")) (default: all).",
+            valueName: "modes"),
+        transform: StormMode.list)
+    var modes = StormMode.allCases
     @Option(help: "Refresh latency of the identity provider, in milliseconds.") var latencyMs = 200
     @Flag(help: "Skip the micro-benchmarks.") var skipMicro = false
     @Flag(help: "Only the micro-benchmarks.") var onlyMicro = false
     @Flag(help: "Print the results as JSON (progress goes to stderr).") var json = false
     @Flag(help: "Micro-benchmarks with 1/100 of the iterations: a smoke test, not a measurement.") var quick = false
+    @Option(help: "Write the storms as pictures into this directory: wake-up-latency.svg and storm-timeline.svg.")
+    var pictures: String?
 
     func run() async throws {
         let points = try parseGrid()
-        let modeList = try modes.split(separator: ",").map { name in
-            guard let mode = StormMode(rawValue: String(name)) else { throw CLIError("unknown mode '\(name)'") }
-            return mode
-        }
         guard (1...100).contains(runs) else { throw CLIError("--runs must be 1...100") }
-        let embedded: EmbeddedRedis? = redisURL == nil ? try await EmbeddedRedis(raisePriority: true) : nil
-        let url = try redisURL.map(password.apply(toURL:)) ?? embedded!.url
+        let given = embeddedRedis ? nil : redis.givenURL()
+        let embedded: EmbeddedRedis? = given == nil ? try await EmbeddedRedis(raisePriority: true) : nil
+        let url = try embedded?.url ?? redis.url()
         defer { if let embedded { Task { await embedded.stop() } } }
         let cleanup = ShutdownSignal.install { await embedded?.stop() }
         defer { cleanup.cancel() }
@@ -53,7 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
             for (processes, tasks) in points {
                 for run in 1...runs {
                     // Modes alternate within each run, so a noisy moment hits all of them alike.
-                    for mode in modeList {
+                    for mode in modes {
                         let result = try await bench.run(processes: processes, tasks: tasks, mode: mode)
                         storms.append(result)
                         say(Self.progressLine(result, run: run, of: runs))
@@ -73,6 +74,9 @@ struct BenchCommand: AsyncParsableCommand {
         } else {
             print("")
             print(report.markdown)
+        }
+        if let pictures {
+            for path in try report.writePictures(to: pictures) { printError("wrote \(path)") }
         }
         if let embedded { await embedded.stop() }
         if !storms.allSatisfy(\.correct) { throw ExitCode(3) }
@@ -128,10 +132,7 @@ struct Machine: Codable, Sendable {
             ?? "Linux"
         var version = "unknown"
         if let redis = try? RedisConnection(url: redisURL) {
-            let info = (try? await redis.send("INFO", "server").string) ?? ""
-            version =
-                info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?
-                .split(separator: ":").last.map(String.init) ?? "unknown"
+            version = (try? await RedisInfo.fetch("server", from: redis))?["redis_version"] ?? version
             redis.close()
         }
         return Machine(
@@ -168,22 +169,30 @@ struct BenchReport: Codable, Sendable {
                 let cell = storms.filter {
                     $0.processes == result.processes && $0.tasks == result.tasks && $0.mode == result.mode
                 }
-                func median(_ values: [Double?]) -> String {
-                    Statistics.median(values.compactMap { $0 }).map { String(format: "%.1f ms", $0) } ?? "–"
+                // The wake-ups of all runs together; the storm and the commands of the median run.
+                var wakeups = Histogram<UInt64>.latencies()
+                var storms = Histogram<UInt64>.latencies()
+                var commands = Histogram<UInt64>(
+                    highestTrackableValue: 100_000_000, numberOfSignificantValueDigits: .three)
+                for run in cell {
+                    wakeups.add(run.wakeups)
+                    if let stormMs = run.stormMs { storms.record(milliseconds: stormMs) }
+                    _ = commands.record(UInt64(run.redisCommands))
                 }
+                func ms(_ value: Double?) -> String { value.map { String(format: "%.1f ms", $0) } ?? "–" }
                 let refreshes = cell.map { String($0.refreshes) }.joined(separator: ", ")
                 let reuse = cell.map(\.reuseEvents).reduce(0, +)
                 let ok = cell.map(\.tasksOK).reduce(0, +)
                 let total = cell.map(\.tasksTotal).reduce(0, +)
-                let commands = Statistics.median(cell.map(\.redisCommandsPerProcess)) ?? 0
+                let perProcess = Double(commands.valueAtPercentile(50)) / Double(result.processes)
                 lines.append(
                     "| \(result.processes)×\(result.tasks) | \(result.mode.rawValue) | \(refreshes) | \(reuse) | \(ok)/\(total) | "
-                        + "\(median(cell.map(\.wakeP50Ms))) | \(median(cell.map(\.wakeP99Ms))) | \(median(cell.map(\.wakeMaxMs))) | "
-                        + "\(median(cell.map(\.stormMs))) | \(String(format: "%.1f", commands)) |")
+                        + "\(ms(wakeups.milliseconds(atPercentile: 50))) | \(ms(wakeups.milliseconds(atPercentile: 99))) | \(ms(wakeups.maxMilliseconds)) | "
+                        + "\(ms(storms.milliseconds(atPercentile: 50))) | \(String(format: "%.1f", perProcess)) |")
             }
             lines.append("")
             lines.append(
-                "Wake-up: refresh stored → task in another process resumed. Storm: first 401 → last success. Latencies are medians over the runs of each run's percentile."
+                "Wake-up: refresh stored → task in another process resumed. Storm: first 401 → last success. Wake-up percentiles: all runs' wake-ups together (HdrHistogram); storm and commands: the median run."
             )
         }
         if let micro {

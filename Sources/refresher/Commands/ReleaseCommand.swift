@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RedisClient
 import RedisRefresher
 
 /// `refresher release`: releases a stuck refresh lock, always by compare-and-delete.

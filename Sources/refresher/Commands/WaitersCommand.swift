@@ -7,8 +7,8 @@ struct WaitersCommand: AsyncParsableCommand {
         commandName: "_waiters", abstract: "Measure many tasks waiting on one refresh (used by bench).",
         shouldDisplay: false)
 
-    /// The URL comes from `REDIS_URL` (set by `bench`), never from argv, where a password would be visible.
-    @Option var redisURL: String?
+    /// `bench` passes the URL in `REDIS_URL`, never in argv, where a password would be visible.
+    @OptionGroup var redis: RedisOptions<LocalRedis>
     @Option var tasks = 10_000
     @Flag var bare = false
 
@@ -16,8 +16,7 @@ struct WaitersCommand: AsyncParsableCommand {
         let result =
             bare
             ? MicroBench.WaitingResult(rssGrowthMB: try await MicroBench.baselineGrowth(tasks: tasks))
-            : try await MicroBench.measureWaiting(
-                redisURL: Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379", tasks: tasks)
+            : try await MicroBench.measureWaiting(redisURL: try redis.url(), tasks: tasks)
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import RedisClient
 import RedisRefresher
 import Synchronization
 

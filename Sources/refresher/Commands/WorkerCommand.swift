@@ -17,10 +17,18 @@ import RedisRefresherHTTP
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Run one worker process: tasks that call the identity provider's /resource and refresh on 401.")
+        abstract: "Run one worker process: tasks that call the identity provider's /resource and refresh on 401.",
+        discussion: """
+            With --metrics-port (or METRICS_PORT) the worker serves its refresher's metrics \
+            (redis_refresher_refreshes, _waits, _waiter_resolutions, _failures, ...) at http://HOST:PORT/metrics in \
+            Prometheus's text format and prints `metrics at URL` on stderr; without it, it listens on no port.
+            """)
 
-    @Option(help: "Redis URL ($REDIS_URL); a password here is visible to `ps`.") var redisURL: String?
-    @OptionGroup var password: RedisPasswordOptions
+    /// The environment variables of `--coordination` and `--wake`, which `bench` sets for its workers.
+    static let coordinationVariable = "COORDINATION"
+    static let wakeVariable = "WAKE"
+
+    @OptionGroup var redis: RedisOptions<LocalRedis>
     @Option(help: "Identity provider base URL ($IDP_URL).") var idpURL: String?
     @Option(help: "Session name ($SESSION).") var session: String?
     @Option(help: "Concurrent tasks ($TASKS, default 16).") var tasks: Int?
@@ -29,11 +37,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds after START_AT by which every task is done ($TASK_TIMEOUT, default 30).") var taskTimeout:
         Double?
     @Option(help: "Run continuously for this many seconds, then print a summary ($DURATION).") var duration: Double?
-    @Option(help: "redis (the library) or none (every task refreshes on its own) ($COORDINATION).") var coordination:
-        String?
+    @Option(help: "redis (the library) or none (every task refreshes on its own) ($COORDINATION, default redis).")
+    var coordination: Coordination?
     @Option(help: "Pause between requests of one task in continuous mode, ms ($REQUEST_INTERVAL_MS, default 100).")
     var requestIntervalMs: Int?
-    @Option(help: "How waiters wake: pubsub (default) or poll (only the 1 s polling) ($WAKE).") var wake: String?
+    @Option(help: "How waiters wake: pubsub, or poll (only the 1 s polling) ($WAKE, default pubsub).")
+    var wake: WakeMode?
     @Option(help: "Refresh this many ms before the access token expires, not only on a 401 ($REFRESH_AHEAD_MS).")
     var refreshAheadMs: Int?
     @Option(
@@ -46,6 +55,7 @@ struct WorkerCommand: AsyncParsableCommand {
             "Storm mode: stay alive until this many seconds after START_AT, so exiting processes do not compete with the storm for CPU ($LINGER, default 0)."
     )
     var linger: Double?
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
         guard let idpURL = Environment.string(idpURL, "IDP_URL") else {
@@ -54,23 +64,22 @@ struct WorkerCommand: AsyncParsableCommand {
         guard let sessionName = Environment.string(session, "SESSION") else {
             throw CLIError("no session: --session or SESSION")
         }
-        let redisURL = try password.apply(toURL: Environment.string(redisURL, "REDIS_URL") ?? "redis://127.0.0.1:6379")
+        let redisURL = try redis.url()
         let taskCount = try Environment.int(tasks, "TASKS", default: 16)
         guard (1...100_000).contains(taskCount) else { throw CLIError("TASKS must be between 1 and 100000") }
         let start = try Environment.double(startAt, "START_AT") ?? unixSeconds()
         let timeout = try Environment.double(taskTimeout, "TASK_TIMEOUT") ?? 30
         guard timeout > 0 else { throw CLIError("TASK_TIMEOUT must be positive") }
         let runFor = try Environment.double(duration, "DURATION")
-        let mode = Environment.string(coordination, "COORDINATION") ?? "redis"
-        guard mode == "redis" || mode == "none" else { throw CLIError("COORDINATION must be redis or none") }
-        let wakeMode = Environment.string(wake, "WAKE") ?? "pubsub"
-        guard wakeMode == "pubsub" || wakeMode == "poll" else { throw CLIError("WAKE must be pubsub or poll") }
+        let mode = try Environment.value(coordination, Self.coordinationVariable, default: .redis)
+        let wakeMode = try Environment.value(wake, Self.wakeVariable, default: .pubsub)
+        let metricsAddress = try metrics.address()
         let interval = try Environment.int(requestIntervalMs, "REQUEST_INTERVAL_MS", default: 100)
 
         var logger = Logger(label: "refresher-worker")
         logger.logLevel = .warning
         var configuration = RefresherConfiguration(redisURL: redisURL, session: sessionName)
-        configuration.wakeUp = wakeMode == "poll" ? .pollingOnly : .pubSub
+        configuration.wakeUp = wakeMode.wakeUp
         if let ahead = try Environment.double(refreshAheadMs.map(Double.init), "REFRESH_AHEAD_MS") {
             guard ahead > 0, ahead <= 86_400_000 else { throw CLIError("REFRESH_AHEAD_MS must be in (0, 86400000]") }
             configuration.refreshAhead = .milliseconds(Int64(ahead))
@@ -79,6 +88,13 @@ struct WorkerCommand: AsyncParsableCommand {
         guard (0...3_600_000).contains(grace) else { throw CLIError("IDP_REUSE_GRACE_MS must be in [0, 3600000]") }
         configuration.identityProviderReuseGrace = .milliseconds(grace)
         try configuration.validate()
+        // Before the refresher: its metrics come from the factory bootstrapped here.
+        var metricsServer: MetricsServer?
+        if let metricsAddress {
+            let server = try await MetricsServer.start(host: metricsAddress.host, port: metricsAddress.port)
+            printError("metrics at \(server.url)")
+            metricsServer = server
+        }
         let http = DemoHTTP(baseURL: idpURL, connections: taskCount)
         let refresher: RedisRefresher
         let initial: Credentials
@@ -89,15 +105,17 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch {
             // The HTTP client must be shut down on every path (AsyncHTTPClient traps otherwise).
             await http.shutdown()
+            await metricsServer?.stop()
             throw error
         }
-        let shutdown = ShutdownSignal.install {
+        let shutdown = ShutdownSignal.install { [metricsServer] in
             await refresher.shutdown(gracePeriod: .seconds(1))
             await http.shutdown()
+            await metricsServer?.stop()
         }
         defer { shutdown.cancel() }
         let context = WorkerContext(
-            refresher: refresher, http: http, initial: initial, start: start, coordinated: mode == "redis")
+            refresher: refresher, http: http, initial: initial, start: start, coordinated: mode == .redis)
         if let runFor {
             let summary = await context.runContinuously(
                 tasks: taskCount, until: start + runFor, interval: .milliseconds(interval))
@@ -111,6 +129,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         await refresher.shutdown()
         await http.shutdown()
+        await metricsServer?.stop()
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DemoIdentityProvider
 import Foundation
+import RedisClient
 import RedisRefresher
 
 /// The main job: a fleet of worker processes sharing one session against a strict identity provider, showing that
@@ -9,28 +10,34 @@ import RedisRefresher
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a demo fleet against a built-in identity provider and an embedded or given Redis.")
+        abstract: "Run a demo fleet against a built-in identity provider and an embedded or given Redis.",
+        discussion: """
+            With --metrics-port P (or METRICS_PORT) the demo serves Prometheus metrics: its own process at \
+            http://HOST:P/metrics (the built-in identity provider's counters: demo_idp_refreshes, \
+            demo_idp_refresh_token_reuse, ...), and worker i (from 1) at port P+i with its refresher's counters \
+            (redis_refresher_refreshes, ...). Each process prints `metrics at URL` on stderr; with P = 0 each picks \
+            a free port.
+            """)
 
-    @Option(
-        help:
-            "Redis URL ($REDIS_URL; a password here is visible to `ps`); when none is given and nothing answers, an embedded redis-server is started."
-    )
-    var redisURL: String?
-    @OptionGroup var password: RedisPasswordOptions
+    @OptionGroup var redis: RedisOptions<LocalOrEmbeddedRedis>
     @Option(help: "Worker processes.") var processes = 8
     @Option(help: "Tasks per worker process.") var tasks = 16
     @Option(help: "How long the fleet runs, in seconds.") var duration = 14.0
     @Option(help: "Access-token lifetime at the identity provider, in seconds.") var tokenTTL = 4.0
     @Option(help: "Refresh latency of the identity provider, in milliseconds.") var latencyMs = 200
     @Option(help: "Pause between requests of one task, in milliseconds.") var requestIntervalMs = 100
-    @Option(help: "redis (the library) or none (every worker refreshes on its own).") var coordination = "redis"
+    @Option(help: "redis (the library) or none (every worker refreshes on its own).")
+    var coordination = Coordination.redis
     @Flag(help: "Always start an embedded throwaway redis-server, even if one answers.") var embeddedRedis = false
     @Flag(help: "Print the summary as JSON.") var json = false
+    @Option(help: "Write the run's timeline (requests served, 401s, refreshes) as SVG to this file.")
+    var timeline: String?
     @Flag(
         help:
             "Soak: sample worker memory and threads, Redis clients, keys and memory every minute; compare the first and last samples."
     )
     var soak = false
+    @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1...256") }
@@ -38,45 +45,62 @@ struct DemoCommand: AsyncParsableCommand {
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must be in (0, 3600] seconds") }
         guard tokenTTL >= 1 else { throw ValidationError("--token-ttl must be at least 1 second") }
         guard latencyMs >= 0, requestIntervalMs >= 0 else { throw ValidationError("latencies must not be negative") }
-        guard coordination == "redis" || coordination == "none" else {
-            throw ValidationError("--coordination must be redis or none")
-        }
     }
 
     func run() async throws {
+        let metricsAddress = try metrics.address()
+        if let port = metricsAddress?.port, port + processes > 65535 {
+            throw CLIError("--metrics-port: the workers' ports \(port + 1)...\(port + processes) do not exist")
+        }
         let (url, embedded) = try await resolveRedis()
-        let idp = DemoIdentityProvider(
-            configuration: .init(
-                refreshLatency: .milliseconds(latencyMs), accessTokenLifetime: .milliseconds(Int64(tokenTTL * 1000))))
-        let server = try await idp.serve()
+        // Before the identity provider: its counters come from the factory bootstrapped here.
+        var metricsServer: MetricsServer?
+        if let metricsAddress {
+            let server = try await MetricsServer.start(host: metricsAddress.host, port: metricsAddress.port)
+            // Like the workers' lines, on stderr: the summary on stdout may be JSON.
+            printError("metrics at \(server.url)")
+            metricsServer = server
+        }
+        let launch = try await IdentityProviderLaunch.start(tokenTTL: tokenTTL, latencyMs: latencyMs)
+        let idp = launch.provider
+        let server = launch.server
         let sessionName = "demo-\(UInt32.random(in: .min ... .max))"
         let keys = SessionKeys(session: try SessionName(sessionName))
         let redis = try RedisConnection(url: url)
         let admin = SessionAdmin(connection: redis, keys: keys)
         let fleet = DemoFleet()
-        let cleanup = ShutdownSignal.install {
-            fleet.terminate()
+        let cleanup = ShutdownSignal.install { [metricsServer] in
+            fleet.send(SIGTERM)
             await server.stop()
+            await metricsServer?.stop()
             await embedded?.stop()
         }
         defer { cleanup.cancel() }
 
-        let login = idp.login()
-        _ = try await admin.putSession(
-            RefreshedTokens(
-                accessToken: login.access_token, refreshToken: login.refresh_token,
-                expiresIn: .seconds(login.expires_in)),
-            by: "demo-login")
+        _ = try await launch.storeLogin(in: admin, by: "demo-login")
         let commandsBefore = try await Self.commandsProcessed(redis)
 
         printHeader(url: url, embedded: embedded != nil, idp: server.url, session: sessionName)
+        if let metricsServer, !json {
+            let workers =
+                metricsAddress?.port == 0
+                ? "free ports (each prints its URL on stderr)"
+                : "ports \(metricsServer.port + 1)...\(metricsServer.port + processes)"
+            print("  metrics   \(metricsServer.url) (identity provider); workers on \(workers)")
+        }
         let start = unixSeconds() + 1.5
         let environment = [
-            "REDIS_URL": url, "IDP_URL": server.url, "SESSION": sessionName, "TASKS": String(tasks),
-            "START_AT": String(start), "DURATION": String(duration), "COORDINATION": coordination,
-            "REQUEST_INTERVAL_MS": String(requestIntervalMs),
+            RedisURL.variable: url, "IDP_URL": server.url, "SESSION": sessionName, "TASKS": String(tasks),
+            "START_AT": String(start), "DURATION": String(duration),
+            WorkerCommand.coordinationVariable: coordination.rawValue, "REQUEST_INTERVAL_MS": String(requestIntervalMs),
         ]
-        for _ in 0..<processes { fleet.add(try DemoWorker(environment: environment)) }
+        for index in 1...processes {
+            var worker = environment
+            if let port = metricsAddress?.port {
+                worker[MetricsOptions.portVariable] = String(port == 0 ? 0 : port + index)
+            }
+            fleet.add(try await DemoWorker(environment: worker))
+        }
         let workers = fleet.workers
 
         // Live progress, once a second, until every worker has exited.
@@ -86,7 +110,9 @@ struct DemoCommand: AsyncParsableCommand {
         var monitoringCommands = 0
         var samples: [SoakSample] = []
         var nextSample = start + 10
+        var pictured = DemoTimeline()
         while workers.contains(where: \.isRunning) {
+            if timeline != nil, unixSeconds() >= start { pictured.sample(at: unixSeconds() - start, idp.stats) }
             if soak, unixSeconds() >= nextSample, unixSeconds() < start + duration - 2 {
                 let sample = await SoakSample.take(workers: workers, redis: redis, at: unixSeconds() - start)
                 monitoringCommands += 3
@@ -97,7 +123,7 @@ struct DemoCommand: AsyncParsableCommand {
                 nextSample = nextSample >= last ? .infinity : min(nextSample + 60, last)
             }
             if ContinuousClock.now > hardStop {
-                for worker in workers { worker.terminate() }
+                fleet.send(SIGTERM)
                 throw CLIError("the workers did not finish in time")
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -121,6 +147,12 @@ struct DemoCommand: AsyncParsableCommand {
             idp: idp.stats, workers: summaries, workersReporting: summaries.count,
             redisCommands: max(0, commandsAfter - commandsBefore - monitoringCommands - 1), fleetStats: fleetStats)
         report.print(json: json)
+        if let timeline {
+            pictured.sample(at: unixSeconds() - start, idp.stats)
+            try pictured.picture(processes: processes, tasks: tasks, coordination: coordination.rawValue)
+                .write(toFile: timeline, atomically: true, encoding: .utf8)
+            if !json { print("\ntimeline: \(timeline)") }
+        }
         if soak, let first = samples.first, let last = samples.last {
             print("")
             print("soak: first sample → last sample")
@@ -136,6 +168,7 @@ struct DemoCommand: AsyncParsableCommand {
             RedisArgument(keys.lastRefreshTime))
         redis.close()
         await server.stop()
+        await metricsServer?.stop()
         await embedded?.stop()
         if !report.passed { throw ExitCode(3) }
     }
@@ -146,14 +179,14 @@ struct DemoCommand: AsyncParsableCommand {
             let server = try await EmbeddedRedis()
             return (server.url, server)
         }
-        if let given = redisURL ?? ProcessInfo.processInfo.environment["REDIS_URL"] {
-            let url = try password.apply(toURL: given)
+        if let given = redis.givenURL() {
+            let url = try redis.url()
             guard await EmbeddedRedis.answers(url) else {
                 throw CLIError("no Redis answers at \(RedisConfiguration.redactingPassword(inURL: given))")
             }
             return (url, nil)
         }
-        let local = try password.apply(toURL: "redis://127.0.0.1:6379")
+        let local = try redis.url()
         if await EmbeddedRedis.answers(local) { return (local, nil) }
         let server = try await EmbeddedRedis()
         return (server.url, server)
@@ -168,12 +201,10 @@ struct DemoCommand: AsyncParsableCommand {
         print("  session   \(session)")
         print(
             "  fleet     \(processes) processes × \(tasks) tasks for \(duration) s, token TTL \(tokenTTL) s, "
-                + "refresh latency \(latencyMs) ms, coordination \(coordination)")
+                + "refresh latency \(latencyMs) ms, coordination \(coordination.rawValue)")
     }
 
     static func commandsProcessed(_ redis: RedisConnection) async throws -> Int {
-        let info = try await redis.send("INFO", "stats").string ?? ""
-        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("total_commands_processed:") } ?? ""
-        return Int(line.split(separator: ":").last ?? "") ?? 0
+        try await RedisInfo.fetch("stats", from: redis).int("total_commands_processed") ?? 0
     }
 }

@@ -1,19 +1,18 @@
 import Foundation
+import Synchronization
 
 /// The demo's worker processes, reachable from the signal handler.
-///
-/// `@unchecked Sendable`: `list` is only touched under `lock`.
-final class DemoFleet: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [DemoWorker] = []
+final class DemoFleet: Sendable {
+    private let list = Mutex<[DemoWorker]>([])
 
     func add(_ worker: DemoWorker) {
-        lock.withLock { list.append(worker) }
+        list.withLock { $0.append(worker) }
     }
 
-    var workers: [DemoWorker] { lock.withLock { list } }
+    var workers: [DemoWorker] { list.withLock { $0 } }
 
-    func terminate() {
-        for worker in workers { worker.terminate() }
+    /// Forwards `signal` to every worker.
+    func send(_ signal: Int32) {
+        for worker in workers { worker.send(signal) }
     }
 }

@@ -1,5 +1,6 @@
 import DemoIdentityProvider
 import Foundation
+import Histogram
 import RedisRefresher
 
 /// The demo's summary table.
@@ -8,22 +9,21 @@ struct DemoReport: Encodable {
     let tasks: Int
     let duration: Double
     let tokenTTL: Double
-    let coordination: String
+    let coordination: Coordination
     let idp: DemoIdentityProvider.Stats
     let workers: [WorkerSummary]
     let workersReporting: Int
     let redisCommands: Int
     let fleetStats: [String: Int64]
 
-    var wakeP50: Int64 { percentile(50) }
-    var wakeP99: Int64 { percentile(99) }
+    var wakeP50: Int64 { wakeMilliseconds(atPercentile: 50) }
+    var wakeP99: Int64 { wakeMilliseconds(atPercentile: 99) }
     var passed: Bool { !idp.revoked && idp.reuseEvents == 0 && workersReporting == processes }
 
-    private func percentile(_ p: Double) -> Int64 {
-        let sorted = workers.flatMap(\.wakeMilliseconds).sorted()
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-        return sorted[min(max(rank, 0), sorted.count - 1)]
+    private func wakeMilliseconds(atPercentile percentile: Double) -> Int64 {
+        var wakeups = Histogram<UInt64>.latencies()
+        for milliseconds in workers.flatMap(\.wakeMilliseconds) { wakeups.record(milliseconds: Double(milliseconds)) }
+        return Int64((wakeups.milliseconds(atPercentile: percentile) ?? 0).rounded())
     }
 
     enum CodingKeys: String, CodingKey {
@@ -66,7 +66,7 @@ struct DemoReport: Encodable {
             (
                 "refreshes performed",
                 "\(idp.refreshes)"
-                    + (coordination == "redis"
+                    + (coordination == .redis
                         ? (expiriesMatch ? "  (= expiries)" : "  (expiries: \(idp.expiries))") : "")
             ),
             (
@@ -74,7 +74,7 @@ struct DemoReport: Encodable {
                 "\(idp.reuseEvents)" + (idp.reuseEvents == 0 ? "  (must be 0)" : "  REUSE DETECTED")
             ),
             ("fleet logged out", idp.revoked ? "YES: the identity provider revoked the session" : "no"),
-            ("wake-up latency p50/p99", coordination == "redis" ? "\(wakeP50) / \(wakeP99) ms" : "n/a"),
+            ("wake-up latency p50/p99", coordination == .redis ? "\(wakeP50) / \(wakeP99) ms" : "n/a"),
             ("Redis commands used", "\(redisCommands)"),
             ("fleet waits / takeovers", "\(fleetStats["waits"] ?? 0) / \(fleetStats["takeovers"] ?? 0)"),
             ("workers reporting", "\(workersReporting) of \(processes)"),

@@ -1,43 +1,26 @@
+import ChildProcesses
 import Foundation
 import RedisRefresher
 
-/// One worker process of the demo.
-///
-/// `@unchecked Sendable`: `process` and `pipe` are set once; the output is read after the process exits.
-final class DemoWorker: @unchecked Sendable {
-    private let process = Process()
-    private let pipe = Pipe()
-    private let collected = OutputCollector()
+/// One worker process of the demo: its stdout collected for the summary line, its stderr passed through.
+final class DemoWorker: Sendable {
+    private let child: ChildProcess
 
-    init(environment: [String: String]) throws {
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["worker"]
-        var env = ProcessInfo.processInfo.environment
-        // The password, if any, is in REDIS_URL now: a second source would be refused as ambiguous.
-        for key in RedisPasswordOptions.variables { env[key] = nil }
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        process.standardOutput = pipe
-        process.standardError = FileHandle.standardError
-        let collected = self.collected
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { collected.append(data) }
-        }
-        try process.run()
+    init(environment: [String: String]) async throws {
+        child = try await ChildProcess.start(.refresher(["worker"], environment: environment))
     }
 
-    var isRunning: Bool { process.isRunning }
-    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { child.isRunning }
+    var pid: Int32 { child.processIdentifier }
 
-    func terminate() {
-        if process.isRunning { process.terminate() }
+    /// Forwards a signal (the demo's Ctrl-C or SIGTERM).
+    func send(_ signal: Int32) {
+        child.send(signal)
     }
 
     /// The worker's summary line, once it has exited.
     var summary: WorkerSummary? {
-        let text = String(decoding: collected.data, as: UTF8.self)
-        for line in text.split(separator: "\n").reversed() {
+        for line in child.lines().reversed() {
             if let summary = try? JSONDecoder().decode(WorkerSummary.self, from: Data(line.utf8)) { return summary }
         }
         return nil

@@ -32,16 +32,11 @@ struct SoakSample: Sendable {
                 if line.hasPrefix("Threads:") { threads += Int(value) }
             }
         }
-        func field(_ info: String, _ name: String) -> Double {
-            let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") } ?? ""
-            return Double(line.split(separator: ":").last ?? "") ?? 0
-        }
-        let clients = (try? await redis.send("INFO", "clients").string) ?? ""
-        let memory = (try? await redis.send("INFO", "memory").string) ?? ""
+        let clients = (try? await RedisInfo.fetch("clients", from: redis))?.int("connected_clients") ?? 0
+        let memory = (try? await RedisInfo.fetch("memory", from: redis))?.double("used_memory") ?? 0
         let keys = (try? await redis.send("DBSIZE").int) ?? 0
         return SoakSample(
-            seconds: seconds, workerRSSMB: rss, workerThreads: threads,
-            redisClients: Int(field(clients, "connected_clients")),
-            redisKeys: Int(keys), redisMemoryMB: field(memory, "used_memory") / 1_048_576)
+            seconds: seconds, workerRSSMB: rss, workerThreads: threads, redisClients: clients, redisKeys: Int(keys),
+            redisMemoryMB: memory / 1_048_576)
     }
 }

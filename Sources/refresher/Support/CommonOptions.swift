@@ -4,23 +4,13 @@ import RedisRefresher
 
 /// Where the session lives: the Redis URL, the session name and the key prefix.
 struct SessionOptions: ParsableArguments {
-    @Option(
-        name: .long,
-        help: "Redis URL (default: $REDIS_URL or redis://127.0.0.1:6379); a password here is visible to `ps`.")
-    var redisURL: String?
-
-    @OptionGroup var password: RedisPasswordOptions
+    @OptionGroup var redis: RedisOptions<LocalRedis>
 
     @Option(name: .long, help: "The session name (default: $SESSION).")
     var session: String?
 
     @Option(name: .long, help: "The key prefix.")
     var prefix: String = "refresher"
-
-    /// The Redis URL from the flag, then `REDIS_URL`, then the default.
-    var resolvedRedisURL: String {
-        redisURL ?? ProcessInfo.processInfo.environment["REDIS_URL"] ?? "redis://127.0.0.1:6379"
-    }
 
     /// The validated session name.
     func sessionName() throws -> SessionName {

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import RedisRefresher
 
@@ -7,16 +8,14 @@ import RedisRefresher
 
 /// A throwaway `redis-server` on a free loopback port, without persistence, for the demo and benchmarks when no
 /// Redis answers. Stopped (SIGTERM, then SIGKILL) by ``stop()``.
-///
-/// `@unchecked Sendable`: all properties are immutable after init; `Process` is only signalled and waited on.
-final class EmbeddedRedis: @unchecked Sendable {
+final class EmbeddedRedis: Sendable {
     let port: Int
-    let process: Process
+    let process: ChildProcess
     let directory: URL
     var url: String { "redis://127.0.0.1:\(port)" }
 
     /// Whether the server runs at a raised priority (see `init(priority:)`).
-    private(set) var raisedPriority = false
+    let raisedPriority: Bool
 
     /// - Parameter raisePriority: run the server at nice -10 when permitted (root). Benchmarks use it to stand in for
     ///   a Redis on a host of its own: on a 2-core machine shared with dozens of worker processes, the server would
@@ -31,19 +30,17 @@ final class EmbeddedRedis: @unchecked Sendable {
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("refresher-redis-\(port)")
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
-            "--loglevel", "warning",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        if raisePriority {
-            raisedPriority =
-                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(process.processIdentifier), -10) == 0
-        }
+        process = try await ChildProcess.start(
+            .init(
+                executable: binary,
+                arguments: [
+                    "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                    directory.path, "--loglevel", "warning",
+                ],
+                standardOutput: .discard, standardError: .discard))
+        raisedPriority =
+            raisePriority
+            && setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(process.processIdentifier), -10) == 0
         let connection = try RedisConnection(url: url)
         defer { connection.close() }
         let deadline = ContinuousClock.now.advanced(by: .seconds(10))
@@ -58,12 +55,7 @@ final class EmbeddedRedis: @unchecked Sendable {
     }
 
     func stop() async {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = ContinuousClock.now.advanced(by: .seconds(5))
-            while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
+        if process.isRunning { await process.terminate(grace: .seconds(5)) }
         try? FileManager.default.removeItem(at: directory)
     }
 

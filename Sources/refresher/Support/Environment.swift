@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 
 /// Flags that fall back to environment variables (`--tasks` or `TASKS`), for workers started by orchestrators.
@@ -7,9 +8,26 @@ enum Environment {
     }
 
     static func int(_ flag: Int?, _ variable: String, default fallback: Int) throws -> Int {
+        try int(flag, variable) ?? fallback
+    }
+
+    static func int(_ flag: Int?, _ variable: String) throws -> Int? {
+        if let flag { return flag }
+        guard let text = ProcessInfo.processInfo.environment[variable] else { return nil }
+        guard let value = Int(text) else { throw CLIError("\(variable) must be an integer, got '\(text.prefix(40))'") }
+        return value
+    }
+
+    /// One of the values of an option type, such as `COORDINATION=none`.
+    static func value<Value: ExpressibleByArgument & CaseIterable>(
+        _ flag: Value?, _ variable: String, default fallback: Value
+    ) throws -> Value {
         if let flag { return flag }
         guard let text = ProcessInfo.processInfo.environment[variable] else { return fallback }
-        guard let value = Int(text) else { throw CLIError("\(variable) must be an integer, got '\(text.prefix(40))'") }
+        guard let value = Value(argument: text) else {
+            let values = Value.allValueStrings.joined(separator: ", ")
+            throw CLIError("\(variable) must be one of \(values), got '\(Operator.printable(String(text.prefix(40))))'")
+        }
         return value
     }
 

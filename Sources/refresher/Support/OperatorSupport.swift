@@ -108,15 +108,7 @@ extension SessionOptions {
     /// The parsed Redis configuration, with the password from `REDIS_PASSWORD` or a password file when given and a
     /// client name that shows up in `CLIENT LIST`.
     func redisConfiguration(clientName: String) throws -> RedisConfiguration {
-        var configuration: RedisConfiguration
-        do {
-            configuration = try RedisConfiguration(url: resolvedRedisURL)
-        } catch {
-            throw CLIError("bad Redis URL: \(error.message)")
-        }
-        try password.apply(to: &configuration)
-        configuration.clientName = configuration.clientName ?? clientName
-        return configuration
+        try redis.configuration(clientName: clientName)
     }
 
     /// A command connection plus the admin helper of the session.

@@ -4,29 +4,32 @@ import RedisRefresher
 import RedisTestSupport
 import Testing
 
-extension HTTPIntegration {
+extension RefresherFeatures {
     @Suite("Logging")
     struct LoggingTests {
         @Test("Structured metadata (session, owner, generation, outcome, duration) at info or below; never a token")
         func structuredAndSecretFree() async throws {
-            let scenario = try await HTTPScenario.start(.init(refreshLatency: .milliseconds(200)))
+            let scenario = try Scenario()
             let handler = InMemoryLogHandler()
             var logger = Logger(label: "test") { _ in handler }
             logger.logLevel = .trace
-            let holder = try await scenario.refresher(logger: logger)
-            let waiter = try await scenario.refresher(logger: logger)
-            let seeded = try await scenario.seed(holder)
-            async let refreshed = holder.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
-            try await waitUntil(timeout: .seconds(15), "the holder takes the lock") {
-                try await scenario.lockValue() != nil
+            let (seeded, fresh, holderOwner, waiterOwner) = try await withRefresher(
+                scenario.refresher(latency: .milliseconds(200), logger: logger)
+            ) { holder in
+                try await withRefresher(scenario.refresher(logger: logger)) { waiter in
+                    let seeded = try await scenario.seedWithoutReading(by: holder)
+                    async let refreshed = holder.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
+                    try await waitUntil(timeout: .seconds(15), "the holder takes the lock") {
+                        try await scenario.lockValue() != nil
+                    }
+                    let fresh = try await waiter.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
+                    _ = try await refreshed
+                    // A failure too: the identity provider refuses the next refresh.
+                    try await scenario.idp.revoke()
+                    _ = try? await holder.refreshAccessTokenOrReLogin(after: fresh, timeout: .seconds(10))
+                    return (seeded, fresh, holder.connections.ownerID, waiter.connections.ownerID)
+                }
             }
-            let fresh = try await waiter.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
-            _ = try await refreshed
-            // A failure too: the identity provider refuses the next refresh.
-            scenario.auth.update { $0.tokenFailure = (400, "invalid_grant") }
-            _ = try? await holder.refreshAccessTokenOrReLogin(after: fresh, timeout: .seconds(10))
-            await holder.shutdown()
-            await waiter.shutdown()
 
             let entries = handler.entries
             #expect(!entries.isEmpty)
@@ -34,14 +37,14 @@ extension HTTPIntegration {
             let done = try #require(entries.first { $0.message.description == "refreshed" })
             #expect(done.level == .info)
             #expect(done.metadata["session"]?.description == scenario.session)
-            #expect(done.metadata["owner"]?.description == holder.connections.ownerID)
+            #expect(done.metadata["owner"]?.description == holderOwner)
             #expect(done.metadata["generation"]?.description == "\(fresh.generation)")
             #expect(done.metadata["outcome"]?.description == "refreshed")
             #expect(Int(done.metadata["duration_ms"]?.description ?? "") ?? 0 >= 200)
             let failed = try #require(entries.first { $0.message.description == "refresh failed" })
             #expect(failed.metadata["outcome"]?.description == "rejected")
             #expect(failed.metadata["session"]?.description == scenario.session)
-            #expect(entries.contains { $0.metadata["owner"]?.description == waiter.connections.ownerID })
+            #expect(entries.contains { $0.metadata["owner"]?.description == waiterOwner })
 
             let secrets = [seeded.accessToken, seeded.refreshToken, fresh.accessToken, fresh.refreshToken]
             for entry in entries {
@@ -49,7 +52,6 @@ extension HTTPIntegration {
                 let text = entry.message.description + " " + metadata
                 for secret in secrets { #expect(!text.contains(secret), "\(text)") }
             }
-            await scenario.stop()
         }
     }
 }

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import RedisRefresher
+
+/// Which Redis a command talks to: `--redis-url`, else `REDIS_URL`, else the command's ``RedisFallback``; the
+/// password from ``RedisPasswordOptions``.
+///
+/// The one place the command reads `REDIS_URL`. The fallback is a type parameter only so that each command's help
+/// says what it does without a URL; commands act on it themselves (`demo` and `bench` may start an embedded server).
+struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Redis URL (default: $REDIS_URL, else \(Fallback.help)); a password here is visible to `ps`.",
+            valueName: "url"))
+    var redisURL: String?
+
+    @OptionGroup var password: RedisPasswordOptions
+
+    /// The URL from the flag, else from `REDIS_URL` (empty counts as unset); `nil` when neither is given.
+    func givenURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        redisURL ?? environment[RedisURL.variable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The given URL, else `fallback`, with the password from the environment or a file added, for APIs that take a
+    /// URL (``RefresherConfiguration/redisURL``, the environment of worker processes).
+    func url(fallback: String = RedisURL.local) throws -> String {
+        try password.apply(toURL: givenURL() ?? fallback)
+    }
+
+    /// The parsed configuration of the given URL (else `redis://127.0.0.1:6379`), with the password from the
+    /// environment or a file and a client name that shows up in `CLIENT LIST`.
+    func configuration(clientName: String) throws -> RedisConfiguration {
+        var configuration: RedisConfiguration
+        do {
+            configuration = try RedisConfiguration(url: givenURL() ?? RedisURL.local)
+        } catch {
+            throw CLIError("bad Redis URL: \(error.message)")
+        }
+        try password.apply(to: &configuration)
+        configuration.clientName = configuration.clientName ?? clientName
+        return configuration
+    }
+}
+
+/// The names `RedisOptions` shares with the processes a command starts.
+enum RedisURL {
+    /// The environment variable with the Redis URL; also how `demo` and `bench` hand it to their worker processes.
+    static let variable = "REDIS_URL"
+    /// The Redis on this machine's default port.
+    static let local = "redis://127.0.0.1:6379"
+}
+
+/// What a command does when neither `--redis-url` nor `REDIS_URL` is given, as its help says it.
+protocol RedisFallback {
+    static var help: String { get }
+}
+
+/// The Redis on this machine's default port.
+enum LocalRedis: RedisFallback {
+    static let help = RedisURL.local
+}
+
+/// The local Redis if it answers, else an embedded throwaway `redis-server` (`demo`).
+enum LocalOrEmbeddedRedis: RedisFallback {
+    static let help = "\(RedisURL.local) if it answers, else an embedded redis-server"
+}
+
+/// An embedded throwaway `redis-server`, whose statistics nothing else disturbs (`bench`).
+enum EmbeddedRedisServer: RedisFallback {
+    static let help = "an embedded throwaway redis-server (clean statistics)"
+}
