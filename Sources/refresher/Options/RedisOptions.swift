@@ -3,15 +3,17 @@ import Foundation
 import RedisRefresher
 
 /// Which Redis a command talks to: `--redis-url`, else `REDIS_URL`, else the command's ``RedisFallback``; the
-/// password from ``RedisPasswordOptions``.
+/// password from ``RedisPasswordOptions``; TLS settings for a `rediss://` URL from its query items and the
+/// `REDIS_TLS_*` variables (see ``RedisTLSVariables``: the variables fill in what the URL leaves out).
 ///
-/// The one place the command reads `REDIS_URL`. The fallback is a type parameter only so that each command's help
+/// The one place the command reads `REDIS_URL` and the `REDIS_TLS_*` variables. The fallback is a type parameter only so that each command's help
 /// says what it does without a URL; commands act on it themselves (`demo` and `bench` may start an embedded server).
 struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Redis URL (default: $REDIS_URL, else \(Fallback.help)); a password here is visible to `ps`.",
+            "Redis URL (default: $REDIS_URL, else \(Fallback.help)); a password here is visible to `ps`. "
+                + "rediss:// for TLS, settings as query items (ca_file=PATH, ...) or $REDIS_TLS_* (CA_FILE, ...).",
             valueName: "url"))
     var redisURL: String?
 
@@ -22,18 +24,32 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
         redisURL ?? environment[RedisURL.variable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// The given URL, else `fallback`, with the password from the environment or a file added, for APIs that take a
-    /// URL (``RefresherConfiguration/redisURL``, the environment of worker processes).
-    func url(fallback: String = RedisURL.local) throws -> String {
-        try password.apply(toURL: givenURL() ?? fallback)
+    /// The TLS settings of the `REDIS_TLS_*` variables.
+    func tlsVariables(environment: [String: String] = ProcessInfo.processInfo.environment) -> RedisTLSVariables {
+        RedisTLSVariables(environment: environment)
     }
 
-    /// The parsed configuration of the given URL (else `redis://127.0.0.1:6379`), with the password from the
-    /// environment or a file and a client name that shows up in `CLIENT LIST`.
+    /// The given URL, else `fallback`, with the TLS settings of the `REDIS_TLS_*` variables and the password from
+    /// the environment or a file added, for APIs that take a URL (``RefresherConfiguration/redisURL``, the
+    /// environment of worker processes).
+    func url(fallback: String = RedisURL.local) throws -> String {
+        try completing(givenURL() ?? fallback)
+    }
+
+    /// `url` with the TLS settings of the `REDIS_TLS_*` variables and the password from the environment or a file
+    /// added, for a second URL of a command (`bench --tls-redis-url`).
+    func completing(_ url: String) throws -> String {
+        try password.apply(toURL: tlsVariables().apply(toURL: url))
+    }
+
+    /// The parsed configuration of the given URL (else `redis://127.0.0.1:6379`), with the TLS settings of the
+    /// `REDIS_TLS_*` variables, the password from the environment or a file and a client name that shows up in
+    /// `CLIENT LIST`.
     func configuration(clientName: String) throws -> RedisConfiguration {
         var configuration: RedisConfiguration
+        let url = try tlsVariables().apply(toURL: givenURL() ?? RedisURL.local)
         do {
-            configuration = try RedisConfiguration(url: givenURL() ?? RedisURL.local)
+            configuration = try RedisConfiguration(url: url)
         } catch {
             throw CLIError("bad Redis URL: \(error.message)")
         }

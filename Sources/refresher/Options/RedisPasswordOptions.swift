@@ -107,9 +107,9 @@ struct RedisPasswordOptions: ParsableArguments {
     }
 
     /// `url` (which parses to `configuration` and has no password) with `password` added: in the user info of a
-    /// `redis://` URL, as the `password` item of a `unix://` URL's query. Checked by parsing the result.
+    /// `redis://` or `rediss://` URL, as the `password` item of a `unix://` URL's query. Checked by parsing the result.
     static func url(_ url: String, configuration: RedisConfiguration, password: String) throws -> String {
-        let encoded = percentEncode(password)
+        let encoded = URLText.percentEncoded(password)
         var merged: String
         if url.hasPrefix("unix://") {
             let parts = url.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
@@ -117,8 +117,10 @@ struct RedisPasswordOptions: ParsableArguments {
             items.append("password=\(encoded)"[...])
             merged = parts[0] + "?" + items.joined(separator: "&")
         } else {
-            let rest = url.dropFirst("redis://".count)
-            let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+            let scheme = url.hasPrefix("rediss://") ? "rediss://" : "redis://"
+            let rest = url.dropFirst(scheme.count)
+            // A rediss:// URL may have a query (TLS settings) right after the authority.
+            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
             var user: Substring = ""
             var hostAndPath = rest
             if let at = rest[..<authorityEnd].lastIndex(of: "@") {
@@ -126,7 +128,7 @@ struct RedisPasswordOptions: ParsableArguments {
                 user = userInfo.firstIndex(of: ":").map { userInfo[..<$0] } ?? ""
                 hostAndPath = rest[rest.index(after: at)...]
             }
-            merged = "redis://\(user):\(encoded)@\(hostAndPath)"
+            merged = "\(scheme)\(user):\(encoded)@\(hostAndPath)"
         }
         var expected = configuration
         expected.password = password
@@ -135,22 +137,5 @@ struct RedisPasswordOptions: ParsableArguments {
                 "cannot add the Redis password to the URL \(RedisConfiguration.redactingPassword(inURL: url))")
         }
         return merged
-    }
-
-    /// Every byte but the URL-unreserved ones (`A-Z a-z 0-9 - . _ ~`) as `%XX`.
-    private static func percentEncode(_ text: String) -> String {
-        var encoded = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                encoded.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                encoded +=
-                    "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 15, radix: 16, uppercase: true)
-            }
-        }
-        return encoded
     }
 }

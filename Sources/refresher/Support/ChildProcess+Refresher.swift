@@ -3,14 +3,15 @@ import Foundation
 
 extension ChildProcess.Configuration {
     /// This executable again, as `refresher <arguments>`, with `environment` on top of this process's. The password
-    /// variables are not inherited: a password is in the `REDIS_URL` the child is given, and a second source would be
-    /// refused as ambiguous.
+    /// and `REDIS_TLS_*` variables are not inherited: the password and the TLS settings are in the `REDIS_URL` the
+    /// child is given (a second password source would be refused as ambiguous, and TLS variables would not fit the
+    /// plaintext URL of an embedded server).
     static func refresher(
         _ arguments: [String], environment: [String: String], standardError: ChildProcess.Output = .forward
     ) -> Self {
         Self(
             executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path, arguments: arguments,
-            environment: environment, removingEnvironment: RedisPasswordOptions.variables,
+            environment: environment, removingEnvironment: RedisPasswordOptions.variables + RedisTLSVariables.names,
             standardError: standardError)
     }
 }
