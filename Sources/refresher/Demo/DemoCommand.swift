@@ -29,6 +29,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "redis (the library) or none (every worker refreshes on its own).")
     var coordination = Coordination.redis
     @Flag(help: "Always start an embedded throwaway redis-server, even if one answers.") var embeddedRedis = false
+    @Flag(
+        help:
+            "Start an embedded throwaway redis-server with TLS on a certificate made with openssl, and run the fleet over rediss://."
+    )
+    var tls = false
     @Flag(help: "Print the summary as JSON.") var json = false
     @Option(help: "Write the run's timeline (requests served, 401s, refreshes) as SVG to this file.")
     var timeline: String?
@@ -45,6 +50,9 @@ struct DemoCommand: AsyncParsableCommand {
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must be in (0, 3600] seconds") }
         guard tokenTTL >= 1 else { throw ValidationError("--token-ttl must be at least 1 second") }
         guard latencyMs >= 0, requestIntervalMs >= 0 else { throw ValidationError("latencies must not be negative") }
+        if tls, redis.redisURL != nil {
+            throw ValidationError("--tls starts an embedded server: for a server of your own, give a rediss:// URL")
+        }
     }
 
     func run() async throws {
@@ -173,8 +181,14 @@ struct DemoCommand: AsyncParsableCommand {
         if !report.passed { throw ExitCode(3) }
     }
 
-    /// Redis: the given one, or the default if it answers, or an embedded throwaway server.
+    /// Redis: an embedded TLS server with `--tls`, the given one, or the default if it answers, or an embedded
+    /// throwaway server.
     private func resolveRedis() async throws -> (String, EmbeddedRedis?) {
+        if tls {
+            let server = try await EmbeddedRedis(tls: true)
+            guard let url = server.tlsURL else { throw CLIError("the embedded redis-server has no TLS port") }
+            return (url, server)
+        }
         if embeddedRedis {
             let server = try await EmbeddedRedis()
             return (server.url, server)

@@ -7,12 +7,18 @@ import RedisRefresher
 #endif
 
 /// A throwaway `redis-server` on a free loopback port, without persistence, for the demo and benchmarks when no
-/// Redis answers. Stopped (SIGTERM, then SIGKILL) by ``stop()``.
+/// Redis answers; with TLS, also on a second port with a certificate made at start (see ``GeneratedCertificates``).
+/// Stopped (SIGTERM, then SIGKILL) by ``stop()``, which removes its directory, certificates included.
 final class EmbeddedRedis: Sendable {
     let port: Int
     let process: ChildProcess
     let directory: URL
+    /// The plaintext URL.
     var url: String { "redis://127.0.0.1:\(port)" }
+    /// The TLS port, when started with TLS.
+    let tlsPort: Int?
+    /// The `rediss://` URL that trusts the generated CA, when started with TLS.
+    let tlsURL: String?
 
     /// Whether the server runs at a raised priority (see `init(priority:)`).
     let raisedPriority: Bool
@@ -20,7 +26,8 @@ final class EmbeddedRedis: Sendable {
     /// - Parameter raisePriority: run the server at nice -10 when permitted (root). Benchmarks use it to stand in for
     ///   a Redis on a host of its own: on a 2-core machine shared with dozens of worker processes, the server would
     ///   otherwise wait for a CPU behind them, and every round trip would measure the scheduler.
-    init(raisePriority: Bool = false) async throws {
+    /// - Parameter tls: also serve TLS on a second port, with a CA and server certificate made by `openssl`.
+    init(raisePriority: Bool = false, tls: Bool = false) async throws {
         guard
             let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
                 .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
@@ -29,28 +36,58 @@ final class EmbeddedRedis: Sendable {
         }
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("refresher-redis-\(port)")
-        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // Owner only: the directory holds the unencrypted key of the TLS certificate.
+        try? FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+            directory.path, "--loglevel", "warning",
+        ]
+        if tls {
+            let certificates: GeneratedCertificates
+            do {
+                certificates = try await GeneratedCertificates(in: directory)
+            } catch {
+                try? FileManager.default.removeItem(at: directory)
+                throw error
+            }
+            let tlsPort = try Self.freePort()
+            arguments += [
+                "--tls-port", String(tlsPort), "--tls-cert-file", certificates.serverCertificate, "--tls-key-file",
+                certificates.serverKey, "--tls-ca-cert-file", certificates.caFile, "--tls-auth-clients", "no",
+            ]
+            self.tlsPort = tlsPort
+            tlsURL =
+                "rediss://127.0.0.1:\(tlsPort)?ca_file=\(URLText.percentEncoded(certificates.caFile, keeping: "/"))"
+        } else {
+            tlsPort = nil
+            tlsURL = nil
+        }
         process = try await ChildProcess.start(
-            .init(
-                executable: binary,
-                arguments: [
-                    "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                    directory.path, "--loglevel", "warning",
-                ],
-                standardOutput: .discard, standardError: .discard))
+            .init(executable: binary, arguments: arguments, standardOutput: .discard, standardError: .discard))
         raisedPriority =
             raisePriority
             && setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(process.processIdentifier), -10) == 0
         let connection = try RedisConnection(url: url)
         defer { connection.close() }
         let deadline = ContinuousClock.now.advanced(by: .seconds(10))
-        while true {
-            if (try? await connection.send("PING")) != nil { return }
+        while (try? await connection.send("PING")) == nil {
             guard ContinuousClock.now < deadline, process.isRunning else {
                 await stop()
                 throw CLIError("the embedded redis-server did not start on port \(port)")
             }
             try await Task.sleep(for: .milliseconds(20))
+        }
+        if let tlsURL {
+            // The server is up: a failure here is TLS's, and its message says what went wrong.
+            do {
+                let secure = try RedisConnection(url: tlsURL)
+                defer { secure.close() }
+                _ = try await secure.send("PING")
+            } catch {
+                await stop()
+                throw CLIError("the embedded redis-server does not answer over TLS: \(error.message)")
+            }
         }
     }
 
