@@ -25,10 +25,24 @@ struct MicroResults: Codable, Sendable {
     var waitingBaselineRSSGrowthMB: Double
     var waitingRedisCommands: Int
     var waitingResolvedMs: Double
+    /// `GET` round trip and `pipeline(_:)` throughput per wire, measured one after the other in the same run: the
+    /// URL's own wire first, then TLS when the run has a second, TLS URL.
+    var wires: [WireResult]
+}
+
+/// The round trip and throughput of one wire (plain TCP or TLS).
+struct WireResult: Codable, Sendable {
+    /// `plain` or `TLS`.
+    var wire: String
+    var getRoundTripP50Us: Double
+    var getRoundTripP99Us: Double
+    var pipelinedCommandsPerSecond: Double
 }
 
 struct MicroBench {
     let redisURL: String
+    /// A second server URL over TLS (`rediss://`), whose round trip and throughput are measured beside the first's.
+    var tlsURL: String?
     /// Divides every iteration count (1 for the real measurement; the smoke test uses a large one).
     var scale = 1
 
@@ -56,17 +70,19 @@ struct MicroBench {
         }
         progress(String(format: "micro: cached credentials() %.1f M reads/s", bestRate / 1e6))
 
-        // 2. GET round trip.
-        try await redis.send("SET", RedisArgument(keys.stats + ":probe"), "x")
-        var roundTrips = Histogram<UInt64>.latencies()
-        for _ in 0..<(10_000 / scale) {
-            let started = ContinuousClock.now
-            _ = try await redis.send("GET", RedisArgument(keys.stats + ":probe"))
-            roundTrips.record(ContinuousClock.now - started)
+        // 2. GET round trip and pipeline throughput, per wire.
+        var wires = [try await measureWire(redis, name: redisURL.hasPrefix("rediss://") ? "TLS" : "plain", keys: keys)]
+        if let tlsURL {
+            let secure = try RedisConnection(url: tlsURL)
+            defer { secure.close() }
+            wires.append(try await measureWire(secure, name: "TLS", keys: keys))
         }
-        let p50 = (roundTrips.milliseconds(atPercentile: 50) ?? 0) * 1000
-        let p99 = (roundTrips.milliseconds(atPercentile: 99) ?? 0) * 1000
-        progress(String(format: "micro: GET round trip p50 %.0f µs, p99 %.0f µs", p50, p99))
+        for wire in wires {
+            progress(
+                String(
+                    format: "micro: %@ GET round trip p50 %.0f µs, p99 %.0f µs; pipelined %.0f k commands/s",
+                    wire.wire, wire.getRoundTripP50Us, wire.getRoundTripP99Us, wire.pipelinedCommandsPerSecond / 1000))
+        }
 
         // 3. Lock acquire + owner-checked release.
         let admin = SessionAdmin(connection: redis, keys: keys)
@@ -79,12 +95,7 @@ struct MicroBench {
         let pairUs = (ContinuousClock.now - started).seconds * 1e6 / Double(pairs)
         progress(String(format: "micro: lock acquire + release %.0f µs", pairUs))
 
-        // 4. Throughput: explicit pipelines, then concurrent callers.
-        let batch = (0..<1000).map { RedisCommand("SET", RedisArgument(keys.stats + ":p\($0 % 100)"), "v") }
-        started = ContinuousClock.now
-        let batches = max(200 / scale, 1)
-        for _ in 0..<batches { _ = try await redis.pipeline(batch) }
-        let pipelined = Double(batches * 1000) / (ContinuousClock.now - started).seconds
+        // 4. Throughput of concurrent callers (the explicit pipelines are measured per wire above).
         started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<1000 {
@@ -97,10 +108,7 @@ struct MicroBench {
             try await group.waitForAll()
         }
         let concurrent = Double(1000 * max(100 / scale, 1)) / (ContinuousClock.now - started).seconds
-        progress(
-            String(
-                format: "micro: pipelined %.0f k commands/s, 1,000 concurrent callers %.0f k commands/s",
-                pipelined / 1000, concurrent / 1000))
+        progress(String(format: "micro: 1,000 concurrent callers %.0f k commands/s", concurrent / 1000))
 
         // 5. 10,000 tasks waiting on one refresh held by another worker, and a baseline of 10,000 tasks suspended on
         // bare continuations: the difference is what the library adds per waiting task. Each runs in a fresh
@@ -123,11 +131,32 @@ struct MicroBench {
         }
         _ = try? await redis.send(cleanup)
         return MicroResults(
-            credentialsReadsPerSecond: bestRate, getRoundTripP50Us: p50, getRoundTripP99Us: p99,
-            lockAcquireReleaseUs: pairUs, pipelinedCommandsPerSecond: pipelined,
-            concurrentCommandsPerSecond: concurrent, waitingTasks: waiting.resolved,
-            waitingRSSGrowthMB: waiting.rssGrowthMB, waitingBaselineRSSGrowthMB: baseline.rssGrowthMB,
-            waitingRedisCommands: waiting.commands, waitingResolvedMs: waiting.resolvedMs)
+            credentialsReadsPerSecond: bestRate, getRoundTripP50Us: wires[0].getRoundTripP50Us,
+            getRoundTripP99Us: wires[0].getRoundTripP99Us, lockAcquireReleaseUs: pairUs,
+            pipelinedCommandsPerSecond: wires[0].pipelinedCommandsPerSecond, concurrentCommandsPerSecond: concurrent,
+            waitingTasks: waiting.resolved, waitingRSSGrowthMB: waiting.rssGrowthMB,
+            waitingBaselineRSSGrowthMB: baseline.rssGrowthMB, waitingRedisCommands: waiting.commands,
+            waitingResolvedMs: waiting.resolvedMs, wires: wires)
+    }
+
+    /// `GET` round trips one at a time, then `pipeline(_:)` batches of 1,000 `SET`s, on `redis`.
+    private func measureWire(_ redis: RedisConnection, name: String, keys: SessionKeys) async throws -> WireResult {
+        try await redis.send("SET", RedisArgument(keys.stats + ":probe"), "x")
+        var roundTrips = Histogram<UInt64>.latencies()
+        for _ in 0..<(10_000 / scale) {
+            let started = ContinuousClock.now
+            _ = try await redis.send("GET", RedisArgument(keys.stats + ":probe"))
+            roundTrips.record(ContinuousClock.now - started)
+        }
+        let batch = (0..<1000).map { RedisCommand("SET", RedisArgument(keys.stats + ":p\($0 % 100)"), "v") }
+        let started = ContinuousClock.now
+        let batches = max(200 / scale, 1)
+        for _ in 0..<batches { _ = try await redis.pipeline(batch) }
+        let pipelined = Double(batches * 1000) / (ContinuousClock.now - started).seconds
+        return WireResult(
+            wire: name, getRoundTripP50Us: (roundTrips.milliseconds(atPercentile: 50) ?? 0) * 1000,
+            getRoundTripP99Us: (roundTrips.milliseconds(atPercentile: 99) ?? 0) * 1000,
+            pipelinedCommandsPerSecond: pipelined)
     }
 
     /// What one `_waiters` child process measured.

@@ -11,6 +11,12 @@ struct BenchCommand: AsyncParsableCommand {
 
     @OptionGroup var redis: RedisOptions<EmbeddedRedisServer>
     @Flag(help: "Always start an embedded throwaway redis-server, even if a URL is given.") var embeddedRedis = false
+    @Option(
+        help: ArgumentHelp(
+            "A rediss:// URL of the same server, for the plain-vs-TLS micro-benchmarks with a given server (an "
+                + "embedded server serves TLS on a second port with a certificate made by openssl).",
+            valueName: "url"))
+    var tlsRedisURL: String?
     @Option(help: "Storms per configuration and mode.") var runs = 3
     @Option(help: "Grid points as PROCESSESxTASKS, comma-separated (default 8x16,32x4; --large adds 64x16).")
     var grid: String?
@@ -33,8 +39,9 @@ struct BenchCommand: AsyncParsableCommand {
         let points = try parseGrid()
         guard (1...100).contains(runs) else { throw CLIError("--runs must be 1...100") }
         let given = embeddedRedis ? nil : redis.givenURL()
-        let embedded: EmbeddedRedis? = given == nil ? try await EmbeddedRedis(raisePriority: true) : nil
+        let embedded: EmbeddedRedis? = given == nil ? try await Self.embeddedServer(progress: printError) : nil
         let url = try embedded?.url ?? redis.url()
+        let tlsURL = try embedded.map { $0.tlsURL } ?? tlsRedisURL.map { try redis.completing($0) }
         defer { if let embedded { Task { await embedded.stop() } } }
         let cleanup = ShutdownSignal.install { await embedded?.stop() }
         defer { cleanup.cancel() }
@@ -64,7 +71,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         var micro: MicroResults?
         if !skipMicro {
-            micro = try await MicroBench(redisURL: url, scale: quick ? 100 : 1).run(progress: say)
+            micro = try await MicroBench(redisURL: url, tlsURL: tlsURL, scale: quick ? 100 : 1).run(progress: say)
         }
         let report = BenchReport(machine: machine, latencyMs: latencyMs, runs: runs, storms: storms, micro: micro)
         if json {
@@ -80,6 +87,17 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if let embedded { await embedded.stop() }
         if !storms.allSatisfy(\.correct) { throw ExitCode(3) }
+    }
+
+    /// An embedded server with a TLS port beside the plaintext one; without TLS (and a note) when the certificate
+    /// cannot be made, e.g. without `openssl`.
+    private static func embeddedServer(progress: (String) -> Void) async throws -> EmbeddedRedis {
+        do {
+            return try await EmbeddedRedis(raisePriority: true, tls: true)
+        } catch {
+            progress("note: no TLS micro-benchmarks: \(error)")
+            return try await EmbeddedRedis(raisePriority: true)
+        }
     }
 
     private func parseGrid() throws -> [(Int, Int)] {
@@ -223,7 +241,32 @@ struct BenchReport: Codable, Sendable {
                         "| %d tasks waiting on one refresh | RSS +%.1f MB (the same number of bare suspended tasks: +%.1f MB); %d client commands to Redis in 2.1 s of waiting; all resolved %.0f ms after the outcome |",
                     micro.waitingTasks, micro.waitingRSSGrowthMB, micro.waitingBaselineRSSGrowthMB,
                     micro.waitingRedisCommands, micro.waitingResolvedMs))
+            lines.append(contentsOf: Self.wireTable(micro.wires))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The round trip and throughput per wire, with the TLS / plain ratios when both were measured.
+    static func wireTable(_ wires: [WireResult]) -> [String] {
+        guard !wires.isEmpty else { return [] }
+        var lines = [
+            "", "| wire | `GET` round trip p50 | `GET` p99 | `pipeline(_:)` of 1,000 `SET`s |", "|---|---|---|---|",
+        ]
+        for wire in wires {
+            lines.append(
+                String(
+                    format: "| %@ | %.0f µs | %.0f µs | %.0f k commands/s |", wire.wire, wire.getRoundTripP50Us,
+                    wire.getRoundTripP99Us, wire.pipelinedCommandsPerSecond / 1000))
+        }
+        if let plain = wires.first(where: { $0.wire == "plain" }), let tls = wires.first(where: { $0.wire == "TLS" }),
+            plain.getRoundTripP50Us > 0, plain.getRoundTripP99Us > 0, plain.pipelinedCommandsPerSecond > 0
+        {
+            lines.append(
+                String(
+                    format: "| TLS / plain | %.2f× | %.2f× | %.2f× |", tls.getRoundTripP50Us / plain.getRoundTripP50Us,
+                    tls.getRoundTripP99Us / plain.getRoundTripP99Us,
+                    tls.pipelinedCommandsPerSecond / plain.pipelinedCommandsPerSecond))
+        }
+        return lines
     }
 }
