@@ -1,4 +1,5 @@
 import Foundation
+import RedisTestSupport
 import Testing
 
 /// Keeps `refresher bench` from rotting: a tiny grid, one run, correctness only (never a timing).
@@ -31,6 +32,8 @@ struct BenchSmokeTests {
         let micro = try #require(report["micro"] as? [String: Any])
         #expect(micro["waitingTasks"] as? Int == 100)
         #expect((micro["credentialsReadsPerSecond"] as? Double ?? 0) > 0)
+        // The embedded server serves TLS too: round trip and pipeline throughput over both wires.
+        Self.expectBothWires(micro)
         // Machine facts are part of every report.
         let machine = try #require(report["machine"] as? [String: Any])
         #expect((machine["cpus"] as? Int ?? 0) >= 1)
@@ -48,6 +51,30 @@ struct BenchSmokeTests {
         #expect(timeline.texts.filter { $0 == "callers served" }.count == 2)
         #expect(timeline.texts.filter { $0 == "refresh stored" }.count == 2)
         #expect(timeline.shows("time since the first 401 (ms)"))
+    }
+
+    @Test("bench --redis-url redis://… --tls-redis-url rediss://…: both wires of a given server")
+    func givenTLSServer() async throws {
+        try await withRedisServer(try RedisServerProcess.tlsArguments()) { server in
+            let result = try await CLI.run(
+                [
+                    "bench", "--only-micro", "--quick", "--json", "--redis-url", server.url, "--tls-redis-url",
+                    try #require(server.tlsURL),
+                ], timeout: .seconds(120))
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            Self.expectBothWires(try #require(report["micro"] as? [String: Any]))
+        }
+    }
+
+    static func expectBothWires(_ micro: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) {
+        let wires = micro["wires"] as? [[String: Any]] ?? []
+        #expect(wires.map { $0["wire"] as? String } == ["plain", "TLS"], sourceLocation: sourceLocation)
+        for wire in wires {
+            #expect((wire["getRoundTripP50Us"] as? Double ?? 0) > 0, sourceLocation: sourceLocation)
+            #expect((wire["pipelinedCommandsPerSecond"] as? Double ?? 0) > 0, sourceLocation: sourceLocation)
+        }
     }
 
     @Test("bench honours REDIS_URL: with nothing listening there it fails, naming no embedded server")
