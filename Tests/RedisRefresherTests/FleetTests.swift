@@ -15,7 +15,22 @@ struct FleetTests {
 
     @Test("8 processes × 16 tasks: one refresh, no reuse, every caller gets the new generation")
     func storm() async throws {
-        let scenario = try Scenario(name: "fleet")
+        try await Self.storm(try Scenario(name: "fleet"))
+    }
+
+    @Test("8 processes × 16 tasks over TLS (rediss://): one refresh, no reuse, every caller gets the new generation")
+    func stormOverTLS() async throws {
+        try await withRedisServer(try RedisServerProcess.tlsArguments()) { server in
+            let url = try #require(server.tlsURL)
+            #expect(url.hasPrefix("rediss://"))
+            // The refresher, the fake identity provider and every worker process connect to the TLS port, which
+            // speaks nothing but TLS.
+            try await Self.storm(try Scenario(url: url, name: "tls-fleet"))
+        }
+    }
+
+    /// 8 worker processes × 16 tasks refresh after the same credentials at once; one refresh, no reuse.
+    static func storm(_ scenario: Scenario) async throws {
         try await withRefresher(scenario.refresher()) { seeder in
             let initial = try await scenario.seed(using: seeder)
             let startAt = unixNow() + 4
