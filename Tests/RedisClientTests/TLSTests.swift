@@ -7,7 +7,7 @@ import Testing
 struct TLSTests {
     let certificates: TestCertificates
 
-    init() throws { certificates = try .shared() }
+    init() async throws { certificates = try await .shared() }
 
     /// Starts a TLS server presenting `certificate`, runs `body` with its TLS port.
     func withTLSServer<T>(

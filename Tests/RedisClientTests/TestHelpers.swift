@@ -22,8 +22,8 @@ func configuration(
     commandTimeout: Duration = .seconds(5)
 ) throws -> RedisConfiguration {
     let url =
-        if let tlsPort = server.tlsPort {
-            "rediss://\(userInfo)127.0.0.1:\(tlsPort)/\(database)?ca_file=\(try TestCertificates.shared().caFile)"
+        if let tlsPort = server.tlsPort, let caFile = server.tlsCAFile {
+            "rediss://\(userInfo)127.0.0.1:\(tlsPort)/\(database)?ca_file=\(caFile)"
         } else {
             "redis://\(userInfo)127.0.0.1:\(server.port)/\(database)"
         }

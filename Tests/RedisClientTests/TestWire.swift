@@ -11,10 +11,10 @@ enum TestWire: String, CaseIterable, Sendable, CustomTestStringConvertible {
     var testDescription: String { rawValue }
 
     /// The `redis-server` arguments that serve this wire: for TLS, a TLS port beside the plaintext one.
-    func serverArguments() throws -> [String] {
+    func serverArguments() async throws -> [String] {
         switch self {
         case .plain: []
-        case .tls: RedisServerProcess.tlsArguments(port: try freeLoopbackPort(), certificates: try .shared())
+        case .tls: try await RedisServerProcess.tlsArguments()
         }
     }
 }
@@ -25,7 +25,7 @@ func withRedisServer<T>(
     over wire: TestWire, _ arguments: [String] = [], isolation: isolated (any Actor)? = #isolation,
     _ body: (RedisServerProcess) async throws -> T
 ) async throws -> T {
-    try await withRedisServer(try wire.serverArguments() + arguments, body)
+    try await withRedisServer(try await wire.serverArguments() + arguments, body)
 }
 
 /// A connection over `wire` to the shared test server: `REDIS_URL` for plaintext, the suite's TLS server (see

@@ -28,7 +28,7 @@ struct TransportTests {
     /// Every failed connection closes its socket: TLS verification failures, a plaintext client thrown out by a
     /// TLS port, a handshake that times out.
     @Test func failedConnectionsCloseTheirSockets() async throws {
-        let certificates = try TestCertificates.shared()
+        let certificates = try await TestCertificates.shared()
         let tlsPort = try freeLoopbackPort()
         let arguments = RedisServerProcess.tlsArguments(
             port: tlsPort, certificates: certificates, certificate: certificates.untrustedCertificate,

@@ -20,7 +20,7 @@ struct FleetTests {
 
     @Test("8 processes × 16 tasks over TLS (rediss://): one refresh, no reuse, every caller gets the new generation")
     func stormOverTLS() async throws {
-        try await withRedisServer(try RedisServerProcess.tlsArguments()) { server in
+        try await withRedisServer(try await RedisServerProcess.tlsArguments()) { server in
             let url = try #require(server.tlsURL)
             #expect(url.hasPrefix("rediss://"))
             // The refresher, the fake identity provider and every worker process connect to the TLS port, which

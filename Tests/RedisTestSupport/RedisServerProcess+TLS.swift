@@ -16,15 +16,22 @@ extension RedisServerProcess {
     }
 
     /// Server arguments for a TLS port (a free one) beside the plaintext one, with the shared test certificates.
-    public static func tlsArguments() throws -> [String] {
-        tlsArguments(port: try freeLoopbackPort(), certificates: try .shared())
+    public static func tlsArguments() async throws -> [String] {
+        tlsArguments(port: try freeLoopbackPort(), certificates: try await .shared())
     }
 
     /// The `rediss://` URL of the TLS port that trusts the server's CA (`ca_file`), when the server has a TLS port.
     public var tlsURL: String? {
-        guard let tlsPort, let index = arguments.firstIndex(of: "--tls-ca-cert-file"), index + 1 < arguments.count
-        else { return nil }
-        return "rediss://127.0.0.1:\(tlsPort)?ca_file=\(arguments[index + 1])"
+        guard let tlsPort, let tlsCAFile else { return nil }
+        return "rediss://127.0.0.1:\(tlsPort)?ca_file=\(tlsCAFile)"
+    }
+
+    /// The CA file the server was started with (`--tls-ca-cert-file`), which issued its certificate.
+    public var tlsCAFile: String? {
+        guard let index = arguments.firstIndex(of: "--tls-ca-cert-file"), index + 1 < arguments.count else {
+            return nil
+        }
+        return arguments[index + 1]
     }
 
     /// The TLS port, when the server was started with one.

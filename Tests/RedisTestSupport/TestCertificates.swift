@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import Synchronization
 
@@ -28,49 +29,50 @@ public final class TestCertificates: Sendable {
     public var clientCertificate: String { path("client.pem") }
     public var clientKey: String { path("client.key") }
 
-    private static let cache = Mutex<TestCertificates?>(nil)
+    private static let cache = Mutex<Task<TestCertificates, any Error>?>(nil)
 
-    /// The process's certificates, made on first use.
-    public static func shared() throws -> TestCertificates {
-        try cache.withLock { cached in
+    /// The process's certificates, made on first use (concurrent first callers wait for the same making).
+    public static func shared() async throws -> TestCertificates {
+        let making = cache.withLock { cached in
             if let cached { return cached }
-            let made = try TestCertificates()
-            cached = made
-            return made
+            let task = Task { try await TestCertificates() }
+            cached = task
+            return task
         }
+        return try await making.value
     }
 
-    private init() throws {
+    private init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "redis-tls-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try makeCA("ca", subject: "redis-refresher test CA")
-        try makeCA("untrusted-ca", subject: "an untrusted CA")
+        try await makeCA("ca", subject: "redis-refresher test CA")
+        try await makeCA("untrusted-ca", subject: "an untrusted CA")
         let names = "IP:127.0.0.1,DNS:localhost"
-        try issue("server", subject: "localhost", names: names, by: "ca")
-        try issue(
+        try await issue("server", subject: "localhost", names: names, by: "ca")
+        try await issue(
             "expired", subject: "localhost", names: names, by: "ca", from: "20200101000000Z", to: "20200102000000Z")
-        try issue("other-host", subject: "other.example", names: "DNS:other.example", by: "ca")
-        try issue("untrusted", subject: "localhost", names: names, by: "untrusted-ca")
-        try issue("client", subject: "redis-refresher test client", names: nil, by: "ca")
+        try await issue("other-host", subject: "other.example", names: "DNS:other.example", by: "ca")
+        try await issue("untrusted", subject: "localhost", names: names, by: "untrusted-ca")
+        try await issue("client", subject: "redis-refresher test client", names: nil, by: "ca")
         try FileManager.default.createDirectory(atPath: caDirectory, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: caFile, toPath: "\(caDirectory)/test-ca.pem")
-        try openssl(["rehash", caDirectory])
+        try await openssl(["rehash", caDirectory])
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
 
     private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
-    private func makeCA(_ name: String, subject: String) throws {
-        try openssl([
+    private func makeCA(_ name: String, subject: String) async throws {
+        try await openssl([
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650",
             "-keyout", path("\(name).key"), "-out", path("\(name).pem"), "-subj", "/CN=\(subject)",
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         ])
         let database = path("\(name)-db")
         try FileManager.default.createDirectory(atPath: database, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: "\(database)/index.txt", contents: Data())
+        _ = FileManager.default.createFile(atPath: "\(database)/index.txt", contents: Data())
         try Data("01\n".utf8).write(to: URL(fileURLWithPath: "\(database)/serial"))
         let configuration = """
             [ca]
@@ -93,13 +95,13 @@ public final class TestCertificates: Sendable {
     private func issue(
         _ name: String, subject: String, names: String?, by ca: String, from start: String? = nil,
         to end: String? = nil
-    ) throws {
+    ) async throws {
         var request = [
             "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
             path("\(name).key"), "-out", path("\(name).csr"), "-subj", "/CN=\(subject)",
         ]
         if let names { request += ["-addext", "subjectAltName=\(names)"] }
-        try openssl(request)
+        try await openssl(request)
         var signing = [
             "ca", "-batch", "-notext", "-config", path("\(ca).cnf"), "-cert", path("\(ca).pem"), "-keyfile",
             path("\(ca).key"), "-in", path("\(name).csr"), "-out", path("\(name).pem"),
@@ -109,23 +111,17 @@ public final class TestCertificates: Sendable {
         } else {
             signing += ["-days", "3650"]
         }
-        try openssl(signing)
+        try await openssl(signing)
     }
 
-    private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        let errors = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        try process.run()
-        let output = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestSupportError(
-                "openssl \(arguments.first ?? "") failed: \(String(decoding: output, as: UTF8.self))")
+    private func openssl(_ arguments: [String]) async throws {
+        let completed = try await ChildProcess.run(
+            .init(
+                executable: "openssl", arguments: arguments, workingDirectory: directory.path,
+                standardOutput: .discard),
+            timeout: .seconds(60))
+        guard completed.termination == .exited(0) else {
+            throw TestSupportError("openssl \(arguments.first ?? "") failed: \(completed.errorText)")
         }
     }
 }

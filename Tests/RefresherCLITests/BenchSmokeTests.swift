@@ -55,7 +55,7 @@ struct BenchSmokeTests {
 
     @Test("bench --redis-url redis://… --tls-redis-url rediss://…: both wires of a given server")
     func givenTLSServer() async throws {
-        try await withRedisServer(try RedisServerProcess.tlsArguments()) { server in
+        try await withRedisServer(try await RedisServerProcess.tlsArguments()) { server in
             let result = try await CLI.run(
                 [
                     "bench", "--only-micro", "--quick", "--json", "--redis-url", server.url, "--tls-redis-url",

@@ -12,24 +12,25 @@ struct TLSCommandTests {
         "rediss://127.0.0.1:\(try #require(server.tlsPort))"
     }
 
-    static func variables() throws -> [String: String] {
-        ["REDIS_TLS_CA_FILE": try TestCertificates.shared().caFile]
+    static func variables() async throws -> [String: String] {
+        ["REDIS_TLS_CA_FILE": try await TestCertificates.shared().caFile]
     }
 
     @Test("status and session put over rediss:// with REDIS_TLS_CA_FILE; without the CA, a one-line error")
     func statusAndSessionPut() async throws {
-        try await withRedisServer(try RedisServerProcess.tlsArguments()) { server in
+        try await withRedisServer(try await RedisServerProcess.tlsArguments()) { server in
             let fixture = try OperatorFixture(url: try #require(server.tlsURL))
             let url = try Self.bareURL(server)
             let input = #"{"access_token": "\#(fixture.accessToken)", "refresh_token": "\#(fixture.refreshToken)"}"#
             let put = try await CLI.run(
                 ["session", "put", "--session", fixture.name, "--redis-url", url], stdin: input,
-                environment: try Self.variables())
+                environment: try await Self.variables())
             #expect(put.status == 0, "\(put.stderr)")
             #expect(try await fixture.field("access_token") == fixture.accessToken)
 
             let status = try await CLI.run(
-                ["status", "--json", "--session", fixture.name, "--redis-url", url], environment: try Self.variables())
+                ["status", "--json", "--session", fixture.name, "--redis-url", url],
+                environment: try await Self.variables())
             #expect(status.status == 0, "\(status.stderr)")
             let object = try OperatorFixture.jsonObject(status.stdout)
             #expect(object["generation"] as? Int == 1)
@@ -44,7 +45,7 @@ struct TLSCommandTests {
 
     @Test("A URL's own query item wins over its REDIS_TLS_* variable")
     func urlWinsOverVariable() async throws {
-        try await withRedisServer(try RedisServerProcess.tlsArguments()) { server in
+        try await withRedisServer(try await RedisServerProcess.tlsArguments()) { server in
             let fixture = try OperatorFixture(url: try #require(server.tlsURL))
             try await fixture.storeSession(expiresIn: .seconds(3600))
             // The variable names a CA file that does not exist; the URL's ca_file is used instead.
@@ -59,19 +60,20 @@ struct TLSCommandTests {
     func variablesNeedRediss() async throws {
         let fixture = try OperatorFixture()
         let result = try await CLI.run(
-            ["status", "--session", fixture.name, "--redis-url", TestRedis.url], environment: try Self.variables())
+            ["status", "--session", fixture.name, "--redis-url", TestRedis.url], environment: try await Self.variables()
+        )
         OperatorFixture.expectOneLineError(result)
         #expect(result.stderr.contains("REDIS_TLS_CA_FILE is set, but the Redis URL"), "\(result.stderr)")
     }
 
     @Test("demo --redis-url rediss://…: the worker processes connect over TLS with the settings of REDIS_TLS_*")
     func demoOverGivenTLSServer() async throws {
-        try await withRedisServer(try RedisServerProcess.tlsArguments()) { server in
+        try await withRedisServer(try await RedisServerProcess.tlsArguments()) { server in
             let result = try await CLI.run(
                 [
                     "demo", "--redis-url", try Self.bareURL(server), "--processes", "2", "--tasks", "2", "--duration",
                     "3", "--token-ttl", "1", "--latency-ms", "20", "--json",
-                ], environment: try Self.variables(), timeout: .seconds(120))
+                ], environment: try await Self.variables(), timeout: .seconds(120))
             #expect(result.status == 0, "stderr: \(result.stderr)")
             let report = try OperatorFixture.jsonObject(result.stdout)
             #expect(report["passed"] as? Bool == true)
