@@ -83,6 +83,18 @@ struct TLSCommandTests {
         }
     }
 
+    @Test("demo --redis-url rediss://… without the CA: a one-line error that says why, no fleet")
+    func demoWithoutTheCA() async throws {
+        try await withRedisServer(try await RedisServerProcess.tlsArguments()) { server in
+            let result = try await CLI.run(
+                ["demo", "--redis-url", try Self.bareURL(server), "--processes", "1", "--tasks", "1"],
+                removing: RedisTLSVariable.names, timeout: .seconds(60))
+            OperatorFixture.expectOneLineError(result)
+            #expect(result.stderr.contains("no Redis answers at rediss://127.0.0.1:"), "\(result.stderr)")
+            #expect(result.stderr.contains("certificate"), "\(result.stderr)")
+        }
+    }
+
     @Test("demo --tls: an embedded redis-server with a certificate made at run time, the fleet on rediss://")
     func demoTLS() async throws {
         let result = try await CLI.run(

@@ -195,8 +195,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         if let given = redis.givenURL() {
             let url = try redis.url()
-            guard await EmbeddedRedis.answers(url) else {
-                throw CLIError("no Redis answers at \(RedisConfiguration.redactingPassword(inURL: given))")
+            if let failure = await EmbeddedRedis.failure(url) {
+                throw CLIError(
+                    "no Redis answers at \(RedisConfiguration.redactingPassword(inURL: given)): \(failure.message)")
             }
             return (url, nil)
         }

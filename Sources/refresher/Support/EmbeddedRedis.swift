@@ -98,12 +98,23 @@ final class EmbeddedRedis: Sendable {
 
     /// Whether a Redis server answers at `url` within a second.
     static func answers(_ url: String) async -> Bool {
-        guard var configuration = try? RedisConfiguration(url: url) else { return false }
-        configuration.connectTimeout = .seconds(1)
-        configuration.commandTimeout = .seconds(1)
-        guard let connection = try? RedisConnection(configuration: configuration) else { return false }
-        defer { connection.close() }
-        return (try? await connection.send("PING")) != nil
+        await failure(url) == nil
+    }
+
+    /// Why no Redis server answers at `url` within a second (a refused connection, a failed TLS handshake, …), or
+    /// `nil` when one does.
+    static func failure(_ url: String) async -> RedisError? {
+        do {
+            var configuration = try RedisConfiguration(url: url)
+            configuration.connectTimeout = .seconds(1)
+            configuration.commandTimeout = .seconds(1)
+            let connection = try RedisConnection(configuration: configuration)
+            defer { connection.close() }
+            _ = try await connection.send("PING")
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// A port on 127.0.0.1 that was free a moment ago.
