@@ -36,10 +36,15 @@ public final class RedisServerProcess: Sendable {
                     "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
                     "no", "--protected-mode", "no", "--loglevel", "warning",
                 ] + arguments,
-                standardOutput: .discard, standardError: .discard))
+                standardOutput: .collect, standardError: .collect))
         process.withLock { $0 = server }
         try await waitUntil(timeout: .seconds(10), "redis-server on port \(port) answers PING") {
-            Self.answersPing(port: self.port)
+            // A server that cannot start (a port taken meanwhile, a bad argument) says why in its log, on stdout.
+            guard server.isRunning else {
+                let log = (server.lines() + server.lines(of: .standardError)).suffix(3).joined(separator: "; ")
+                throw TestSupportError("redis-server on port \(self.port) exited: \(log)")
+            }
+            return Self.answersPing(port: self.port)
         }
     }
 
@@ -91,20 +96,45 @@ public final class RedisServerProcess: Sendable {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, never handed out before in this process.
+///
+/// Chosen below the kernel's ephemeral range (`ip_local_port_range`): a port the kernel picks for `bind` to port 0 is
+/// also where the local ends of outgoing connections come from, and the tests open thousands of those, so such a
+/// port is often taken again before the server binds it.
 public func freeLoopbackPort() throws -> Int {
-    let (fd, port) = try bindLoopbackSocket()
-    close(fd)
-    return port
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+    let ephemeralStart = range?.first ?? 32768
+    let candidates = ephemeralStart > 12000 ? 10000..<ephemeralStart : 61000..<65536
+    for _ in 0..<1000 {
+        let port = Int.random(in: candidates)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if let fd = try? bindLoopbackSocket(port: port) {
+            close(fd)
+            return port
+        }
+    }
+    throw TestSupportError("no free loopback port in \(candidates)")
 }
+
+private let handedOutPorts = Mutex<Set<Int>>([])
 
 /// A TCP socket bound (not listening) to a free port on 127.0.0.1; the caller closes it.
 public func bindLoopbackSocket() throws -> (fd: Int32, port: Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try bindLoopbackSocket(requesting: 0)
+}
+
+/// A TCP socket bound (not listening) to `port` on 127.0.0.1; the caller closes it.
+func bindLoopbackSocket(port: Int) throws -> Int32 {
+    try bindLoopbackSocket(requesting: port).fd
+}
+
+private func bindLoopbackSocket(requesting requested: Int) throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestSupportError("socket() failed") }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = in_port_t(UInt16(requested).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) {
