@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @Suite("Connection failures, timeouts, cancellation")
@@ -119,7 +119,8 @@ struct FailureTests {
     @Test func commandTimeout() async throws {
         try await withRedisServer { server in
             let redis = try RedisConnection(
-                configuration: configuration(for: server, commandTimeout: .milliseconds(300)))
+                configuration: configuration(for: server, commandTimeout: .milliseconds(300))
+            )
             #expect(try await redis.send("SET", "k", "v") == .status("OK"))
 
             server.signal(SIGSTOP)
@@ -145,7 +146,8 @@ struct FailureTests {
     @Test func commandTimeoutWithDebugSleep() async throws {
         try await withRedisServer(["--enable-debug-command", "yes"]) { server in
             let redis = try RedisConnection(
-                configuration: configuration(for: server, commandTimeout: .milliseconds(300)))
+                configuration: configuration(for: server, commandTimeout: .milliseconds(300))
+            )
             let error = await redisError { try await redis.send("DEBUG", "SLEEP", "2") }
             #expect(error?.code == .timeout)
             let probe = try RedisConnection(configuration: configuration(for: server))
@@ -196,7 +198,8 @@ struct FailureTests {
                         started.withLock { $0 += 1 }
                         let error = await redisError { try await redis.send("INCR", RedisArgument("n\(index)")) }
                         outcomes.withLock { $0.append(error) }
-                    })
+                    }
+                )
             }
             try await waitUntil(timeout: .seconds(5), "the tasks are awaiting their replies") {
                 started.value == 5

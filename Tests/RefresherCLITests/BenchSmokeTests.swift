@@ -14,7 +14,9 @@ struct BenchSmokeTests {
                 pictures.path,
             ],
             // Without a URL, bench starts an embedded server whose statistics no other test disturbs.
-            removing: ["REDIS_URL"], timeout: .seconds(180))
+            removing: ["REDIS_URL"],
+            timeout: .seconds(180)
+        )
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let storms = try #require(report["storms"] as? [[String: Any]])
@@ -53,8 +55,10 @@ struct BenchSmokeTests {
     @Test("bench honours REDIS_URL: with nothing listening there it fails, naming no embedded server")
     func honoursRedisURL() async throws {
         let result = try await CLI.run(
-            ["bench", "--only-micro", "--quick"], environment: ["REDIS_URL": "redis://127.0.0.1:1"],
-            timeout: .seconds(60))
+            ["bench", "--only-micro", "--quick"],
+            environment: ["REDIS_URL": "redis://127.0.0.1:1"],
+            timeout: .seconds(60)
+        )
         #expect(result.status == 1, "stdout: \(result.stdout) stderr: \(result.stderr)")
         #expect(result.stdout.contains("given server redis://127.0.0.1:1"), "\(result.stdout)")
         #expect(result.stderr.hasPrefix("refresher: error: "), "\(result.stderr)")

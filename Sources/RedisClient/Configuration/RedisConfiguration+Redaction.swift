@@ -29,7 +29,8 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
                 "keepAlive": keepAlive,
                 "clientName": clientName as Any,
             ],
-            displayStyle: .struct)
+            displayStyle: .struct
+        )
     }
 
     /// `url` with its password replaced by `***`, for logs and messages; the rest of the text is kept as written.

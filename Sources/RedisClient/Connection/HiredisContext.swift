@@ -41,13 +41,17 @@ final class HiredisContext {
             // it as documented for `authenticationFailed` ("AUTH or SELECT was rejected"), not as a retryable
             // `connectionFailed`.
             try handshake(
-                RedisCommand("SELECT", RedisArgument(configuration.database)), code: .authenticationFailed,
-                what: "SELECT \(configuration.database)")
+                RedisCommand("SELECT", RedisArgument(configuration.database)),
+                code: .authenticationFailed,
+                what: "SELECT \(configuration.database)"
+            )
         }
         if let name = configuration.clientName {
             try handshake(
-                RedisCommand("CLIENT", "SETNAME", RedisArgument(name)), code: .connectionFailed,
-                what: "CLIENT SETNAME")
+                RedisCommand("CLIENT", "SETNAME", RedisArgument(name)),
+                code: .connectionFailed,
+                what: "CLIENT SETNAME"
+            )
         }
         guard chiredis_set_nonblocking(raw) == 0 else {
             throw RedisError(.io, "cannot switch the socket to non-blocking mode")
@@ -127,11 +131,13 @@ final class HiredisContext {
         case REDIS_REPLY_STATUS:
             return .status(
                 node.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: node.len), as: UTF8.self) }
-                    ?? "")
+                    ?? ""
+            )
         case REDIS_REPLY_ERROR:
             return .error(
                 node.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: node.len), as: UTF8.self) }
-                    ?? "")
+                    ?? ""
+            )
         case REDIS_REPLY_INTEGER:
             return .integer(Int64(node.integer))
         case REDIS_REPLY_NIL:

@@ -41,7 +41,8 @@ struct MicroBench {
             RefreshedTokens(accessToken: "never", refreshToken: "never", expiresIn: .seconds(60))
         }
         _ = try await refresher.seedSession(
-            RefreshedTokens(accessToken: "micro-access", refreshToken: "micro-refresh", expiresIn: .seconds(3600)))
+            RefreshedTokens(accessToken: "micro-access", refreshToken: "micro-refresh", expiresIn: .seconds(3600))
+        )
 
         // 1. The fast path.
         var bestRate = 0.0
@@ -100,7 +101,10 @@ struct MicroBench {
         progress(
             String(
                 format: "micro: pipelined %.0f k commands/s, 1,000 concurrent callers %.0f k commands/s",
-                pipelined / 1000, concurrent / 1000))
+                pipelined / 1000,
+                concurrent / 1000
+            )
+        )
 
         // 5. 10,000 tasks waiting on one refresh held by another worker, and a baseline of 10,000 tasks suspended on
         // bare continuations: the difference is what the library adds per waiting task. Each runs in a fresh
@@ -112,22 +116,40 @@ struct MicroBench {
             String(
                 format:
                     "micro: %d waiting tasks: RSS +%.1f MB (bare tasks +%.1f MB), %d Redis commands while waiting, all resolved in %.0f ms",
-                waiting.resolved, waiting.rssGrowthMB, baseline.rssGrowthMB, waiting.commands, waiting.resolvedMs))
+                waiting.resolved,
+                waiting.rssGrowthMB,
+                baseline.rssGrowthMB,
+                waiting.commands,
+                waiting.resolvedMs
+            )
+        )
         await refresher.shutdown()
         var cleanup = RedisCommand(
-            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime), RedisArgument(keys.stats + ":probe"))
+            "DEL",
+            RedisArgument(keys.lock),
+            RedisArgument(keys.sessionHash),
+            RedisArgument(keys.stats),
+            RedisArgument(keys.lastRefreshTime),
+            RedisArgument(keys.stats + ":probe")
+        )
         for index in 0..<100 {
             cleanup.append(RedisArgument(keys.stats + ":p\(index)"))
             cleanup.append(RedisArgument(keys.stats + ":c\(index)"))
         }
         _ = try? await redis.send(cleanup)
         return MicroResults(
-            credentialsReadsPerSecond: bestRate, getRoundTripP50Us: p50, getRoundTripP99Us: p99,
-            lockAcquireReleaseUs: pairUs, pipelinedCommandsPerSecond: pipelined,
-            concurrentCommandsPerSecond: concurrent, waitingTasks: waiting.resolved,
-            waitingRSSGrowthMB: waiting.rssGrowthMB, waitingBaselineRSSGrowthMB: baseline.rssGrowthMB,
-            waitingRedisCommands: waiting.commands, waitingResolvedMs: waiting.resolvedMs)
+            credentialsReadsPerSecond: bestRate,
+            getRoundTripP50Us: p50,
+            getRoundTripP99Us: p99,
+            lockAcquireReleaseUs: pairUs,
+            pipelinedCommandsPerSecond: pipelined,
+            concurrentCommandsPerSecond: concurrent,
+            waitingTasks: waiting.resolved,
+            waitingRSSGrowthMB: waiting.rssGrowthMB,
+            waitingBaselineRSSGrowthMB: baseline.rssGrowthMB,
+            waitingRedisCommands: waiting.commands,
+            waitingResolvedMs: waiting.resolvedMs
+        )
     }
 
     /// What one `_waiters` child process measured.
@@ -144,7 +166,9 @@ struct MicroBench {
         let completed: ChildProcess.Completed
         do {
             completed = try await ChildProcess.run(
-                .refresher(["_waiters"] + arguments, environment: ["REDIS_URL": redisURL]), timeout: .seconds(120))
+                .refresher(["_waiters"] + arguments, environment: ["REDIS_URL": redisURL]),
+                timeout: .seconds(120)
+            )
         } catch {
             throw CLIError("the waiting-tasks measurement did not finish: \(error)")
         }
@@ -166,7 +190,8 @@ struct MicroBench {
             RefreshedTokens(accessToken: "never", refreshToken: "never", expiresIn: .seconds(60))
         }
         let (seeded, _) = try await refresher.seedSession(
-            RefreshedTokens(accessToken: "waiters-access", refreshToken: "waiters-refresh", expiresIn: .seconds(3600)))
+            RefreshedTokens(accessToken: "waiters-access", refreshToken: "waiters-refresh", expiresIn: .seconds(3600))
+        )
         try await redis.send("SET", RedisArgument(keys.lock), "other-worker:1:0", "PX", "60000")
         let monitor = try RedisMonitor(configuration: RedisConfiguration(url: redisURL))
         try await monitor.start()
@@ -200,17 +225,27 @@ struct MicroBench {
             RedisCommand("HSET", RedisArgument(keys.sessionHash), "generation", RedisArgument(seeded.generation + 1)),
             RedisCommand("DEL", RedisArgument(keys.lock)),
             RedisCommand(
-                "PUBLISH", RedisArgument(keys.events),
-                RedisArgument("refreshed generation=\(seeded.generation + 1) by=other-worker:1:0 duration_ms=0")),
+                "PUBLISH",
+                RedisArgument(keys.events),
+                RedisArgument("refreshed generation=\(seeded.generation + 1) by=other-worker:1:0 duration_ms=0")
+            ),
         ])
         await group.value
         let resolvedMs = (ContinuousClock.now - started).seconds * 1000
         await refresher.shutdown()
         _ = try? await redis.send(
-            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime))
+            "DEL",
+            RedisArgument(keys.lock),
+            RedisArgument(keys.sessionHash),
+            RedisArgument(keys.stats),
+            RedisArgument(keys.lastRefreshTime)
+        )
         return WaitingResult(
-            rssGrowthMB: rssAfter - rssBefore, commands: commands, resolved: resolved.value, resolvedMs: resolvedMs)
+            rssGrowthMB: rssAfter - rssBefore,
+            commands: commands,
+            resolved: resolved.value,
+            resolvedMs: resolvedMs
+        )
     }
 
     /// RSS growth of `tasks` child tasks suspended on bare continuations.
@@ -262,7 +297,8 @@ final class ParkedContinuations: Sendable {
     var count: Int { list.withLock { $0.count } }
     func resumeAll() {
         for continuation in list.withLock({ list in
-            defer { list = [] }; return list
+            defer { list = [] }
+            return list
         }) { continuation.resume() }
     }
 }

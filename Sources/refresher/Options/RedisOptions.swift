@@ -12,7 +12,9 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "Redis URL (default: $REDIS_URL, else \(Fallback.help)); a password here is visible to `ps`.",
-            valueName: "url"))
+            valueName: "url"
+        )
+    )
     var redisURL: String?
 
     @OptionGroup var password: RedisPasswordOptions

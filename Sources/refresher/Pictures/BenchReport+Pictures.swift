@@ -45,13 +45,20 @@ extension BenchReport {
             series.append(
                 .init(
                     name: "\(mode.rawValue): p50 \(Self.format(wakeups.milliseconds(atPercentile: 50))) ms",
-                    color: Self.color(mode), points: points))
+                    color: Self.color(mode),
+                    points: points
+                )
+            )
         }
         if !series.isEmpty { notes.append("(0 ms is drawn at 0.01 ms)") }
         let chart = SVGChart(
             title: "\(point.processes) processes × \(point.tasks) tasks, \(runs) run(s) per mode",
             xAxis: "wake-up latency (ms, log scale): refresh stored → waiting task resumed",
-            yAxis: "woken tasks resumed (%)", logarithmicX: true, series: series, notes: notes)
+            yAxis: "woken tasks resumed (%)",
+            logarithmicX: true,
+            series: series,
+            notes: notes
+        )
         return SVGChart.document(title: "Wake-up latency per coordination mode", charts: [chart])
     }
 
@@ -64,13 +71,15 @@ extension BenchReport {
             let timeline = storm.timeline
             return SVGChart(
                 title: "\(mode.rawValue): \(point.processes) × \(point.tasks), \(storm.refreshes) refresh(es)",
-                xAxis: "time since the first 401 (ms)", yAxis: "tasks",
+                xAxis: "time since the first 401 (ms)",
+                yAxis: "tasks",
                 series: [
                     .init(name: "401s seen", color: "#ff7f0e", points: StormTimeline.steps(timeline.unauthorized)),
                     .init(name: "callers served", color: "#2ca02c", points: StormTimeline.steps(timeline.served)),
                 ],
                 markers: timeline.refreshStored.map { [.init(x: $0, label: "refresh stored")] } ?? [],
-                notes: ["\(storm.tasksOK) of \(storm.tasksTotal) served"])
+                notes: ["\(storm.tasksOK) of \(storm.tasksTotal) served"]
+            )
         }
         guard !charts.isEmpty else { return nil }
         return SVGChart.document(title: "A 401 storm: one refresh, every caller served", charts: charts)

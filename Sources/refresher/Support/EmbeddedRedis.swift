@@ -3,7 +3,7 @@ import Foundation
 import RedisRefresher
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A throwaway `redis-server` on a free loopback port, without persistence, for the demo and benchmarks when no
@@ -37,7 +37,10 @@ final class EmbeddedRedis: Sendable {
                     "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
                     directory.path, "--loglevel", "warning",
                 ],
-                standardOutput: .discard, standardError: .discard))
+                standardOutput: .discard,
+                standardError: .discard
+            )
+        )
         raisedPriority =
             raisePriority
             && setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(process.processIdentifier), -10) == 0

@@ -1,3 +1,4 @@
+import RedisClient
 import RedisRefresher
 
 /// The fields of one reply to Redis `INFO`: `name:value` lines under `# Section` headers.
