@@ -125,12 +125,7 @@ struct MicroBench {
         )
         await refresher.shutdown()
         var cleanup = RedisCommand(
-            "DEL",
-            RedisArgument(keys.lock),
-            RedisArgument(keys.sessionHash),
-            RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime),
-            RedisArgument(keys.stats + ":probe")
+            [RedisArgument("DEL")] + (keys.storedKeys + [keys.stats + ":probe"]).map { RedisArgument($0) }
         )
         for index in 0..<100 {
             cleanup.append(RedisArgument(keys.stats + ":p\(index)"))
@@ -233,13 +228,7 @@ struct MicroBench {
         await group.value
         let resolvedMs = (ContinuousClock.now - started).seconds * 1000
         await refresher.shutdown()
-        _ = try? await redis.send(
-            "DEL",
-            RedisArgument(keys.lock),
-            RedisArgument(keys.sessionHash),
-            RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime)
-        )
+        await redis.deleteStoredKeys(of: keys)
         return WaitingResult(
             rssGrowthMB: rssAfter - rssBefore,
             commands: commands,

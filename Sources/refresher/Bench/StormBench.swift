@@ -112,13 +112,7 @@ struct StormBench {
         monitor.close()
         let counted = await counting.value
         await server.stop()
-        _ = try? await redis.send(
-            "DEL",
-            RedisArgument(keys.lock),
-            RedisArgument(keys.sessionHash),
-            RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime)
-        )
+        await redis.deleteStoredKeys(of: keys)
 
         let lines = workers.flatMap(\.lines)
         let finished = lines.filter(\.holder).compactMap(\.tFresh).min()

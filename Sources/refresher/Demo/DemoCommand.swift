@@ -179,13 +179,7 @@ struct DemoCommand: AsyncParsableCommand {
         fflush(nil)
 
         // Leave the user's Redis as it was.
-        _ = try? await redis.send(
-            "DEL",
-            RedisArgument(keys.lock),
-            RedisArgument(keys.sessionHash),
-            RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime)
-        )
+        await redis.deleteStoredKeys(of: keys)
         redis.close()
         await server.stop()
         await metricsServer?.stop()
