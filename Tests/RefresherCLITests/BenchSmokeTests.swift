@@ -41,8 +41,13 @@ struct BenchSmokeTests {
         // The pictures: the wake-up distribution of both coordinated modes (none has no wake-ups), and a timeline
         // per coordinated mode with its 401s, its one refresh and its callers served.
         let wakeUps = try WrittenSVG(path: pictures.appendingPathComponent("wake-up-latency.svg").path)
-        #expect(wakeUps.polylines == 2)
-        #expect(wakeUps.shows("pubsub: p50") && wakeUps.shows("poll: p50") && wakeUps.shows("none: no wake-ups"))
+        // A 2×2 storm can end before any task waited (each found the refresh stored): then the mode is a note.
+        let drawn = ["pubsub", "poll"].filter { wakeUps.shows("\($0): p50") }
+        for mode in ["pubsub", "poll"] where !drawn.contains(mode) {
+            #expect(wakeUps.shows("\(mode): no task waited"), "\(mode) is neither drawn nor noted")
+        }
+        #expect(wakeUps.polylines == drawn.count)
+        #expect(wakeUps.shows("none: no wake-ups"))
         #expect(wakeUps.shows("wake-up latency (ms, log scale)"))
         let timeline = try WrittenSVG(path: pictures.appendingPathComponent("storm-timeline.svg").path)
         #expect(timeline.polylines == 4)
