@@ -161,7 +161,7 @@ struct MicroBench {
         let completed: ChildProcess.Completed
         do {
             completed = try await ChildProcess.run(
-                .refresher(["_waiters"] + arguments, environment: ["REDIS_URL": redisURL]),
+                .refresher(["_waiters"] + arguments, environment: [RedisURL.variable: redisURL]),
                 timeout: .seconds(120)
             )
         } catch {

@@ -77,7 +77,7 @@ struct StormBench {
 
         let startAt = unixSeconds() + 1.0 + Double(processes) * 0.12
         var environment = mode.environment
-        environment["REDIS_URL"] = redisURL
+        environment[RedisURL.variable] = redisURL
         environment["IDP_URL"] = server.url
         environment["SESSION"] = sessionName
         environment["TASKS"] = String(tasks)

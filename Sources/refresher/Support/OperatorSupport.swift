@@ -96,7 +96,7 @@ enum Operator {
         do {
             return try await body()
         } catch let error as RefresherError
-            where error.code == .redisUnavailable || error.message.hasPrefix("Redis refused the credentials")
+            where error.code == .redisUnavailable || error.redisError?.code == .authenticationFailed
         {
             throw CLIError("\(oneLine(error.message)) (\(configuration.redactedDescription))")
         } catch let error as RedisError where error.isConnectionError {
