@@ -14,9 +14,14 @@ extension ChildProcess {
         public var standardError: Output
 
         public init(
-            executable: String, arguments: [String] = [], environment: [String: String] = [:],
-            removingEnvironment: [String] = [], workingDirectory: String? = nil, standardInput: Input = .none,
-            standardOutput: Output = .collect, standardError: Output = .collect
+            executable: String,
+            arguments: [String] = [],
+            environment: [String: String] = [:],
+            removingEnvironment: [String] = [],
+            workingDirectory: String? = nil,
+            standardInput: Input = .none,
+            standardOutput: Output = .collect,
+            standardError: Output = .collect
         ) {
             self.executable = executable
             self.arguments = arguments

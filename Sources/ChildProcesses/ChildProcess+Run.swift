@@ -15,13 +15,17 @@ extension ChildProcess {
     /// Runs a child to its end and returns what it wrote. A child still running after `timeout` is killed, and the
     /// error says so.
     public static func run(
-        _ configuration: Configuration, timeout: Duration
+        _ configuration: Configuration,
+        timeout: Duration
     ) async throws(ChildProcessError) -> Completed {
         let child = try await start(configuration)
         let termination = try await child.wait(timeout: timeout)
         return Completed(
-            termination: termination, standardOutput: child.lines(of: .standardOutput),
-            standardError: child.lines(of: .standardError), outputText: child.text(of: .standardOutput),
-            errorText: child.text(of: .standardError))
+            termination: termination,
+            standardOutput: child.lines(of: .standardOutput),
+            standardError: child.lines(of: .standardError),
+            outputText: child.text(of: .standardOutput),
+            errorText: child.text(of: .standardError)
+        )
     }
 }

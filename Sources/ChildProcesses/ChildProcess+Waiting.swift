@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 extension ChildProcess {
@@ -37,7 +37,8 @@ extension ChildProcess {
     /// call. Throws if the child ends without one, or after `timeout` (the child keeps running then).
     @discardableResult
     public func waitForLine(
-        on stream: Stream = .standardOutput, timeout: Duration,
+        on stream: Stream = .standardOutput,
+        timeout: Duration,
         where matches: @escaping @Sendable (String) -> Bool
     ) async throws(ChildProcessError) -> String {
         let found = await monitor.wait(timeout: timeout) { state in

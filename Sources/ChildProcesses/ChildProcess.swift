@@ -1,9 +1,9 @@
 import Subprocess
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// A child process, run with swift-subprocess: its output read to the end and split into lines (the last line too,
@@ -27,7 +27,10 @@ public final class ChildProcess: Sendable {
     private let runner: Task<Void, Never>
 
     private init(
-        processIdentifier: Int32, name: String, monitor: ChildProcessMonitor, input: AsyncStream<String>.Continuation,
+        processIdentifier: Int32,
+        name: String,
+        monitor: ChildProcessMonitor,
+        input: AsyncStream<String>.Continuation,
         runner: Task<Void, Never>
     ) {
         self.processIdentifier = processIdentifier
@@ -64,13 +67,19 @@ public final class ChildProcess: Sendable {
             throw ChildProcessError(.launchFailed, "\(configuration.shortDescription) was not started")
         }
         return ChildProcess(
-            processIdentifier: try result.get(), name: configuration.shortDescription, monitor: monitor, input: input,
-            runner: runner)
+            processIdentifier: try result.get(),
+            name: configuration.shortDescription,
+            monitor: monitor,
+            input: input,
+            runner: runner
+        )
     }
 
     /// Runs the child to its end inside `Subprocess.run`, which reaps it and closes its descriptors afterwards.
     private static func run(
-        _ configuration: Configuration, monitor: ChildProcessMonitor, input: AsyncStream<String>
+        _ configuration: Configuration,
+        monitor: ChildProcessMonitor,
+        input: AsyncStream<String>
     ) async {
         var environment: [Environment.Key: String?] = [:]
         for name in configuration.removingEnvironment {
@@ -83,22 +92,31 @@ public final class ChildProcess: Sendable {
             ? .path(.init(configuration.executable)) : .name(configuration.executable)
         do {
             let result = try await Subprocess.run(
-                executable, arguments: Arguments(configuration.arguments),
+                executable,
+                arguments: Arguments(configuration.arguments),
                 environment: .inherit.updating(environment),
-                workingDirectory: configuration.workingDirectory.map { .init($0) }, input: .inputWriter,
-                output: .sequence, error: .sequence
+                workingDirectory: configuration.workingDirectory.map { .init($0) },
+                input: .inputWriter,
+                output: .sequence,
+                error: .sequence
             ) { execution in
                 monitor.started(execution)
                 defer { monitor.outputEnded() }
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask {
                         try await monitor.read(
-                            execution.standardOutput, from: .standardOutput, as: configuration.standardOutput)
+                            execution.standardOutput,
+                            from: .standardOutput,
+                            as: configuration.standardOutput
+                        )
                         return true
                     }
                     group.addTask {
                         try await monitor.read(
-                            execution.standardError, from: .standardError, as: configuration.standardError)
+                            execution.standardError,
+                            from: .standardError,
+                            as: configuration.standardError
+                        )
                         return true
                     }
                     group.addTask {
@@ -126,9 +144,14 @@ public final class ChildProcess: Sendable {
             monitor.fail(
                 started
                     ? ChildProcessError(
-                        .outputFailed, "reading the output of \(configuration.shortDescription) failed: \(error)")
+                        .outputFailed,
+                        "reading the output of \(configuration.shortDescription) failed: \(error)"
+                    )
                     : ChildProcessError(
-                        .launchFailed, "\(configuration.shortDescription) could not be started: \(error)"))
+                        .launchFailed,
+                        "\(configuration.shortDescription) could not be started: \(error)"
+                    )
+            )
         }
     }
 

@@ -2,9 +2,9 @@ import Subprocess
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// One child's state, shared by its ``ChildProcess`` handle and the task that runs it.
@@ -30,7 +30,8 @@ final class ChildProcessMonitor: Sendable {
     /// Waits until `condition` returns a value, the child finishes without it, or `timeout` passes. The condition is
     /// checked under the lock, on every change.
     func wait<Value: Sendable>(
-        timeout: Duration?, until condition: @escaping @Sendable (ChildProcessState) -> Value?
+        timeout: Duration?,
+        until condition: @escaping @Sendable (ChildProcessState) -> Value?
     ) async -> Awaited<Value> {
         let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let (id, wakeup) = state.withLock { $0.watch(continuation) }
@@ -70,7 +71,9 @@ final class ChildProcessMonitor: Sendable {
     }
 
     func read(
-        _ sequence: SubprocessOutputSequence, from stream: ChildProcess.Stream, as output: ChildProcess.Output
+        _ sequence: SubprocessOutputSequence,
+        from stream: ChildProcess.Stream,
+        as output: ChildProcess.Output
     ) async throws {
         for try await buffer in sequence {
             let bytes = buffer.withUnsafeBytes { Array($0) }

@@ -184,7 +184,9 @@ public final class DemoIdentityProvider: Sendable {
     /// Serves the provider on `host:port` (port 0 picks a free one) until ``Server/stop()``; `routes` adds routes of
     /// the caller's to the provider's router (a metrics endpoint, say).
     public func serve(
-        host: String = "127.0.0.1", port: Int = 0, logger: Logger? = nil,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        logger: Logger? = nil,
         routes: (Router<BasicRequestContext>) -> Void = { _ in }
     ) async throws -> Server {
         let router = Router()
@@ -222,7 +224,10 @@ public final class DemoIdentityProvider: Sendable {
                 return Self.json(["error": "invalid_grant"], status: .badRequest)
             }
             let grant = Grant(
-                access_token: tokens.access_token, expires_in: tokens.expires_in, refresh_token: tokens.refresh_token)
+                access_token: tokens.access_token,
+                expires_in: tokens.expires_in,
+                refresh_token: tokens.refresh_token
+            )
             return try Self.json(grant)
         }
         router.post("/login") { _, _ -> Response in try Self.json(self.login()) }
@@ -245,7 +250,8 @@ public final class DemoIdentityProvider: Sendable {
                 portContinuation.yield(channel.localAddress?.port ?? 0)
                 portContinuation.finish()
             },
-            logger: quiet)
+            logger: quiet
+        )
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: quiet))
         let task = Task {
             // A server that fails to start (port taken) must still end the wait for its port.
@@ -263,15 +269,19 @@ public final class DemoIdentityProvider: Sendable {
     private static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try JSONEncoder().encode(value)
         return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 
     private static func json(_ value: [String: String], status: HTTPResponse.Status) -> Response {
         let data = (try? JSONEncoder().encode(value)) ?? Data()
         return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 }
 

@@ -11,7 +11,8 @@ struct RefresherCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, StatusCommand.self, WatchCommand.self, ReleaseCommand.self, SessionCommand.self,
             WorkerCommand.self, IdpCommand.self, BenchCommand.self, WaitersCommand.self,
-        ])
+        ]
+    )
 
     /// Parses and runs a subcommand; every failure becomes one line on stderr and a non-zero exit, never a trace.
     static func main() async {

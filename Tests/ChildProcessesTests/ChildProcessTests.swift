@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The child-process helper against real children (`/bin/sh`, `/bin/cat`, `/usr/bin/env`).
@@ -16,7 +16,9 @@ struct ChildProcessTests {
     @Test("The last line is read even without a newline, and stdout and stderr stay apart")
     func lastLineWithoutNewline() async throws {
         let completed = try await ChildProcess.run(
-            Self.shell("echo one; echo problem >&2; printf 'two\\nthree'; exit 3"), timeout: .seconds(30))
+            Self.shell("echo one; echo problem >&2; printf 'two\\nthree'; exit 3"),
+            timeout: .seconds(30)
+        )
         #expect(completed.termination == .exited(3))
         #expect(completed.termination.status == 3)
         #expect(completed.standardOutput == ["one", "two", "three"])
@@ -30,7 +32,9 @@ struct ChildProcessTests {
             for index in 0..<100 {
                 group.addTask {
                     try await ChildProcess.run(
-                        Self.shell("echo first-\(index); echo err >&2; printf last-\(index)"), timeout: .seconds(60))
+                        Self.shell("echo first-\(index); echo err >&2; printf last-\(index)"),
+                        timeout: .seconds(60)
+                    )
                 }
             }
             var seen = 0
@@ -48,12 +52,16 @@ struct ChildProcessTests {
     @Test("The environment is inherited, with variables added and removed")
     func environmentMerging() async throws {
         let inherited = try #require(
-            ProcessInfo.processInfo.environment.first { $0.key != "PATH" && !$0.value.contains("\n") })
+            ProcessInfo.processInfo.environment.first { $0.key != "PATH" && !$0.value.contains("\n") }
+        )
         let completed = try await ChildProcess.run(
             .init(
-                executable: "/usr/bin/env", environment: ["CHILD_ONLY": "set by the parent"],
-                removingEnvironment: ["PATH"]),
-            timeout: .seconds(30))
+                executable: "/usr/bin/env",
+                environment: ["CHILD_ONLY": "set by the parent"],
+                removingEnvironment: ["PATH"]
+            ),
+            timeout: .seconds(30)
+        )
         #expect(completed.standardOutput.contains("CHILD_ONLY=set by the parent"))
         #expect(completed.standardOutput.contains("\(inherited.key)=\(inherited.value)"))
         #expect(!completed.standardOutput.contains { $0.hasPrefix("PATH=") })
@@ -62,7 +70,8 @@ struct ChildProcessTests {
     @Test("A prompt without a newline is visible while the child waits for the answer")
     func promptWithoutNewline() async throws {
         let child = try await ChildProcess.start(
-            Self.shell("printf 'Continue? [y/N] '; read answer; echo \"answer: $answer\"", input: .writer))
+            Self.shell("printf 'Continue? [y/N] '; read answer; echo \"answer: $answer\"", input: .writer)
+        )
         let deadline = ContinuousClock.now.advanced(by: .seconds(10))
         while !child.text().hasSuffix("[y/N] "), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
@@ -90,7 +99,8 @@ struct ChildProcessTests {
     @Test("A signal reaches the child's handler: SIGINT as the demo forwards Ctrl-C")
     func signalReachesHandler() async throws {
         let child = try await ChildProcess.start(
-            Self.shell("trap 'echo got INT; exit 5' INT; echo ready; while :; do sleep 0.05; done"))
+            Self.shell("trap 'echo got INT; exit 5' INT; echo ready; while :; do sleep 0.05; done")
+        )
         try await child.waitForLine(timeout: .seconds(10)) { $0 == "ready" }
         #expect(child.send(SIGINT))
         #expect(try await child.wait(timeout: .seconds(10)) == .exited(5))
@@ -100,7 +110,8 @@ struct ChildProcessTests {
     @Test("A child that ignores SIGTERM is killed once the grace period is over")
     func terminateEscalatesToKill() async throws {
         let child = try await ChildProcess.start(
-            Self.shell("trap '' TERM; echo ready; read never", input: .writer))
+            Self.shell("trap '' TERM; echo ready; read never", input: .writer)
+        )
         try await child.waitForLine(timeout: .seconds(10)) { $0 == "ready" }
         let started = ContinuousClock.now
         let termination = await child.terminate(grace: .milliseconds(300))

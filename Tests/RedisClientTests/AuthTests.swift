@@ -58,7 +58,8 @@ struct AuthTests {
 
             // A wrong password for an ACL user.
             let wrong = try RedisConnection(
-                configuration: configuration(for: server, userInfo: "alice:NotHerPassw0rd@"))
+                configuration: configuration(for: server, userInfo: "alice:NotHerPassw0rd@")
+            )
             let error = await redisError { try await wrong.send("PING") }
             #expect(error?.code == .authenticationFailed)
             #expect(error?.message.contains("NotHerPassw0rd") == false)
@@ -88,7 +89,8 @@ struct AuthTests {
     @Test func reconnectAuthenticatesAgain() async throws {
         try await withRedisServer(["--requirepass", "secret"]) { server in
             let redis = try RedisConnection(
-                configuration: configuration(for: server, userInfo: ":secret@", database: 2))
+                configuration: configuration(for: server, userInfo: ":secret@", database: 2)
+            )
             try await redis.send("SET", "k", "before")
             let admin = try RedisConnection(configuration: configuration(for: server, userInfo: ":secret@"))
             // Kill the client's connection from the server side; the next command reconnects, AUTHs and SELECTs.
@@ -136,7 +138,16 @@ struct SubscriberAuthTests {
         try await withRedisServer { server in
             let admin = try RedisConnection(configuration: configuration(for: server))
             let setUser = try await admin.send(
-                "ACL", "SETUSER", "carol", "on", ">pw", "~*", "+@all", "resetchannels", "&allowed:*")
+                "ACL",
+                "SETUSER",
+                "carol",
+                "on",
+                ">pw",
+                "~*",
+                "+@all",
+                "resetchannels",
+                "&allowed:*"
+            )
             #expect(setUser == .status("OK"))
             let carol = try configuration(for: server, userInfo: "carol:pw@")
             let subscriber = try RedisSubscriber(configuration: carol)
@@ -180,7 +191,8 @@ struct SubscriberAuthTests {
             let admin = try RedisConnection(configuration: configuration(for: server))
             #expect(
                 try await admin.send("ACL", "SETUSER", "dave", "on", ">pw", "~*", "+@all", "resetchannels", "&news")
-                    == .status("OK"))
+                    == .status("OK")
+            )
             let dave = try configuration(for: server, userInfo: "dave:pw@")
             let subscriber = try RedisSubscriber(configuration: dave)
             defer { subscriber.close() }
@@ -215,7 +227,8 @@ struct SubscriberAuthTests {
 private func totalConnections(_ redis: RedisConnection) async throws -> Int {
     let info = try #require(try await redis.send("INFO", "stats").string)
     let line = try #require(
-        info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("total_connections_received:") })
+        info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("total_connections_received:") }
+    )
     return try #require(Int(line.dropFirst("total_connections_received:".count)))
 }
 

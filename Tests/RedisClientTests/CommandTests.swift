@@ -53,12 +53,17 @@ struct CommandTests {
         #expect(try await redis.send("RPUSH", RedisArgument(list), "a", "b", "c") == .integer(3))
         #expect(
             try await redis.send("LRANGE", RedisArgument(list), 0, -1)
-                == .array([.bulk(Array("a".utf8)), .bulk(Array("b".utf8)), .bulk(Array("c".utf8))]))
+                == .array([.bulk(Array("a".utf8)), .bulk(Array("b".utf8)), .bulk(Array("c".utf8))])
+        )
         #expect(try await redis.send("LRANGE", RedisArgument("\(prefix):nolist"), 0, -1) == .array([]))
 
         try await redis.send("MSET", RedisArgument("\(prefix):m1"), "one", RedisArgument("\(prefix):m3"), "three")
         let mget = try await redis.send(
-            "MGET", RedisArgument("\(prefix):m1"), RedisArgument("\(prefix):m2"), RedisArgument("\(prefix):m3"))
+            "MGET",
+            RedisArgument("\(prefix):m1"),
+            RedisArgument("\(prefix):m2"),
+            RedisArgument("\(prefix):m3")
+        )
         #expect(mget == .array([.bulk(Array("one".utf8)), .null, .bulk(Array("three".utf8))]))
 
         let hash = "\(prefix):hash"
@@ -71,7 +76,9 @@ struct CommandTests {
         let redis = try sharedConnection(over: wire)
         let reply = try await redis.send(
             "EVAL",
-            "return {1, {2, {'three', {}}}, redis.status_reply('FINE'), redis.error_reply('MYERR nested'), 'x'}", 0)
+            "return {1, {2, {'three', {}}}, redis.status_reply('FINE'), redis.error_reply('MYERR nested'), 'x'}",
+            0
+        )
         #expect(
             reply
                 == .array([
@@ -80,7 +87,8 @@ struct CommandTests {
                     .status("FINE"),
                     .error("MYERR nested"),
                     .bulk(Array("x".utf8)),
-                ]))
+                ])
+        )
     }
 
     @Test(arguments: TestWire.allCases)

@@ -4,7 +4,7 @@ import RedisTestSupport
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @Suite("Concurrency", .sharedTLSServer)
@@ -49,7 +49,8 @@ struct ConcurrencyTests {
                     switch index % 4 {
                     case 0:
                         #expect(
-                            try await redis.send("ECHO", RedisArgument("e\(index)")) == .bulk(Array("e\(index)".utf8)))
+                            try await redis.send("ECHO", RedisArgument("e\(index)")) == .bulk(Array("e\(index)".utf8))
+                        )
                     case 1:
                         let error = await redisError { try await redis.send(RedisArgument("NOSUCHCOMMAND\(index)")) }
                         #expect(error?.code == .server)

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @Suite("Connection failures, timeouts, cancellation")
@@ -123,7 +123,8 @@ struct FailureTests {
     func commandTimeout(over wire: TestWire) async throws {
         try await withRedisServer(over: wire) { server in
             let redis = try RedisConnection(
-                configuration: configuration(for: server, commandTimeout: .milliseconds(300)))
+                configuration: configuration(for: server, commandTimeout: .milliseconds(300))
+            )
             #expect(try await redis.send("SET", "k", "v") == .status("OK"))
 
             server.signal(SIGSTOP)
@@ -149,7 +150,8 @@ struct FailureTests {
     @Test func commandTimeoutWithDebugSleep() async throws {
         try await withRedisServer(["--enable-debug-command", "yes"]) { server in
             let redis = try RedisConnection(
-                configuration: configuration(for: server, commandTimeout: .milliseconds(300)))
+                configuration: configuration(for: server, commandTimeout: .milliseconds(300))
+            )
             let error = await redisError { try await redis.send("DEBUG", "SLEEP", "2") }
             #expect(error?.code == .timeout)
             let probe = try RedisConnection(configuration: configuration(for: server))
@@ -200,7 +202,8 @@ struct FailureTests {
                         started.withLock { $0 += 1 }
                         let error = await redisError { try await redis.send("INCR", RedisArgument("n\(index)")) }
                         outcomes.withLock { $0.append(error) }
-                    })
+                    }
+                )
             }
             try await waitUntil(timeout: .seconds(5), "the tasks are awaiting their replies") {
                 started.value == 5

@@ -9,7 +9,9 @@ struct RedactionTests {
     static let secret = "s3cret-Pa55word"
 
     static func expectHidden<T>(
-        _ secret: String, in value: T, sourceLocation: SourceLocation = #_sourceLocation
+        _ secret: String,
+        in value: T,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) {
         let leaks = Renderings.leaking(secret, in: value)
         #expect(leaks.isEmpty, "\(T.self) shows the secret: \(leaks)", sourceLocation: sourceLocation)
@@ -33,7 +35,8 @@ struct RedactionTests {
         arguments: [
             "redis://:\(secret)@127.0.0.1:6390/2", "redis://alice:\(secret)@[::1]:6390", "redis://\(secret)@localhost",
             "unix:///tmp/redis.sock?db=1&user=alice&password=\(secret)",
-        ])
+        ]
+    )
     func configuration(_ url: String) throws {
         var configuration = try RedisConfiguration(url: url)
         configuration.clientName = "app"
@@ -59,7 +62,8 @@ struct RedactionTests {
             labels == [
                 "endpoint", "username", "password", "database", "connectTimeout", "commandTimeout", "keepAlive",
                 "clientName", "tls",
-            ])
+            ]
+        )
     }
 
     @Test(
@@ -81,7 +85,8 @@ struct RedactionTests {
             ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
             ("redis://user:@h", "redis://user:@h"),
             ("unix:///tmp/redis.sock?db=1", "unix:///tmp/redis.sock?db=1"),
-        ])
+        ]
+    )
     func redactingURL(_ url: String, _ expected: String) {
         let redacted = RedisConfiguration.redactingPassword(inURL: url)
         #expect(redacted == expected)
@@ -96,7 +101,8 @@ struct RedactionTests {
             "redis://:\(secret)@bad host",
             "unix://relative?password=\(secret)", "unix:///s?password=\(secret)&bogus=1",
             "redis://:\(secret)@[::1", "redis://:\(secret)@h:+1",
-        ])
+        ]
+    )
     func urlErrors(_ url: String) {
         #expect(throws: RedisError.self) { try RedisConfiguration(url: url) }
         do {
@@ -163,7 +169,8 @@ struct RedactionTests {
     func failedAuth() async throws {
         try await withRedisServer(["--requirepass", "the-right-one"]) { server in
             let connection = try RedisConnection(
-                configuration: RedisClientTests.configuration(for: server, userInfo: ":\(Self.secret)@"))
+                configuration: RedisClientTests.configuration(for: server, userInfo: ":\(Self.secret)@")
+            )
             defer { connection.close() }
             await #expect(throws: RedisError.self) { try await connection.send("PING") }
             do {

@@ -43,7 +43,13 @@ struct ScriptTests {
         #expect(try await redis.send("GET", RedisArgument(key)) == .bulk(binary))
         // The same reply through EVALSHA directly: run sent the SHA the server knows.
         let direct = try await redis.send(
-            "EVALSHA", RedisArgument(script.sha1), 1, RedisArgument(key), RedisArgument(binary), "2")
+            "EVALSHA",
+            RedisArgument(script.sha1),
+            1,
+            RedisArgument(key),
+            RedisArgument(binary),
+            "2"
+        )
         #expect(direct == reply)
     }
 

@@ -3,7 +3,7 @@ import RedisTestSupport
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// How a subscription survives a lost connection. CLIENT KILL and a stopped server affect the whole server: these
@@ -18,7 +18,8 @@ struct SubscriberConnectionLossTests: SubscriberSuite {
     @Test func waitingSubscribeFailsOnCloseAndOnCancel() async throws {
         try await withRedisServer { server in
             let subscriber = try RedisSubscriber(
-                configuration: configuration(for: server, commandTimeout: .seconds(60)))
+                configuration: configuration(for: server, commandTimeout: .seconds(60))
+            )
             server.signal(SIGSTOP)
             // The TCP connection is accepted by the kernel, but no SUBSCRIBE confirmation can come.
             let cancelledOutcome = Locked<RedisError??>(nil)

@@ -3,7 +3,7 @@ import RedisTestSupport
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @Suite("Pub/sub subscriber: cancel, close and refused subscriptions")

@@ -3,7 +3,7 @@ import RedisTestSupport
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @Suite("Pub/sub subscriber: messages and subscriptions")
@@ -26,7 +26,8 @@ struct SubscriberMessageTests: SubscriberSuite {
                     let binary = allByteValues(repeating: 2) + [13, 10, 0]
                     #expect(
                         try await publisher.send("PUBLISH", RedisArgument(channel), RedisArgument(binary))
-                            == .integer(1))
+                            == .integer(1)
+                    )
                     #expect(try await publisher.send("PUBLISH", RedisArgument(channel), "") == .integer(1))
                     try await waitUntil(timeout: .seconds(5), "three messages arrive") { log.events.count >= 3 }
                     #expect(
@@ -34,7 +35,8 @@ struct SubscriberMessageTests: SubscriberSuite {
                             .message(channel: channel, payload: Array("hello".utf8)),
                             .message(channel: channel, payload: binary),
                             .message(channel: channel, payload: []),
-                        ])
+                        ]
+                    )
                 }
             }
         }
@@ -54,7 +56,8 @@ struct SubscriberMessageTests: SubscriberSuite {
                             for name in [a, b, c] {
                                 #expect(
                                     try await publisher.send("PUBLISH", RedisArgument(name), RedisArgument(name))
-                                        == .integer(1))
+                                        == .integer(1)
+                                )
                             }
                             try await waitUntil(timeout: .seconds(5), "the messages arrive") {
                                 bothLog.events.count >= 2 && cLog.events.count >= 1
@@ -82,12 +85,15 @@ struct SubscriberMessageTests: SubscriberSuite {
                         try await collecting(second) { secondLog in
                             // One server-side subscription serves both.
                             #expect(
-                                try await publisher.send("PUBLISH", RedisArgument(channel), "to-both") == .integer(1))
+                                try await publisher.send("PUBLISH", RedisArgument(channel), "to-both") == .integer(1)
+                            )
                             try await waitUntil(timeout: .seconds(5), "both receive") {
                                 firstLog.events.count >= 1 && secondLog.events.count >= 1
                             }
                             let expected = RedisSubscriptionEvent.message(
-                                channel: channel, payload: Array("to-both".utf8))
+                                channel: channel,
+                                payload: Array("to-both".utf8)
+                            )
                             #expect(firstLog.events == [expected])
                             #expect(secondLog.events == [expected])
                         }
@@ -156,7 +162,8 @@ struct SubscriberMessageTests: SubscriberSuite {
                         let payload = Array("round \(round)".utf8)
                         #expect(
                             try await publisher.send("PUBLISH", RedisArgument(channel), RedisArgument(payload))
-                                == .integer(1))
+                                == .integer(1)
+                        )
                         try await waitUntil(timeout: .seconds(4), "round \(round) message") {
                             log.contains(channel: channel, payload: payload)
                         }

@@ -37,7 +37,8 @@ struct SubscriberStateMachineTests {
         for (index, channel) in channels.enumerated() {
             let action = machine.received(subscribed(channel), now: t0)
             #expect(
-                action == (index == channels.count - 1 ? .confirmed(resume: ["w1"], gapTo: []) : Machine.Action.none))
+                action == (index == channels.count - 1 ? .confirmed(resume: ["w1"], gapTo: []) : Machine.Action.none)
+            )
         }
         #expect(machine.isSubscribedToAll)
         return machine
@@ -85,7 +86,8 @@ struct SubscriberStateMachineTests {
         #expect(machine.synchronize(now: Self.t0) == .none)
         #expect(
             Self.sorted(machine.received(Self.message("a", "hi"), now: Self.t0))
-                == .deliver(.message(channel: "a", payload: Array("hi".utf8)), to: ["s1", "s2"]))
+                == .deliver(.message(channel: "a", payload: Array("hi".utf8)), to: ["s1", "s2"])
+        )
         #expect(machine.received(Self.message("other", "hi"), now: Self.t0) == .none)
     }
 
@@ -132,7 +134,8 @@ struct SubscriberStateMachineTests {
         #expect(machine.nextDeadline == Self.at(100))
         #expect(machine.timerFired(now: Self.at(100)) == .connect)
         #expect(
-            Self.sorted(machine.connected(now: Self.at(110))) == .write([Self.subscribe("a"), Self.subscribe("b")]))
+            Self.sorted(machine.connected(now: Self.at(110))) == .write([Self.subscribe("a"), Self.subscribe("b")])
+        )
         #expect(machine.received(Self.subscribed("a"), now: Self.at(120)) == .confirmed(resume: [], gapTo: ["s1"]))
         #expect(machine.received(Self.subscribed("b"), now: Self.at(120)) == .confirmed(resume: [], gapTo: ["s1"]))
         #expect(machine.isSubscribedToAll)
@@ -242,7 +245,8 @@ struct SubscriberStateMachineTests {
         #expect(machine.timerFired(now: Self.at(5599)) == .none)
         #expect(
             machine.timerFired(now: Self.at(5600))
-                == .disconnect(RedisError(.timeout, "the subscriber's keepalive PING got no answer")))
+                == .disconnect(RedisError(.timeout, "the subscriber's keepalive PING got no answer"))
+        )
     }
 
     @Test("An error reply to a PING is not taken for a refused SUBSCRIBE")
@@ -254,7 +258,8 @@ struct SubscriberStateMachineTests {
         #expect(machine.synchronize(now: Self.at(2001)) == .write([Self.subscribe("b")]))
         #expect(
             machine.received(.error("ERR ping refused"), now: Self.at(2002))
-                == .disconnect(RedisError(.server, "ERR ping refused")))
+                == .disconnect(RedisError(.server, "ERR ping refused"))
+        )
     }
 
     @Test("Cancelling a waiting subscription returns its waiter once; waiting again after that fails")
@@ -266,7 +271,8 @@ struct SubscriberStateMachineTests {
         #expect(machine.cancelWaiting(id: id) == nil)
         #expect(
             machine.waitForConfirmation(id: id, channels: ["a"], waiter: "w1")
-                == .fail(RedisError(.cancelled, "subscribing was cancelled")))
+                == .fail(RedisError(.cancelled, "subscribing was cancelled"))
+        )
         // A connection failure does not resume the cancelled waiter again.
         #expect(machine.synchronize(now: Self.t0) == .connect)
         #expect(machine.connectFailed(RedisError(.connectionFailed, "refused"), now: Self.t0) == .none)
@@ -275,7 +281,8 @@ struct SubscriberStateMachineTests {
         #expect(machine.cancelWaiting(id: early) == nil)
         #expect(
             machine.waitForConfirmation(id: early, channels: ["b"], waiter: "w2")
-                == .fail(RedisError(.cancelled, "subscribing was cancelled")))
+                == .fail(RedisError(.cancelled, "subscribing was cancelled"))
+        )
     }
 
     @Test("Closing fails the waiting subscriptions, ends every subscription once and refuses new ones")
@@ -286,10 +293,12 @@ struct SubscriberStateMachineTests {
         #expect(Self.sorted(machine.stop()) == .close(fail: ["w2"], finish: ["s1", "s2"]))
         #expect(
             machine.register(channels: ["d"], sink: "s3")
-                == .failure(RedisError(.clientClosed, "the subscriber was closed")))
+                == .failure(RedisError(.clientClosed, "the subscriber was closed"))
+        )
         #expect(
             machine.waitForConfirmation(id: waiting, channels: ["c"], waiter: "w2")
-                == .fail(RedisError(.clientClosed, "the subscriber was closed")))
+                == .fail(RedisError(.clientClosed, "the subscriber was closed"))
+        )
         #expect(machine.synchronize(now: Self.t0) == .none)
         #expect(machine.nextDeadline == nil)
     }

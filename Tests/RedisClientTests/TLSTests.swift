@@ -11,13 +11,20 @@ struct TLSTests {
 
     /// Starts a TLS server presenting `certificate`, runs `body` with its TLS port.
     func withTLSServer<T>(
-        certificate: String? = nil, key: String? = nil, requireClientCertificates: Bool = false,
-        isolation: isolated (any Actor)? = #isolation, _ body: (RedisServerProcess, Int) async throws -> T
+        certificate: String? = nil,
+        key: String? = nil,
+        requireClientCertificates: Bool = false,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (RedisServerProcess, Int) async throws -> T
     ) async throws -> T {
         let port = try freeLoopbackPort()
         let arguments = RedisServerProcess.tlsArguments(
-            port: port, certificates: certificates, certificate: certificate, key: key,
-            requireClientCertificates: requireClientCertificates)
+            port: port,
+            certificates: certificates,
+            certificate: certificate,
+            key: key,
+            requireClientCertificates: requireClientCertificates
+        )
         return try await withRedisServer(arguments) { server in try await body(server, port) }
     }
 
@@ -35,7 +42,8 @@ struct TLSTests {
     @Test func urlCarriesEveryTLSSetting() throws {
         let configuration = try RedisConfiguration(
             url: "rediss://alice:hunter2@cache.internal:6380/2?ca_file=%2Fetc%2Fca%20file%26more.pem&ca_dir=/etc/cas"
-                + "&cert_file=/c.pem&key_file=/k.pem&server_name=redis.internal&insecure_skip_verify=true")
+                + "&cert_file=/c.pem&key_file=/k.pem&server_name=redis.internal&insecure_skip_verify=true"
+        )
         #expect(configuration.endpoint == .tcp(host: "cache.internal", port: 6380))
         #expect(configuration.database == 2)
         #expect(configuration.password == "hunter2")
@@ -55,7 +63,9 @@ struct TLSTests {
         }
         #expect(
             configuration.description.hasPrefix(
-                "rediss://alice:***@cache.internal:6380/2?ca_file=/etc/ca%20file%26more.pem&ca_dir="))
+                "rediss://alice:***@cache.internal:6380/2?ca_file=/etc/ca%20file%26more.pem&ca_dir="
+            )
+        )
         // The description parses back to the same settings.
         #expect(try RedisConfiguration(url: configuration.description).tls == configuration.tls)
     }
@@ -83,7 +93,8 @@ struct TLSTests {
         try await withTLSServer { _, port in
             // Connected by IP, verified as "localhost" (a name in the certificate), trusting a hashed CA directory.
             let redis = try RedisConnection(
-                url: "rediss://127.0.0.1:\(port)?ca_dir=\(certificates.caDirectory)&server_name=localhost")
+                url: "rediss://127.0.0.1:\(port)?ca_dir=\(certificates.caDirectory)&server_name=localhost"
+            )
             #expect(try await redis.send("PING") == .status("PONG"))
             let local = try RedisConnection(url: "rediss://localhost:\(port)?ca_file=\(certificates.caFile)")
             #expect(try await local.send("ECHO", "over TLS") == .bulk(Array("over TLS".utf8)))
@@ -94,7 +105,8 @@ struct TLSTests {
         try await withTLSServer(requireClientCertificates: true) { _, port in
             let redis = try RedisConnection(
                 url: "rediss://127.0.0.1:\(port)?ca_file=\(certificates.caFile)"
-                    + "&cert_file=\(certificates.clientCertificate)&key_file=\(certificates.clientKey)")
+                    + "&cert_file=\(certificates.clientCertificate)&key_file=\(certificates.clientKey)"
+            )
             #expect(try await redis.send("SET", "k", "v") == .status("OK"))
             #expect(try await redis.send("GET", "k") == .bulk(Array("v".utf8)))
         }
@@ -110,12 +122,14 @@ struct TLSTests {
 
     @Test func untrustedCertificateFails() async throws {
         try await withTLSServer(certificate: certificates.untrustedCertificate, key: certificates.untrustedKey) {
-            _, port in
+            _,
+            port in
             let error = try await connectError("rediss://127.0.0.1:\(port)?ca_file=\(certificates.caFile)")
             #expect(error?.code == .tlsFailed)
             #expect(
                 error?.message.contains("certificate verify failed: unable to get local issuer certificate") == true,
-                "\(String(describing: error))")
+                "\(String(describing: error))"
+            )
             // Verification off: the same server is accepted (encrypted, not authenticated).
             let insecure = try RedisConnection(url: "rediss://127.0.0.1:\(port)?insecure_skip_verify=true")
             #expect(try await insecure.send("PING") == .status("PONG"))
@@ -124,7 +138,8 @@ struct TLSTests {
 
     @Test func certificateForAnotherHostFails() async throws {
         try await withTLSServer(certificate: certificates.otherHostCertificate, key: certificates.otherHostKey) {
-            _, port in
+            _,
+            port in
             let byName = try await connectError("rediss://localhost:\(port)?ca_file=\(certificates.caFile)")
             #expect(byName?.code == .tlsFailed)
             #expect(byName?.message.contains("hostname mismatch") == true, "\(String(describing: byName))")
@@ -133,14 +148,16 @@ struct TLSTests {
             #expect(byAddress?.message.contains("IP address mismatch") == true, "\(String(describing: byAddress))")
             // The name the certificate does carry is accepted.
             let named = try RedisConnection(
-                url: "rediss://127.0.0.1:\(port)?ca_file=\(certificates.caFile)&server_name=other.example")
+                url: "rediss://127.0.0.1:\(port)?ca_file=\(certificates.caFile)&server_name=other.example"
+            )
             #expect(try await named.send("PING") == .status("PONG"))
         }
     }
 
     @Test func expiredCertificateFails() async throws {
         try await withTLSServer(certificate: certificates.expiredCertificate, key: certificates.expiredKey) {
-            _, port in
+            _,
+            port in
             let error = try await connectError("rediss://127.0.0.1:\(port)?ca_file=\(certificates.caFile)")
             #expect(error?.code == .tlsFailed)
             #expect(error?.message.contains("certificate has expired") == true, "\(String(describing: error))")
@@ -152,7 +169,9 @@ struct TLSTests {
             let error = try await connectError("redis://127.0.0.1:\(port)")
             #expect(error?.isConnectionError == true)
             #expect(
-                error?.message.contains("is this a TLS port? use rediss://") == true, "\(String(describing: error))")
+                error?.message.contains("is this a TLS port? use rediss://") == true,
+                "\(String(describing: error))"
+            )
         }
     }
 
@@ -162,7 +181,8 @@ struct TLSTests {
     @Test func tlsClientAgainstAPlaintextPortFails() async throws {
         try await withRedisServer { server in
             var configuration = try RedisConfiguration(
-                url: "rediss://127.0.0.1:\(server.port)?ca_file=\(certificates.caFile)")
+                url: "rediss://127.0.0.1:\(server.port)?ca_file=\(certificates.caFile)"
+            )
             configuration.connectTimeout = .milliseconds(500)
             for _ in 0..<3 {
                 let redis = try RedisConnection(configuration: configuration)
@@ -181,7 +201,8 @@ struct TLSTests {
             let admin = try RedisConnection(url: server.url)
             #expect(try await admin.send("CONFIG", "SET", "requirepass", "s3cret") == .status("OK"))
             let redis = try RedisConnection(
-                url: "rediss://:s3cret@127.0.0.1:\(port)/4?ca_file=\(certificates.caFile)")
+                url: "rediss://:s3cret@127.0.0.1:\(port)/4?ca_file=\(certificates.caFile)"
+            )
             #expect(try await redis.send("CLIENT", "INFO").string?.contains(" db=4 ") == true)
             let wrong = try await connectError("rediss://:wrong@127.0.0.1:\(port)?ca_file=\(certificates.caFile)")
             #expect(wrong?.code == .authenticationFailed)

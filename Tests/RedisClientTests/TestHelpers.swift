@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A connection to the shared test server (`REDIS_URL`).
@@ -18,7 +18,9 @@ func sharedConnection(database: Int? = nil, name: String = "redis-test") throws 
 /// A configuration for a server of our own, with optional changes: over TLS (trusting the test CA) when the server
 /// has a TLS port.
 func configuration(
-    for server: RedisServerProcess, userInfo: String = "", database: Int = 0,
+    for server: RedisServerProcess,
+    userInfo: String = "",
+    database: Int = 0,
     commandTimeout: Duration = .seconds(5)
 ) throws -> RedisConfiguration {
     let url =
@@ -35,7 +37,9 @@ func configuration(
 /// Runs `body`, failing with a ``TestSupportError`` when it has not finished after `timeout` (the body is
 /// cancelled then, and must honour cancellation).
 func withTimeout<T: Sendable>(
-    _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
+    _ timeout: Duration,
+    _ what: String,
+    _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
@@ -115,7 +119,8 @@ final class EventLog: Sendable {
 
 /// Collects `subscription`'s events into an ``EventLog`` while `body` runs; stops collecting when `body` returns.
 func collecting<T>(
-    _ subscription: RedisSubscription, isolation: isolated (any Actor)? = #isolation,
+    _ subscription: RedisSubscription,
+    isolation: isolated (any Actor)? = #isolation,
     _ body: (EventLog) async throws -> T
 ) async throws -> T {
     let log = EventLog()

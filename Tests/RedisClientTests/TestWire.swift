@@ -22,7 +22,9 @@ enum TestWire: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// Starts a `redis-server` of our own that serves `wire`; ``configuration(for:userInfo:database:commandTimeout:)``
 /// connects over that wire.
 func withRedisServer<T>(
-    over wire: TestWire, _ arguments: [String] = [], isolation: isolated (any Actor)? = #isolation,
+    over wire: TestWire,
+    _ arguments: [String] = [],
+    isolation: isolated (any Actor)? = #isolation,
     _ body: (RedisServerProcess) async throws -> T
 ) async throws -> T {
     try await withRedisServer(try await wire.serverArguments() + arguments, body)
@@ -30,7 +32,11 @@ func withRedisServer<T>(
 
 /// A connection over `wire` to the shared test server: `REDIS_URL` for plaintext, the suite's TLS server (see
 /// ``SharedTLSServer``) for TLS.
-func sharedConnection(over wire: TestWire, database: Int? = nil, name: String = "redis-test") throws
+func sharedConnection(
+    over wire: TestWire,
+    database: Int? = nil,
+    name: String = "redis-test"
+) throws
     -> RedisConnection
 {
     guard wire == .tls else { return try sharedConnection(database: database, name: name) }
@@ -47,7 +53,9 @@ struct SharedTLSServer: SuiteTrait, TestScoping {
     @TaskLocal static var configuration: RedisConfiguration?
 
     func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+        for test: Test,
+        testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
     ) async throws {
         try await withRedisServer(over: .tls) { server in
             try await Self.$configuration.withValue(try RedisClientTests.configuration(for: server)) {

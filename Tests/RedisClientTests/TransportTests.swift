@@ -5,7 +5,7 @@ import Testing
 @testable import RedisClient
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @Suite("Sockets and transports")
@@ -31,8 +31,11 @@ struct TransportTests {
         let certificates = try await TestCertificates.shared()
         let tlsPort = try freeLoopbackPort()
         let arguments = RedisServerProcess.tlsArguments(
-            port: tlsPort, certificates: certificates, certificate: certificates.untrustedCertificate,
-            key: certificates.untrustedKey)
+            port: tlsPort,
+            certificates: certificates,
+            certificate: certificates.untrustedCertificate,
+            key: certificates.untrustedKey
+        )
         try await withRedisServer(arguments) { server in
             var untrusted = try RedisConfiguration(url: "rediss://127.0.0.1:\(tlsPort)?ca_file=\(certificates.caFile)")
             untrusted.connectTimeout = .seconds(10)

@@ -45,7 +45,8 @@ extension HTTPIntegration {
                             for _ in 0..<16 {
                                 group.addTask {
                                     let response = try await api.execute(
-                                        HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(10)
+                                        HTTPClientRequest(url: scenario.server.url + "/resource"),
+                                        timeout: .seconds(10)
                                     )
                                     _ = try await response.body.collect(upTo: 1 << 16)
                                     return response.status
@@ -72,7 +73,9 @@ extension HTTPIntegration {
                     let seeded = try await scenario.seed(refresher)
                     let api = AuthorizedHTTPClient(client: scenario.http, refresher: refresher)
                     let response = try await api.execute(
-                        HTTPClientRequest(url: scenario.server.url + "/always-401"), timeout: .seconds(5))
+                        HTTPClientRequest(url: scenario.server.url + "/always-401"),
+                        timeout: .seconds(5)
+                    )
                     #expect(response.status == .unauthorized)
                     #expect(scenario.auth.stats.always401 == 2)
                     #expect(scenario.auth.stats.refreshes == 1)
@@ -133,7 +136,9 @@ extension HTTPIntegration {
                     try await scenario.seed(refresher)
                     let api = AuthorizedHTTPClient(client: scenario.http, refresher: refresher)
                     let response = try await api.execute(
-                        HTTPClientRequest(url: scenario.server.url + "/large?bytes=3000000"), timeout: .seconds(10))
+                        HTTPClientRequest(url: scenario.server.url + "/large?bytes=3000000"),
+                        timeout: .seconds(10)
+                    )
                     var chunks = 0
                     var bytes = 0
                     for try await chunk in response.body {
@@ -155,7 +160,9 @@ extension HTTPIntegration {
                     scenario.refresher { _ in
                         guard let api = box.withLock({ $0 }) else { throw RefreshFailure.notProcessed("not ready") }
                         let response = try await api.execute(
-                            HTTPClientRequest(url: scenario.server.url + "/always-401"), timeout: .seconds(5))
+                            HTTPClientRequest(url: scenario.server.url + "/always-401"),
+                            timeout: .seconds(5)
+                        )
                         throw RefreshFailure.rejected("HTTP \(response.status.code)")
                     }
                 ) { refresher in
@@ -165,11 +172,15 @@ extension HTTPIntegration {
                     let started = ContinuousClock.now
                     await #expect(throws: RefresherError.self) {
                         _ = try await api.execute(
-                            HTTPClientRequest(url: scenario.server.url + "/always-401"), timeout: .seconds(5))
+                            HTTPClientRequest(url: scenario.server.url + "/always-401"),
+                            timeout: .seconds(5)
+                        )
                     }
                     do {
                         _ = try await api.execute(
-                            HTTPClientRequest(url: scenario.server.url + "/always-401"), timeout: .seconds(5))
+                            HTTPClientRequest(url: scenario.server.url + "/always-401"),
+                            timeout: .seconds(5)
+                        )
                     } catch let error as RefresherError {
                         #expect(error.code == .reloginRequired)
                     }
@@ -190,7 +201,9 @@ extension HTTPIntegration {
                         guard let api = box.withLock({ $0 }) else { throw RefreshFailure.notProcessed("not ready") }
                         // credentials() here sees the expired session; it must not wait for the refresh running this code.
                         let response = try await api.execute(
-                            HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
+                            HTTPClientRequest(url: scenario.server.url + "/resource"),
+                            timeout: .seconds(5)
+                        )
                         throw RefreshFailure.rejected("HTTP \(response.status.code)")
                     }
                 ) { refresher in
@@ -204,7 +217,9 @@ extension HTTPIntegration {
                     let started = ContinuousClock.now
                     do {
                         _ = try await api.execute(
-                            HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
+                            HTTPClientRequest(url: scenario.server.url + "/resource"),
+                            timeout: .seconds(5)
+                        )
                         Issue.record("expected reloginRequired")
                     } catch let error as RefresherError {
                         // Rejected rather than a retryable outcome: the core fails every caller at once, without retries.
@@ -225,7 +240,9 @@ extension HTTPIntegration {
                     let api = AuthorizedHTTPClient(client: scenario.http, refresher: refresher)
                     do {
                         _ = try await api.execute(
-                            HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
+                            HTTPClientRequest(url: scenario.server.url + "/resource"),
+                            timeout: .seconds(5)
+                        )
                         Issue.record("expected reloginRequired")
                     } catch let error as RefresherError {
                         #expect(error.code == .reloginRequired)
@@ -243,7 +260,10 @@ extension HTTPIntegration {
                 try await withRefresher(scenario.refresher()) { refresher in
                     try await scenario.seed(refresher, accessToken: "stale")
                     let api = AuthorizedHTTPClient(
-                        client: scenario.http, refresher: refresher, authorization: .cookie(named: "access_token"))
+                        client: scenario.http,
+                        refresher: refresher,
+                        authorization: .cookie(named: "access_token")
+                    )
                     var request = HTTPClientRequest(url: scenario.server.url + "/resource")
                     request.headers.add(name: "Cookie", value: "theme=dark; access_token=old")
                     let response = try await api.execute(request, timeout: .seconds(5))
@@ -252,7 +272,9 @@ extension HTTPIntegration {
                     var probe = HTTPClientRequest(url: "http://unused")
                     probe.headers.add(name: "Cookie", value: "theme=dark; access_token=old")
                     RequestAuthorization.cookie(named: "access_token").apply(
-                        try await refresher.credentials(), to: &probe)
+                        try await refresher.credentials(),
+                        to: &probe
+                    )
                     let cookie = probe.headers["Cookie"].joined()
                     #expect(cookie.hasPrefix("theme=dark; access_token=at-"))
                     #expect(!cookie.contains("old"))

@@ -18,7 +18,9 @@ extension HTTPIntegration {
                 let login = scenario.auth.login()
                 let before = UnixTime.nowMilliseconds
                 let tokens = try await refresh(scenario).refresh(
-                    refreshToken: login.refreshToken ?? "", using: scenario.http)
+                    refreshToken: login.refreshToken ?? "",
+                    using: scenario.http
+                )
                 let request = try #require(scenario.auth.tokenRequests.first)
                 #expect(request.cookie == "refresh_token=\(login.refreshToken ?? "")")
                 #expect(tokens.accessToken.hasPrefix("at-"))
@@ -62,7 +64,8 @@ extension HTTPIntegration {
             arguments: [
                 (400, .rejected), (401, .rejected), (403, .rejected), (503, .notProcessed), (429, .notProcessed),
                 (500, .unknown), (502, .unknown), (504, .unknown), (404, .unknown), (409, .unknown),
-            ] as [(Int, RefreshFailure.Outcome)])
+            ] as [(Int, RefreshFailure.Outcome)]
+        )
         func statuses(status: Int, outcome: RefreshFailure.Outcome) async throws {
             try await withHTTPScenario(.init(cookieFailure: status)) { scenario in
                 let failure = try await refreshFailure {
@@ -91,7 +94,9 @@ extension HTTPIntegration {
         func connectionRefused() async throws {
             try await withHTTPScenario { scenario in
                 let closed = CookieSessionRefresh(
-                    baseURL: "http://127.0.0.1:\(try freeLoopbackPort())", requestTimeout: .milliseconds(500))
+                    baseURL: "http://127.0.0.1:\(try freeLoopbackPort())",
+                    requestTimeout: .milliseconds(500)
+                )
                 let failure = try await refreshFailure {
                     try await closed.refresh(refreshToken: "x", using: scenario.http)
                 }
@@ -101,12 +106,15 @@ extension HTTPIntegration {
 
         @Test(
             "An access cookie that is already expired is returned with its expiry, with the rotated refresh cookie",
-            arguments: [TestAuthServer.CookieExpiry.zeroMaxAge, .pastExpires])
+            arguments: [TestAuthServer.CookieExpiry.zeroMaxAge, .pastExpires]
+        )
         func expiredAccessCookie(expiry: TestAuthServer.CookieExpiry) async throws {
             try await withHTTPScenario(.init(accessCookieExpiry: expiry)) { scenario in
                 let login = scenario.auth.login()
                 let tokens = try await refresh(scenario).refresh(
-                    refreshToken: login.refreshToken ?? "", using: scenario.http)
+                    refreshToken: login.refreshToken ?? "",
+                    using: scenario.http
+                )
                 #expect(tokens.accessToken.hasPrefix("at-"))
                 #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
                 #expect(tokens.refreshToken != login.refreshToken)
@@ -132,13 +140,19 @@ extension HTTPIntegration {
             try await withHTTPScenario { scenario in
                 try await withRefresher(
                     scenario.refresher(
-                        refresh: refresh(scenario).refreshFunction(client: scenario.http))
+                        refresh: refresh(scenario).refreshFunction(client: scenario.http)
+                    )
                 ) { refresher in
                     let seeded = try await scenario.seed(refresher, accessToken: "stale")
                     let web = AuthorizedHTTPClient(
-                        client: scenario.http, refresher: refresher, authorization: .cookie(named: "access_token"))
+                        client: scenario.http,
+                        refresher: refresher,
+                        authorization: .cookie(named: "access_token")
+                    )
                     let response = try await web.execute(
-                        HTTPClientRequest(url: scenario.server.url + "/resource"), timeout: .seconds(5))
+                        HTTPClientRequest(url: scenario.server.url + "/resource"),
+                        timeout: .seconds(5)
+                    )
                     #expect(response.status == .ok)
                     #expect(scenario.auth.stats.cookieRequests == 1)
                     let stored = try await refresher.credentials()

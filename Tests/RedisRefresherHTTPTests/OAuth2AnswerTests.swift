@@ -5,9 +5,9 @@ import RedisTestSupport
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 extension HTTPIntegration {
@@ -19,7 +19,9 @@ extension HTTPIntegration {
                 let login = scenario.auth.login()
                 let before = UnixTime.nowMilliseconds
                 let tokens = try await scenario.grant.refresh(
-                    refreshToken: login.refreshToken ?? "", using: scenario.http)
+                    refreshToken: login.refreshToken ?? "",
+                    using: scenario.http
+                )
                 let after = UnixTime.nowMilliseconds
                 #expect(tokens.accessToken.hasPrefix("at-"))
                 #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
@@ -34,7 +36,9 @@ extension HTTPIntegration {
             try await withHTTPScenario(.init(tokenType: type)) { scenario in
                 let login = scenario.auth.login()
                 let tokens = try await scenario.grant.refresh(
-                    refreshToken: login.refreshToken ?? "", using: scenario.http)
+                    refreshToken: login.refreshToken ?? "",
+                    using: scenario.http
+                )
                 #expect(tokens.accessToken.hasPrefix("at-"))
                 #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
             }
@@ -62,7 +66,8 @@ extension HTTPIntegration {
                 (#"{"token_type":"Bearer","expires_in":60}"#, "HTTP 200 without an access_token"),
                 (#"{"access_token":"","refresh_token":"rt-secret"}"#, "HTTP 200 without an access_token"),
                 ("<html>rt-secret</html>", "HTTP 200 without a JSON object"),
-            ])
+            ]
+        )
         func okWithoutToken(body: String, reason: String) async throws {
             try await withHTTPScenario(.init(rawTokenAnswer: (200, body))) { scenario in
                 let failure = try await refreshFailure {

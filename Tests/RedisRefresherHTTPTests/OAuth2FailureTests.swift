@@ -5,9 +5,9 @@ import RedisTestSupport
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 extension HTTPIntegration {
@@ -40,7 +40,8 @@ extension HTTPIntegration {
                 ("temporarily_unavailable", 400), ("temporarily_unavailable", 503), ("server_error", 500),
                 ("server_error", 502), ("invalid_request", 400), ("unauthorized_client", 400),
                 ("unsupported_grant_type", 400), ("invalid_scope", 400), ("invalid_client", 401),
-            ])
+            ]
+        )
         func notProcessedErrorCodes(code: String, status: Int) async throws {
             try await withHTTPScenario(.init(tokenFailure: (status, code))) { scenario in
                 let failure = try await refreshFailure {
@@ -62,7 +63,8 @@ extension HTTPIntegration {
 
         @Test(
             "Other statuses, and other error codes, are of unknown outcome",
-            arguments: [(400, nil), (404, nil), (401, "access_denied"), (500, "vendor_specific")] as [(Int, String?)])
+            arguments: [(400, nil), (404, nil), (401, "access_denied"), (500, "vendor_specific")] as [(Int, String?)]
+        )
         func otherAnswers(status: Int, code: String?) async throws {
             try await withHTTPScenario(.init(tokenFailure: (status, code))) { scenario in
                 let failure = try await refreshFailure {
@@ -95,7 +97,8 @@ extension HTTPIntegration {
                 // The client retries the connection until the request's deadline, then reports the connect error.
                 let closed = OAuth2RefreshGrant(
                     tokenEndpoint: "http://127.0.0.1:\(try freeLoopbackPort())/oauth/token",
-                    requestTimeout: .milliseconds(500))
+                    requestTimeout: .milliseconds(500)
+                )
                 let failure = try await refreshFailure {
                     try await closed.refresh(refreshToken: "x", using: scenario.http)
                 }
@@ -108,7 +111,8 @@ extension HTTPIntegration {
             try await withHTTPScenario { scenario in
                 let grant = OAuth2RefreshGrant(
                     tokenEndpoint: "https://127.0.0.1:\(scenario.server.port)/oauth/token",
-                    requestTimeout: .seconds(2))
+                    requestTimeout: .seconds(2)
+                )
                 let failure = try await refreshFailure {
                     try await grant.refresh(refreshToken: "x", using: scenario.http)
                 }
@@ -119,12 +123,15 @@ extension HTTPIntegration {
 
         @Test(
             "A host name that does not resolve (DNS failure): not processed",
-            .enabled(if: invalidNamesFailFast(), "the resolver must say at once that a .invalid name does not exist"))
+            .enabled(if: invalidNamesFailFast(), "the resolver must say at once that a .invalid name does not exist")
+        )
         func dnsFailure() async throws {
             try await withHTTPScenario { scenario in
                 // RFC 6761: `.invalid` never resolves.
                 let grant = OAuth2RefreshGrant(
-                    tokenEndpoint: "http://token-endpoint.invalid/oauth/token", requestTimeout: .seconds(5))
+                    tokenEndpoint: "http://token-endpoint.invalid/oauth/token",
+                    requestTimeout: .seconds(5)
+                )
                 let failure = try await refreshFailure {
                     try await grant.refresh(refreshToken: "x", using: scenario.http)
                 }

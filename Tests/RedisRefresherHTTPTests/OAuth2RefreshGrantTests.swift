@@ -5,9 +5,9 @@ import RedisTestSupport
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 extension HTTPIntegration {
@@ -23,10 +23,13 @@ extension HTTPIntegration {
                     tokenEndpoint: scenario.server.url + "/oauth/token",
                     clientAuthentication: .basic(clientID: "crm worker", clientSecret: Self.secret),
                     scope: "read write",
-                    additionalParameters: ["resource": "https://api.example.com/"])
+                    additionalParameters: ["resource": "https://api.example.com/"]
+                )
                 let before = UnixTime.nowMilliseconds
                 let tokens = try await grant.refresh(
-                    refreshToken: try #require(login.refreshToken), using: scenario.http)
+                    refreshToken: try #require(login.refreshToken),
+                    using: scenario.http
+                )
                 let request = try #require(scenario.auth.tokenRequests.first)
                 #expect(request.contentType == "application/x-www-form-urlencoded")
                 #expect(request.form["grant_type"] == "refresh_token")
@@ -50,9 +53,12 @@ extension HTTPIntegration {
                 let login = scenario.auth.login()
                 let grant = OAuth2RefreshGrant(
                     tokenEndpoint: scenario.server.url + "/oauth/token",
-                    clientAuthentication: .requestBody(clientID: "crm", clientSecret: Self.secret))
+                    clientAuthentication: .requestBody(clientID: "crm", clientSecret: Self.secret)
+                )
                 let tokens = try await grant.refresh(
-                    refreshToken: try #require(login.refreshToken), using: scenario.http)
+                    refreshToken: try #require(login.refreshToken),
+                    using: scenario.http
+                )
                 #expect(tokens.refreshToken == scenario.auth.currentRefreshToken)
                 let request = try #require(scenario.auth.tokenRequests.first)
                 #expect(request.authorization == nil)
@@ -63,7 +69,8 @@ extension HTTPIntegration {
                 scenario.auth.update { $0.client = nil }
                 let publicGrant = OAuth2RefreshGrant(
                     tokenEndpoint: scenario.server.url + "/oauth/token",
-                    clientAuthentication: .publicClient(clientID: "spa"))
+                    clientAuthentication: .publicClient(clientID: "spa")
+                )
                 _ = try await publicGrant.refresh(refreshToken: try #require(tokens.refreshToken), using: scenario.http)
                 let second = try #require(scenario.auth.tokenRequests.last)
                 #expect(second.form["client_id"] == "spa")
@@ -78,7 +85,8 @@ extension HTTPIntegration {
                 let login = scenario.auth.login()
                 let grant = OAuth2RefreshGrant(
                     tokenEndpoint: scenario.server.url + "/oauth/token",
-                    clientAuthentication: .basic(clientID: "crm", clientSecret: "wrong"))
+                    clientAuthentication: .basic(clientID: "crm", clientSecret: "wrong")
+                )
                 let failure = try await refreshFailure {
                     try await grant.refresh(refreshToken: login.refreshToken ?? "", using: scenario.http)
                 }
@@ -122,7 +130,11 @@ extension HTTPIntegration {
                     _ = scenario.auth.login()
                     let fresh = try await refresher.replaceSession(
                         RefreshedTokens(
-                            accessToken: "a", refreshToken: "unknown-refresh-token", expiresIn: .seconds(60)))
+                            accessToken: "a",
+                            refreshToken: "unknown-refresh-token",
+                            expiresIn: .seconds(60)
+                        )
+                    )
                     do throws(RefresherError) {
                         _ = try await refresher.refreshAccessTokenOrReLogin(after: fresh, timeout: .seconds(10))
                         Issue.record("expected reloginRequired")
@@ -139,7 +151,8 @@ extension HTTPIntegration {
         func descriptionHidesSecret() {
             let grant = OAuth2RefreshGrant(
                 tokenEndpoint: "https://idp.example.com/token",
-                clientAuthentication: .basic(clientID: "crm", clientSecret: "very-secret-value"))
+                clientAuthentication: .basic(clientID: "crm", clientSecret: "very-secret-value")
+            )
             var dumped = ""
             dump(grant, to: &dumped)
             for text in ["\(grant)", String(reflecting: grant), dumped, "\(grant.clientAuthentication)"] {

@@ -18,7 +18,8 @@ extension HTTPIntegration {
                 let configuration = scenario.configuration(refreshAhead: .seconds(2))
                 let metrics = (0..<4).map { _ in TestMetrics() }
                 try await withRefreshers(
-                    count: 4, { try await scenario.refresher(configuration, metrics: metrics[$0]) }
+                    count: 4,
+                    { try await scenario.refresher(configuration, metrics: metrics[$0]) }
                 ) {
                     workers in
                     let seeded = try await scenario.seed(workers[0])
@@ -34,7 +35,8 @@ extension HTTPIntegration {
                                     while UnixTime.nowMilliseconds < end {
                                         let response = try await api.execute(
                                             HTTPClientRequest(url: scenario.server.url + "/resource"),
-                                            timeout: .seconds(5))
+                                            timeout: .seconds(5)
+                                        )
                                         _ = try await response.body.collect(upTo: 1 << 16)
                                         statuses.append(response.status.code)
                                         try await Task.sleep(for: .milliseconds(25))

@@ -6,9 +6,9 @@ import Testing
 @testable import RedisRefresherHTTP
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 extension HTTPIntegration {

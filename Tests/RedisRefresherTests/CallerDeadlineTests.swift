@@ -57,7 +57,9 @@ struct CallerDeadlineTests {
                     group.addTask {
                         do {
                             _ = try await refresher.refreshAccessTokenOrReLogin(
-                                after: initial, timeout: .milliseconds(300))
+                                after: initial,
+                                timeout: .milliseconds(300)
+                            )
                             Issue.record("expected a timeout")
                         } catch {
                             #expect((error as? RefresherError)?.code == .timeout)

@@ -40,9 +40,11 @@ struct CredentialsTests {
         let scenario = try Scenario()
         try await withRefresher(scenario.refresher()) { refresher in
             let first = try await refresher.seedSession(
-                RefreshedTokens(accessToken: "a1", refreshToken: "r1", expiresIn: .seconds(60)))
+                RefreshedTokens(accessToken: "a1", refreshToken: "r1", expiresIn: .seconds(60))
+            )
             let second = try await refresher.seedSession(
-                RefreshedTokens(accessToken: "a2", refreshToken: "r2", expiresIn: .seconds(60)))
+                RefreshedTokens(accessToken: "a2", refreshToken: "r2", expiresIn: .seconds(60))
+            )
             #expect(first.seeded)
             #expect(!second.seeded)
             #expect(second.0.accessToken == "a1")
@@ -70,8 +72,11 @@ struct CredentialsTests {
     @Test("Credentials and errors never print a token")
     func noTokensInDescriptions() async throws {
         let credentials = Credentials(
-            accessToken: "secret-access-xyz", refreshToken: "secret-refresh-xyz", expiresAtMilliseconds: 1,
-            generation: 3)
+            accessToken: "secret-access-xyz",
+            refreshToken: "secret-refresh-xyz",
+            expiresAtMilliseconds: 1,
+            generation: 3
+        )
         #expect(!credentials.description.contains("secret"))
         #expect(credentials.description.contains("generation: 3"))
         let tokens = RefreshedTokens(accessToken: "secret-a", refreshToken: "secret-r", expiresIn: .seconds(1))

@@ -21,7 +21,8 @@ extension RefresherFeatures {
                     let seeded = try await scenario.seedWithoutReading(by: worker)
                     let fresh = try await worker.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
                     let replaced = try await worker.replaceSession(
-                        RefreshedTokens(accessToken: "relogin-a", refreshToken: "relogin-r", expiresIn: .seconds(60)))
+                        RefreshedTokens(accessToken: "relogin-a", refreshToken: "relogin-r", expiresIn: .seconds(60))
+                    )
                     // The identity provider refuses the next refresh.
                     try await scenario.idp.revoke()
                     _ = try? await worker.refreshAccessTokenOrReLogin(after: replaced, timeout: .seconds(10))
@@ -31,8 +32,11 @@ extension RefresherFeatures {
                         .refreshed(generation: fresh.generation, by: owner, durationMilliseconds: nil),
                         .replaced(generation: replaced.generation, by: owner),
                         .failed(
-                            generation: replaced.generation, outcome: .rejected, by: owner,
-                            reason: "invalid_grant (revoked)"),
+                            generation: replaced.generation,
+                            outcome: .rejected,
+                            by: owner,
+                            reason: "invalid_grant (revoked)"
+                        ),
                     ]
                     try await waitUntil(timeout: .seconds(15), "four events") { received.withLock { $0.count } >= 4 }
                     let events = received.withLock { $0 }.map { event -> RefresherEvent in
@@ -77,7 +81,9 @@ extension RefresherFeatures {
                         let seeded = try await scenario.seed(using: worker)
                         try await waitUntil(timeout: .seconds(15), "the seed's event") {
                             let seed = RefresherEvent.replaced(
-                                generation: seeded.generation, by: worker.connections.ownerID)
+                                generation: seeded.generation,
+                                by: worker.connections.ownerID
+                            )
                             return received.withLock { $0.contains(seed) }
                         }
                         // The stream ends on the listener's shutdown.

@@ -16,7 +16,10 @@ struct FaultTests {
     /// then, all at once, from a barrier in Redis (not at a `START_AT` instant): a worker that read the session after
     /// the storm began would take the refreshed generation as its starting point and refresh it once more.
     static func workers(
-        _ count: Int, _ scenario: Scenario, _ extra: [String: String], together: Bool = false
+        _ count: Int,
+        _ scenario: Scenario,
+        _ extra: [String: String],
+        together: Bool = false
     ) async throws -> [WorkerProcess] {
         var extra = extra
         let barrier = together ? "\(scenario.session):start" : nil
@@ -45,17 +48,22 @@ struct FaultTests {
             let initial = try await scenario.seed(using: seeder)
             let doomed = try await WorkerProcess(
                 environment: Self.environment(
-                    scenario, ["TASKS": "16", "LATENCY_MS": "60000", "LOCK_TTL_MS": "2000", "START_AT": "0"]))
+                    scenario,
+                    ["TASKS": "16", "LATENCY_MS": "60000", "LOCK_TTL_MS": "2000", "START_AT": "0"]
+                )
+            )
             let doomedOwner = try await doomed.waitUntilReady()
             try await waitUntil(timeout: .seconds(10), "the doomed worker holds the lock") {
                 try await scenario.isLockHeld(by: doomedOwner)
             }
             let survivors = try await Self.workers(
-                7, scenario,
+                7,
+                scenario,
                 [
                     "TASKS": "16", "LOCK_TTL_MS": "2000", "START_AT": "0", "TIMEOUT_MS": "15000",
                     "IDP_REUSE_GRACE_MS": "30000",
-                ])
+                ]
+            )
             try await waitUntil(timeout: .seconds(10), "survivors wait") { try await scenario.stat("waits") >= 7 }
             doomed.signal(SIGKILL)
             let results = try await Self.results(survivors)
@@ -67,8 +75,11 @@ struct FaultTests {
             let figures = FaultFigures(
                 fault: "holder killed (SIGKILL) mid-refresh, 8×16, lock TTL 2 s, reuse grace 30 s",
                 refreshes: try await scenario.idp.refreshCount(),
-                reuse: try await scenario.idp.reuseCount(), results: results, deadline: .seconds(15),
-                note: "takeover inside the grace after the TTL; the killed process's 16 callers died with it")
+                reuse: try await scenario.idp.reuseCount(),
+                results: results,
+                deadline: .seconds(15),
+                note: "takeover inside the grace after the TTL; the killed process's 16 callers died with it"
+            )
             print(figures)
             #expect(figures.slowestMilliseconds < 15000)
         }
@@ -76,7 +87,8 @@ struct FaultTests {
 
     @Test(
         "redis-server restarted mid-storm: persisted → everyone gets the refresh; flushed → typed errors, then recovery",
-        arguments: [true, false])
+        arguments: [true, false]
+    )
     func redisRestart(persisted: Bool) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("refresher-aof-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -91,13 +103,18 @@ struct FaultTests {
                 let holder = try await WorkerProcess(
                     environment: Self.environment(
                         scenario,
-                        ["TASKS": "4", "LATENCY_MS": "2500", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"]))
+                        ["TASKS": "4", "LATENCY_MS": "2500", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"]
+                    )
+                )
                 let holderOwner = try await holder.waitUntilReady()
                 try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
                     try await scenario.isLockHeld(by: holderOwner)
                 }
                 let waiters = try await Self.workers(
-                    3, scenario, ["TASKS": "8", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"])
+                    3,
+                    scenario,
+                    ["TASKS": "8", "START_AT": "0", "TIMEOUT_MS": "15000", "POLL_MS": "300"]
+                )
                 try await waitUntil(timeout: .seconds(10), "waiters wait") { try await scenario.stat("waits") >= 3 }
                 try await server.stop(signal: SIGKILL)
                 try await server.start()
@@ -106,7 +123,8 @@ struct FaultTests {
                 if persisted {
                     #expect(
                         results.allSatisfy { $0.ok && $0.generation == initial.generation + 1 },
-                        "\(results.map(\.error))")
+                        "\(results.map(\.error))"
+                    )
                     #expect(try await scenario.idp.refreshCount() == 1)
                 } else {
                     // The session and the lock are gone: every caller ends with a typed error by its deadline.
@@ -114,7 +132,8 @@ struct FaultTests {
                     #expect(
                         results.allSatisfy {
                             ["noSession", "reloginRequired", "lockLost", "refreshFailed"].contains($0.error ?? "")
-                        })
+                        }
+                    )
                     // Recovery without restarting anything: seed again and refresh.
                     let reseeded = try await scenario.seed(using: seeder)
                     let recovered = try await seeder.refreshAccessTokenOrReLogin(after: reseeded, timeout: .seconds(10))
@@ -124,10 +143,13 @@ struct FaultTests {
                 let figures = FaultFigures(
                     fault:
                         "redis-server killed and restarted mid-refresh (\(persisted ? "AOF, session kept" : "no persistence, data lost"))",
-                    refreshes: try await scenario.idp.refreshCount(), reuse: try await scenario.idp.reuseCount(),
-                    results: results, deadline: .seconds(15),
+                    refreshes: try await scenario.idp.refreshCount(),
+                    reuse: try await scenario.idp.reuseCount(),
+                    results: results,
+                    deadline: .seconds(15),
                     note: persisted
-                        ? "commit retried until Redis was back" : "typed errors; re-seeded session refreshed at once")
+                        ? "commit retried until Redis was back" : "typed errors; re-seeded session refreshed at once"
+                )
                 print(figures)
                 #expect(figures.slowestMilliseconds < 15000)
             }
@@ -141,13 +163,17 @@ struct FaultTests {
             try await withRefresher(scenario.refresher()) { seeder in
                 let initial = try await scenario.seed(using: seeder)
                 let holder = try await WorkerProcess(
-                    environment: Self.environment(scenario, ["TASKS": "4", "LATENCY_MS": "1000", "START_AT": "0"]))
+                    environment: Self.environment(scenario, ["TASKS": "4", "LATENCY_MS": "1000", "START_AT": "0"])
+                )
                 let holderOwner = try await holder.waitUntilReady()
                 try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
                     try await scenario.isLockHeld(by: holderOwner)
                 }
                 let waiters = try await Self.workers(
-                    3, scenario, ["TASKS": "8", "START_AT": "0", "TIMEOUT_MS": "15000"])
+                    3,
+                    scenario,
+                    ["TASKS": "8", "START_AT": "0", "TIMEOUT_MS": "15000"]
+                )
                 try await waitUntil(timeout: .seconds(10), "waiters wait") { try await scenario.stat("waits") >= 3 }
                 try await scenario.redis.send("CLIENT", "PAUSE", "3000")
                 let results = try await Self.results([holder] + waiters)
@@ -155,9 +181,13 @@ struct FaultTests {
                 #expect(results.allSatisfy { $0.ok && $0.generation == initial.generation + 1 })
                 #expect(try await scenario.idp.refreshCount() == 1)
                 let figures = FaultFigures(
-                    fault: "CLIENT PAUSE 3000 during the wait", refreshes: try await scenario.idp.refreshCount(),
-                    reuse: try await scenario.idp.reuseCount(), results: results, deadline: .seconds(15),
-                    note: "commit and checks held by the pause, then served")
+                    fault: "CLIENT PAUSE 3000 during the wait",
+                    refreshes: try await scenario.idp.refreshCount(),
+                    reuse: try await scenario.idp.reuseCount(),
+                    results: results,
+                    deadline: .seconds(15),
+                    note: "commit and checks held by the pause, then served"
+                )
                 print(figures)
             }
         }
@@ -171,7 +201,10 @@ struct FaultTests {
                 let initial = try await scenario.seed(using: seeder)
                 let startAt = unixNow() + 1.5
                 let workers = try await Self.workers(
-                    2, scenario, ["TASKS": "8", "START_AT": String(startAt), "TIMEOUT_MS": "1000"])
+                    2,
+                    scenario,
+                    ["TASKS": "8", "START_AT": String(startAt), "TIMEOUT_MS": "1000"]
+                )
                 // Blocks the server for 3 s from just before the workers' start instant.
                 let sleeper = try RedisConnection(url: server.url)
                 try await waitUntil(timeout: .seconds(5), "the start instant approaches") { unixNow() > startAt - 0.2 }
@@ -183,8 +216,11 @@ struct FaultTests {
                 let figures = FaultFigures(
                     fault: "Redis slower than the deadline (DEBUG SLEEP 3, deadline 1 s)",
                     refreshes: try await scenario.idp.refreshCount(),
-                    reuse: try await scenario.idp.reuseCount(), results: results, deadline: .seconds(1),
-                    note: "every caller failed with .timeout at its deadline; the next call succeeded")
+                    reuse: try await scenario.idp.reuseCount(),
+                    results: results,
+                    deadline: .seconds(1),
+                    note: "every caller failed with .timeout at its deadline; the next call succeeded"
+                )
                 print(figures)
                 #expect(figures.slowestMilliseconds < 1500)
                 // Recovery: once Redis answers again, a caller refreshes normally (at worst after one lock TTL, should a
@@ -198,17 +234,21 @@ struct FaultTests {
 
     @Test(
         "Identity provider failures of unknown outcome (500, a hang): every waiter fails fast, the token is not presented again",
-        arguments: ["fail500", "hang"])
+        arguments: ["fail500", "hang"]
+    )
     func identityProviderFailure(mode: String) async throws {
         let scenario = try Scenario(name: "f-\(mode)")
         try await withRefresher(scenario.refresher()) { seeder in
             _ = try await scenario.seed(using: seeder)
             let workers = try await Self.workers(
-                4, scenario,
+                4,
+                scenario,
                 [
                     "TASKS": "8", "MODE": mode, "LATENCY_MS": "100",
                     "REFRESH_TIMEOUT_MS": "1000", "TIMEOUT_MS": "15000",
-                ], together: true)
+                ],
+                together: true
+            )
             let results = try await Self.results(workers)
             #expect(results.count == 32, "\(workers.map(\.lines))")
             #expect(results.allSatisfy { $0.error == "outcomeUnknown" })
@@ -218,8 +258,12 @@ struct FaultTests {
             let figures = FaultFigures(
                 fault: mode == "hang"
                     ? "identity provider hangs past the 1 s refresh timeout" : "identity provider answers 500",
-                refreshes: 0, reuse: 0, results: results, deadline: .seconds(15),
-                note: "1 attempt; outcome unknown recorded; waiters failed on the published outcome; lock released")
+                refreshes: 0,
+                reuse: 0,
+                results: results,
+                deadline: .seconds(15),
+                note: "1 attempt; outcome unknown recorded; waiters failed on the published outcome; lock released"
+            )
             print(figures)
             #expect(figures.slowestMilliseconds < 5000)
         }
@@ -238,9 +282,13 @@ struct FaultTests {
             #expect(try await scenario.redis.send("HGET", RedisArgument(scenario.idp.key), "after_revoke").int == 1)
             #expect(try await scenario.lockValue() == nil)
             let figures = FaultFigures(
-                fault: "identity provider rejects the refresh token (invalid_grant)", refreshes: 0, reuse: 0,
-                results: results, deadline: .seconds(20),
-                note: "1 attempt; .reloginRequired everywhere; rejection stored")
+                fault: "identity provider rejects the refresh token (invalid_grant)",
+                refreshes: 0,
+                reuse: 0,
+                results: results,
+                deadline: .seconds(20),
+                note: "1 attempt; .reloginRequired everywhere; rejection stored"
+            )
             print(figures)
         }
     }
@@ -280,7 +328,10 @@ struct FaultTests {
             let workers = try await WorkerProcess.start(
                 64,
                 environment: Self.environment(
-                    scenario, ["TASKS": "16", "START_AT": String(startAt), "TIMEOUT_MS": "30000"]))
+                    scenario,
+                    ["TASKS": "16", "START_AT": String(startAt), "TIMEOUT_MS": "30000"]
+                )
+            )
             for worker in workers { _ = try await worker.waitUntilReady(timeout: .seconds(60)) }
             var results: [TaskResult] = []
             for worker in workers { results += try await worker.results(timeout: .seconds(90)) }
@@ -290,9 +341,14 @@ struct FaultTests {
             #expect(try await scenario.idp.reuseCount() == 0)
             print(
                 FaultFigures(
-                    fault: "64 processes × 16 tasks", refreshes: try await scenario.idp.refreshCount(),
-                    reuse: try await scenario.idp.reuseCount(), results: results, deadline: .seconds(30),
-                    note: "one refresh for 1,024 callers"))
+                    fault: "64 processes × 16 tasks",
+                    refreshes: try await scenario.idp.refreshCount(),
+                    reuse: try await scenario.idp.reuseCount(),
+                    results: results,
+                    deadline: .seconds(30),
+                    note: "one refresh for 1,024 callers"
+                )
+            )
         }
     }
 }

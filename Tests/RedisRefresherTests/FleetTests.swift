@@ -37,7 +37,10 @@ struct FleetTests {
             let workers = try await WorkerProcess.start(
                 8,
                 environment: Self.environment(
-                    scenario, ["TASKS": "16", "START_AT": String(startAt), "LATENCY_MS": "200"]))
+                    scenario,
+                    ["TASKS": "16", "START_AT": String(startAt), "LATENCY_MS": "200"]
+                )
+            )
             for worker in workers { _ = try await worker.waitUntilReady() }
             var results: [TaskResult] = []
             for worker in workers { results += try await worker.results() }
@@ -57,7 +60,8 @@ struct FleetTests {
             print(
                 "fleet 8x16: refreshes=\(try await scenario.idp.refreshCount()) reuse=\(try await scenario.idp.reuseCount()) "
                     + "wake-up p50=\(wakeups.valueAtPercentile(50)) µs p99=\(wakeups.valueAtPercentile(99)) µs max=\(wakeups.max) µs "
-                    + "waits=\(try await scenario.stat("waits"))")
+                    + "waits=\(try await scenario.stat("waits"))"
+            )
         }
     }
 
@@ -69,7 +73,10 @@ struct FleetTests {
             // The doomed holder: its refresh function sleeps a minute before calling the IdP.
             let doomed = try await WorkerProcess(
                 environment: Self.environment(
-                    scenario, ["TASKS": "1", "LATENCY_MS": "60000", "LOCK_TTL_MS": "1500", "START_AT": "0"]))
+                    scenario,
+                    ["TASKS": "1", "LATENCY_MS": "60000", "LOCK_TTL_MS": "1500", "START_AT": "0"]
+                )
+            )
             let doomedOwner = try await doomed.waitUntilReady()
             try await waitUntil(timeout: .seconds(10), "the doomed worker holds the lock") {
                 try await scenario.isLockHeld(by: doomedOwner)
@@ -82,7 +89,9 @@ struct FleetTests {
                     [
                         "TASKS": "8", "LATENCY_MS": "50", "LOCK_TTL_MS": "1500", "START_AT": String(startAt),
                         "IDP_REUSE_GRACE_MS": "20000",
-                    ]))
+                    ]
+                )
+            )
             for survivor in survivors { _ = try await survivor.waitUntilReady() }
             try await waitUntil(timeout: .seconds(10), "survivors wait") { try await scenario.stat("waits") >= 4 }
             doomed.signal(SIGKILL)
@@ -105,7 +114,9 @@ struct FleetTests {
             let paused = try await WorkerProcess(
                 environment: Self.environment(
                     scenario,
-                    ["TASKS": "1", "MODE": "static", "LATENCY_MS": "2500", "LOCK_TTL_MS": "1000", "START_AT": "0"]))
+                    ["TASKS": "1", "MODE": "static", "LATENCY_MS": "2500", "LOCK_TTL_MS": "1000", "START_AT": "0"]
+                )
+            )
             let pausedOwner = try await paused.waitUntilReady()
             try await waitUntil(timeout: .seconds(10), "the worker holds the lock") {
                 try await scenario.isLockHeld(by: pausedOwner)
@@ -114,7 +125,10 @@ struct FleetTests {
             // Another worker takes over once the lock expires (inside the reuse grace) and refreshes for real.
             try await withRefresher(
                 scenario.refresher(
-                    lockTTL: .seconds(1), pollInterval: .milliseconds(200), reuseGrace: .seconds(30))
+                    lockTTL: .seconds(1),
+                    pollInterval: .milliseconds(200),
+                    reuseGrace: .seconds(30)
+                )
             ) { other in
                 let fresh = try await other.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
                 #expect(fresh.generation == initial.generation + 1)
@@ -126,7 +140,10 @@ struct FleetTests {
                 // It gets the stored (newer) session, not its own late tokens.
                 #expect(results.first?.ok == true && results.first?.generation == fresh.generation)
                 let stored = try await scenario.redis.send(
-                    "HGET", RedisArgument(scenario.keys.sessionHash), "access_token")
+                    "HGET",
+                    RedisArgument(scenario.keys.sessionHash),
+                    "access_token"
+                )
                 #expect(stored.string == fresh.accessToken)
                 #expect(try await scenario.storedGeneration() == fresh.generation)
                 #expect(try await scenario.lockValue() == "intruder:9:0")
@@ -143,13 +160,16 @@ struct FleetTests {
                 let initial = try await scenario.seed(using: seeder)
                 let startAt = unixNow() + 1
                 let holder = try await WorkerProcess(
-                    environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "2000", "START_AT": "0"]))
+                    environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "2000", "START_AT": "0"])
+                )
                 let holderOwner = try await holder.waitUntilReady()
                 try await waitUntil(timeout: .seconds(10), "the holder holds the lock") {
                     try await scenario.isLockHeld(by: holderOwner)
                 }
                 let waiters = try await WorkerProcess.start(
-                    2, environment: Self.environment(scenario, ["TASKS": "8", "START_AT": String(startAt)]))
+                    2,
+                    environment: Self.environment(scenario, ["TASKS": "8", "START_AT": String(startAt)])
+                )
                 for waiter in waiters { _ = try await waiter.waitUntilReady() }
                 try await waitUntil(timeout: .seconds(10), "waiters wait") { try await scenario.stat("waits") >= 2 }
                 let killed = try await scenario.redis.send("CLIENT", "KILL", "TYPE", "pubsub").int ?? 0
@@ -169,7 +189,8 @@ struct FleetTests {
         try await withRefresher(scenario.refresher()) { seeder in
             _ = try await scenario.seed(using: seeder)
             let worker = try await WorkerProcess(
-                environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "60000", "START_AT": "0"]))
+                environment: Self.environment(scenario, ["TASKS": "1", "LATENCY_MS": "60000", "START_AT": "0"])
+            )
             let owner = try await worker.waitUntilReady()
             try await waitUntil(timeout: .seconds(10), "the worker holds the lock") {
                 try await scenario.isLockHeld(by: owner)

@@ -71,30 +71,45 @@ extension RefresherFeatures {
             let scenario = try Scenario()
             try await withRefresherConnections { connections in
                 let first = try await RedisRefresher(
-                    configuration: scenario.configuration(), connections: connections,
-                    refresh: scenario.refreshFunction())
+                    configuration: scenario.configuration(),
+                    connections: connections,
+                    refresh: scenario.refreshFunction()
+                )
                 var other = scenario.configuration()
                 other.session = scenario.session + "-b"
                 let second = try await RedisRefresher(
-                    configuration: other, connections: connections, refresh: scenario.refreshFunction())
+                    configuration: other,
+                    connections: connections,
+                    refresh: scenario.refreshFunction()
+                )
                 let seeded = try await scenario.seed(using: first)
                 var logger = Logger(label: "test")
                 logger.logLevel = .critical
                 let group = ServiceGroup(
                     configuration: .init(
-                        services: [connections, first, second], gracefulShutdownSignals: [], logger: logger))
+                        services: [connections, first, second],
+                        gracefulShutdownSignals: [],
+                        logger: logger
+                    )
+                )
                 let running = Task { try await group.run() }
                 // Serving while the group runs.
                 #expect(
-                    try await first.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10)).generation == 2)
+                    try await first.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10)).generation == 2
+                )
                 await group.triggerGracefulShutdown()
                 try await running.value
                 for refresher in [first, second] {
                     await #expect(throws: RefresherError.self) {
                         _ = try await refresher.refreshAccessTokenOrReLogin(
                             after: Credentials(
-                                accessToken: "a", refreshToken: "r", expiresAtMilliseconds: nil, generation: 99),
-                            timeout: .seconds(1))
+                                accessToken: "a",
+                                refreshToken: "r",
+                                expiresAtMilliseconds: nil,
+                                generation: 99
+                            ),
+                            timeout: .seconds(1)
+                        )
                     }
                 }
                 await #expect(throws: RedisError.self) { try await connections.commands.send("PING") }

@@ -50,7 +50,12 @@ struct LockLifetimeTests {
 
             try await withRefresher(scenario.refresher()) { second in
                 try await scenario.redis.send(
-                    "SET", RedisArgument(scenario.keys.lock), "someone-else:2:0", "PX", "10000")
+                    "SET",
+                    RedisArgument(scenario.keys.lock),
+                    "someone-else:2:0",
+                    "PX",
+                    "10000"
+                )
                 await second.shutdown()
                 #expect(try await scenario.lockValue() == "someone-else:2:0")
             }

@@ -55,7 +55,8 @@ extension RefresherFeatures {
                     let fresh = try await waiter.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
                     #expect(try await refreshed.generation == fresh.generation)
                     #expect(
-                        try waiterMetrics.expectCounter(RefresherMetricNames.waits, session(scenario)).totalValue == 1)
+                        try waiterMetrics.expectCounter(RefresherMetricNames.waits, session(scenario)).totalValue == 1
+                    )
                     #expect(metrics(waiterMetrics, resolvedVia: "pubsub", scenario) == 1)
                     #expect(metrics(waiterMetrics, resolvedVia: "poll", scenario) == 0)
                     let latency = try waiterMetrics.expectTimer(RefresherMetricNames.wakeUpLatency, session(scenario))
@@ -86,7 +87,8 @@ extension RefresherFeatures {
                     #expect(self.metrics(metrics, resolvedVia: "pubsub", scenario) == 0)
                     #expect(
                         try metrics.expectTimer(RefresherMetricNames.wakeUpLatency, session(scenario)).values.count
-                            == 1)
+                            == 1
+                    )
                 }
             }
         }
@@ -113,7 +115,8 @@ extension RefresherFeatures {
                 #expect(try metrics.expectCounter(RefresherMetricNames.retries, retries).totalValue == 3)
                 #expect(try metrics.expectCounter(RefresherMetricNames.failures, rejected).totalValue == 1)
                 #expect(
-                    try metrics.expectTimer(RefresherMetricNames.refreshDuration, session(scenario)).values.count == 2)
+                    try metrics.expectTimer(RefresherMetricNames.refreshDuration, session(scenario)).values.count == 2
+                )
             }
         }
 
@@ -187,7 +190,8 @@ extension RefresherFeatures {
                 let result = try await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
                 #expect(result.accessToken != "late")
                 #expect(
-                    try metrics.expectCounter(RefresherMetricNames.fencedWrites, session(scenario)).totalValue == 1)
+                    try metrics.expectCounter(RefresherMetricNames.fencedWrites, session(scenario)).totalValue == 1
+                )
                 #expect(metrics.counterTotal(label: RefresherMetricNames.refreshes) == 0)
             }
         }
@@ -212,7 +216,9 @@ extension RefresherFeatures {
 
         func metrics(_ metrics: TestMetrics, resolvedVia via: String, _ scenario: Scenario) -> Int64 {
             metrics.counterTotal(
-                label: RefresherMetricNames.resolutions, dimensions: session(scenario) + [("via", via)])
+                label: RefresherMetricNames.resolutions,
+                dimensions: session(scenario) + [("via", via)]
+            )
         }
     }
 }

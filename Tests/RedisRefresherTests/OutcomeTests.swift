@@ -10,7 +10,10 @@ import Testing
 @Suite("Outcomes", .serialized)
 struct OutcomeTests {
     static func workers(
-        _ count: Int, _ scenario: Scenario, _ extra: [String: String], together: Bool = false
+        _ count: Int,
+        _ scenario: Scenario,
+        _ extra: [String: String],
+        together: Bool = false
     ) async throws -> [WorkerProcess] {
         try await FaultTests.workers(count, scenario, extra, together: together)
     }
@@ -21,24 +24,32 @@ struct OutcomeTests {
         try await withRefresher(scenario.refresher()) { seeder in
             let initial = try await scenario.seed(using: seeder, idpGrace: .seconds(10))
             let workers = try await Self.workers(
-                8, scenario,
+                8,
+                scenario,
                 [
                     "TASKS": "16", "MODE": "drop", "TIMEOUT_MS": "15000",
                     "IDP_REUSE_GRACE_MS": "10000",
-                ], together: true)
+                ],
+                together: true
+            )
             let results = try await FaultTests.results(workers)
             #expect(results.count == 128)
             let generations = Dictionary(grouping: results, by: { $0.generation ?? -1 }).mapValues(\.count)
             #expect(
                 results.allSatisfy { $0.ok && $0.generation == initial.generation + 1 },
-                "errors \(Set(results.map(\.error))), generations \(generations), initial \(initial.generation)")
+                "errors \(Set(results.map(\.error))), generations \(generations), initial \(initial.generation)"
+            )
             #expect(try await scenario.idp.refreshCount() == 1)
             #expect(try await scenario.idp.graceReuseCount() == 1)
             #expect(try await scenario.idp.reuseCount() == 0)
             let figures = FaultFigures(
                 fault: "answer lost after rotation, reuse grace 10 s, 8×16",
-                refreshes: try await scenario.idp.refreshCount(), reuse: try await scenario.idp.reuseCount(),
-                results: results, deadline: .seconds(15), note: "1 rotation + 1 in-grace retry; every caller served")
+                refreshes: try await scenario.idp.refreshCount(),
+                reuse: try await scenario.idp.reuseCount(),
+                results: results,
+                deadline: .seconds(15),
+                note: "1 rotation + 1 in-grace retry; every caller served"
+            )
             print(figures)
         }
     }
@@ -49,14 +60,22 @@ struct OutcomeTests {
         try await withRefresher(scenario.refresher()) { seeder in
             _ = try await scenario.seed(using: seeder)
             let workers = try await Self.workers(
-                8, scenario, ["TASKS": "16", "MODE": "drop", "TIMEOUT_MS": "15000"], together: true)
+                8,
+                scenario,
+                ["TASKS": "16", "MODE": "drop", "TIMEOUT_MS": "15000"],
+                together: true
+            )
             let results = try await FaultTests.results(workers)
             #expect(results.count == 128)
             #expect(results.allSatisfy { !$0.ok && $0.error == "outcomeUnknown" }, "\(results.map(\.error))")
             let figures = FaultFigures(
                 fault: "answer lost after rotation, no reuse grace, 8×16",
-                refreshes: try await scenario.idp.refreshCount(), reuse: try await scenario.idp.reuseCount(),
-                results: results, deadline: .seconds(15), note: "outcome recorded; every caller got outcomeUnknown")
+                refreshes: try await scenario.idp.refreshCount(),
+                reuse: try await scenario.idp.reuseCount(),
+                results: results,
+                deadline: .seconds(15),
+                note: "outcome recorded; every caller got outcomeUnknown"
+            )
             print(figures)
             #expect(figures.slowestMilliseconds < 1500)
             #expect(try await scenario.idp.refreshCount() == 1)
@@ -67,7 +86,8 @@ struct OutcomeTests {
             #expect(status.unknownOutcomeReason?.contains("connection reset") == true)
             let (access, refresh) = try await scenario.idp.start(salt: scenario.session + "-login")
             let replaced = try await seeder.replaceSession(
-                RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(60)))
+                RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(60))
+            )
             let fresh = try await seeder.refreshAccessTokenOrReLogin(after: replaced, timeout: .seconds(10))
             #expect(fresh.generation == replaced.generation + 1)
             #expect(
@@ -83,12 +103,14 @@ struct OutcomeTests {
         try await withRefresher(scenario.refresher()) { seeder in
             let initial = try await scenario.seed(using: seeder)
             let workers = try await Self.workers(
-                2, scenario,
+                2,
+                scenario,
                 [
                     "TASKS": "4", "MODE": "late", "LATENCY_MS": "1500", "REFRESH_TIMEOUT_MS": "500",
                     "LOCK_TTL_MS": "1000",
                     "START_AT": "0", "TIMEOUT_MS": "10000", "SHUTDOWN_GRACE_MS": "5000",
-                ])
+                ]
+            )
             let results = try await FaultTests.results(workers)
             #expect(results.count == 8)
             #expect(results.allSatisfy { !$0.ok && $0.error == "outcomeUnknown" })
@@ -104,9 +126,13 @@ struct OutcomeTests {
             print(
                 FaultFigures(
                     fault: "answer after the refresh timeout (1.5 s vs 0.5 s), 2×4",
-                    refreshes: try await scenario.idp.refreshCount(), reuse: try await scenario.idp.reuseCount(),
-                    results: results, deadline: .seconds(10), note: "callers got outcomeUnknown; the late tokens stored"
-                ))
+                    refreshes: try await scenario.idp.refreshCount(),
+                    reuse: try await scenario.idp.reuseCount(),
+                    results: results,
+                    deadline: .seconds(10),
+                    note: "callers got outcomeUnknown; the late tokens stored"
+                )
+            )
         }
     }
 
@@ -116,10 +142,13 @@ struct OutcomeTests {
         try await withRefresher(scenario.refresher()) { seeder in
             let initial = try await scenario.seed(using: seeder)
             let workers = try await Self.workers(
-                8, scenario,
+                8,
+                scenario,
                 [
                     "TASKS": "16", "MODE": "refuse", "REFUSE_FIRST": "2", "TIMEOUT_MS": "15000",
-                ], together: true)
+                ],
+                together: true
+            )
             let results = try await FaultTests.results(workers)
             #expect(results.count == 128)
             #expect(results.allSatisfy { $0.ok && $0.generation == initial.generation + 1 }, "\(results.map(\.error))")
@@ -129,14 +158,20 @@ struct OutcomeTests {
             print(
                 FaultFigures(
                     fault: "provider refuses connections twice (not processed), 8×16",
-                    refreshes: try await scenario.idp.refreshCount(), reuse: try await scenario.idp.reuseCount(),
-                    results: results, deadline: .seconds(15), note: "one holder, 3 presentations with backoff"))
+                    refreshes: try await scenario.idp.refreshCount(),
+                    reuse: try await scenario.idp.reuseCount(),
+                    results: results,
+                    deadline: .seconds(15),
+                    note: "one holder, 3 presentations with backoff"
+                )
+            )
         }
     }
 
     @Test(
         "SIGTERM of the holder mid-request: its lock expires; callers fail, or are served inside a grace",
-        arguments: [0, 20_000])
+        arguments: [0, 20_000]
+    )
     func holderTerminatedMidRequest(graceMilliseconds: Int) async throws {
         let scenario = try Scenario(name: "o-term")
         try await withRefresher(scenario.refresher()) { seeder in
@@ -147,7 +182,10 @@ struct OutcomeTests {
             ]
             let holder = try await WorkerProcess(
                 environment: FleetTests.environment(
-                    scenario, common.merging(["TASKS": "1", "MODE": "slow", "LATENCY_MS": "60000"]) { $1 }))
+                    scenario,
+                    common.merging(["TASKS": "1", "MODE": "slow", "LATENCY_MS": "60000"]) { $1 }
+                )
+            )
             let holderOwner = try await holder.waitUntilReady()
             try await waitUntil(timeout: .seconds(10), "the provider rotated for the holder") {
                 try await scenario.idp.refreshCount() == 1
@@ -161,7 +199,9 @@ struct OutcomeTests {
             #expect(results.count == 32)
             if graceMilliseconds > 0 {
                 #expect(
-                    results.allSatisfy { $0.ok && $0.generation == initial.generation + 1 }, "\(results.map(\.error))")
+                    results.allSatisfy { $0.ok && $0.generation == initial.generation + 1 },
+                    "\(results.map(\.error))"
+                )
                 #expect(try await scenario.idp.graceReuseCount() == 1)
             } else {
                 #expect(results.allSatisfy { !$0.ok && $0.error == "outcomeUnknown" }, "\(results.map(\.error))")
@@ -172,11 +212,14 @@ struct OutcomeTests {
             let figures = FaultFigures(
                 fault:
                     "holder SIGTERM mid-request (shutdown grace 0.5 s), 4×8, reuse grace \(graceMilliseconds / 1000) s",
-                refreshes: try await scenario.idp.refreshCount(), reuse: try await scenario.idp.reuseCount(),
-                results: results, deadline: .seconds(15),
+                refreshes: try await scenario.idp.refreshCount(),
+                reuse: try await scenario.idp.reuseCount(),
+                results: results,
+                deadline: .seconds(15),
                 note: graceMilliseconds > 0
                     ? "lock left to expire; takeover inside the grace"
-                    : "lock left to expire; outcome unknown after 3 s")
+                    : "lock left to expire; outcome unknown after 3 s"
+            )
             print(figures)
             #expect(figures.slowestMilliseconds < 15000)
         }
@@ -198,7 +241,10 @@ struct OutcomeTests {
                 ]
                 let holder = try await WorkerProcess(
                     environment: FleetTests.environment(
-                        scenario, common.merging(["TASKS": "4", "MODE": "slow", "LATENCY_MS": "1500"]) { $1 }))
+                        scenario,
+                        common.merging(["TASKS": "4", "MODE": "slow", "LATENCY_MS": "1500"]) { $1 }
+                    )
+                )
                 _ = try await holder.waitUntilReady()
                 let waiters = try await Self.workers(3, scenario, common.merging(["TASKS": "8"]) { $1 })
                 try await waitUntil(timeout: .seconds(10), "the provider rotated for the holder") {
@@ -211,14 +257,20 @@ struct OutcomeTests {
                 let results = try await FaultTests.results([holder] + waiters)
                 #expect(results.count == 28)
                 #expect(
-                    results.allSatisfy { $0.ok && $0.generation == initial.generation + 1 }, "\(results.map(\.error))")
+                    results.allSatisfy { $0.ok && $0.generation == initial.generation + 1 },
+                    "\(results.map(\.error))"
+                )
                 #expect(try await scenario.storedGeneration() == initial.generation + 1)
                 #expect(try await scenario.idp.refreshCount() == 1)
                 #expect(try await scenario.idp.reuseCount() == 0)
                 let figures = FaultFigures(
-                    fault: "Redis down 3 s (1.5 × lock TTL) during the commit, AOF", refreshes: 1,
-                    reuse: try await scenario.idp.reuseCount(), results: results, deadline: .seconds(20),
-                    note: "commit retried; waiters respected the unrecorded attempt")
+                    fault: "Redis down 3 s (1.5 × lock TTL) during the commit, AOF",
+                    refreshes: 1,
+                    reuse: try await scenario.idp.reuseCount(),
+                    results: results,
+                    deadline: .seconds(20),
+                    note: "commit retried; waiters respected the unrecorded attempt"
+                )
                 print(figures)
             }
         }

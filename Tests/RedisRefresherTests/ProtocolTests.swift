@@ -15,8 +15,16 @@ struct ProtocolTests {
 
     static func request(_ acquisition: String, generation: Int64) -> SessionStore.CheckRequest {
         SessionStore.CheckRequest(
-            acquisition: acquisition, lockTTL: .seconds(10), generation: generation, lineage: nil, takeover: false,
-            countWait: true, waitingSince: nil, reuseGrace: .zero, attemptHorizon: .seconds(40))
+            acquisition: acquisition,
+            lockTTL: .seconds(10),
+            generation: generation,
+            lineage: nil,
+            takeover: false,
+            countWait: true,
+            waitingSince: nil,
+            reuseGrace: .zero,
+            attemptHorizon: .seconds(40)
+        )
     }
 
     @Test("A check sent again after its reply was lost recognises its own lock instead of waiting for it")
@@ -37,7 +45,8 @@ struct ProtocolTests {
             // Another acquisition of the same process is someone else.
             guard
                 case .held(let holder, _, _) = try await store.check(
-                    Self.request("w:1:a-2", generation: initial.generation))
+                    Self.request("w:1:a-2", generation: initial.generation)
+                )
             else {
                 Issue.record("another acquisition was let in")
                 return
@@ -55,16 +64,22 @@ struct ProtocolTests {
             _ = try await store.check(Self.request("w:1:a-1", generation: initial.generation))
             try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "w:2:b-1", "PX", "10000")
             let recorded = try await store.fail(
-                .rejected("invalid_grant"), generation: initial.generation, lineage: initial.lineage, by: "w:1:a-1")
+                .rejected("invalid_grant"),
+                generation: initial.generation,
+                lineage: initial.lineage,
+                by: "w:1:a-1"
+            )
             #expect(recorded)
             #expect(try await scenario.lockValue() == "w:2:b-1")
             try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
             #expect(
                 try await store.check(Self.request("w:3:c-1", generation: initial.generation))
-                    == .rejected(reason: "invalid_grant"))
+                    == .rejected(reason: "invalid_grant")
+            )
             // A not-processed failure after losing the lock records nothing: the token is still good.
             #expect(
-                try await store.fail(.notProcessed("HTTP 503"), generation: 99, lineage: nil, by: "w:1:a-1") == false)
+                try await store.fail(.notProcessed("HTTP 503"), generation: 99, lineage: nil, by: "w:1:a-1") == false
+            )
         }
     }
 
@@ -78,14 +93,16 @@ struct ProtocolTests {
             try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
             #expect(
                 try await store.present(owner: "w:1:a-1", generation: initial.generation, ttl: .seconds(10))
-                    == .recorded)
+                    == .recorded
+            )
             #expect(try await scenario.lockValue() == "w:1:a-1")
             #expect(try await scenario.sessionField("attempt_by") == "w:1:a-1")
             // Another acquisition finds the attempt of the first one recorded: it may not present.
             try await scenario.redis.send("DEL", RedisArgument(scenario.keys.lock))
             #expect(
                 try await store.present(owner: "w:2:b-1", generation: initial.generation, ttl: .seconds(10))
-                    == .lockLost)
+                    == .lockLost
+            )
             #expect(try await scenario.lockValue() == nil)
         }
     }
@@ -99,11 +116,16 @@ struct ProtocolTests {
             _ = try await store.check(Self.request("w:1:a-1", generation: initial.generation))
             #expect(
                 try await store.present(owner: "w:1:a-1", generation: initial.generation, ttl: .seconds(10))
-                    == .recorded)
+                    == .recorded
+            )
             try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "w:2:b-1", "PX", "10000")
             #expect(
                 try await !store.fail(
-                    .outcomeUnknown("timeout"), generation: initial.generation, lineage: initial.lineage, by: "w:1:a-1")
+                    .outcomeUnknown("timeout"),
+                    generation: initial.generation,
+                    lineage: initial.lineage,
+                    by: "w:1:a-1"
+                )
             )
             #expect(try await scenario.sessionField("unknown_generation") == nil)
             #expect(try await scenario.lockValue() == "w:2:b-1")
@@ -120,13 +142,17 @@ struct ProtocolTests {
             try await scenario.redis.send("DEL", RedisArgument(scenario.keys.sessionHash))
             let outcome = try await store.commit(
                 RefreshedTokens(accessToken: "fresh-a", refreshToken: "fresh-r", expiresIn: .seconds(60)),
-                after: initial, by: "w:1:a-1", duration: .milliseconds(5))
+                after: initial,
+                by: "w:1:a-1",
+                duration: .milliseconds(5)
+            )
             #expect(
                 outcome == .committed(generation: initial.generation + 1, atMilliseconds: nil)
                     || {
                         if case .committed(let generation, _) = outcome { return generation == initial.generation + 1 }
                         return false
-                    }())
+                    }()
+            )
             #expect(try await scenario.sessionField("refresh_token") == "fresh-r")
             #expect(try await scenario.sessionField("lineage") == initial.lineage)
         }
@@ -141,8 +167,13 @@ struct ProtocolTests {
         try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "w:1:a-1", "PX", "10000")
         try await scenario.redis.send("SET", RedisArgument(scenario.keys.lastRefreshTime), RedisArgument(now - 40_000))
         try await scenario.redis.send(
-            "HSET", RedisArgument(scenario.keys.sessionHash), "attempt_by", "w:1:a-1", "attempt_heartbeat",
-            RedisArgument(now - 2_000))
+            "HSET",
+            RedisArgument(scenario.keys.sessionHash),
+            "attempt_by",
+            "w:1:a-1",
+            "attempt_heartbeat",
+            RedisArgument(now - 2_000)
+        )
         #expect(try await admin.release(owner: "w:1:a-1", unlessAliveWithin: .seconds(30)) == .holderAlive)
         #expect(try await scenario.lockValue() == "w:1:a-1")
         #expect(try await admin.release(owner: "w:1:a-1", unlessAliveWithin: .seconds(1)) == .released)
@@ -174,7 +205,10 @@ struct ProtocolTests {
                     // The provider answers; by then Redis refuses every write.
                     _ = try? await admin.send("CONFIG", "SET", "maxmemory", "1")
                     return RefreshedTokens(
-                        accessToken: "new-access", refreshToken: "new-refresh", expiresIn: .seconds(60))
+                        accessToken: "new-access",
+                        refreshToken: "new-refresh",
+                        expiresIn: .seconds(60)
+                    )
                 })
             ) { refresher in
                 let initial = try await scenario.seed(using: refresher)
@@ -224,7 +258,8 @@ struct ProtocolTests {
                 let (access, refresh) = try await scenario.idp.start(salt: scenario.session + "-new")
                 try await withRefresher(scenario.refresher()) { admin in
                     let (seeded, wrote) = try await admin.seedSession(
-                        RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600)))
+                        RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: .seconds(3600))
+                    )
                     #expect(wrote && seeded.generation == 1 && seeded.lineage != old.lineage)
                     for refresher in [first, second] {
                         try await waitUntil(timeout: .seconds(10), "the new session is served") {
@@ -241,7 +276,8 @@ struct ProtocolTests {
     }
 
     @Test(
-        "Redis back at an already refreshed generation: the newer session is written back, never the old token reused")
+        "Redis back at an already refreshed generation: the newer session is written back, never the old token reused"
+    )
     func redisWentBackwards() async throws {
         let scenario = try Scenario(name: "p-back")
         try await withRefresher(scenario.refresher()) { first in
@@ -250,8 +286,14 @@ struct ProtocolTests {
             #expect(second.generation == initial.generation + 1)
             // Redis loses the last write (a failover with replication lag, a restore): generation 1 with its used token.
             try await scenario.redis.send(
-                "HSET", RedisArgument(scenario.keys.sessionHash), "generation", RedisArgument(initial.generation),
-                "access_token", RedisArgument(initial.accessToken), "refresh_token", RedisArgument(initial.refreshToken)
+                "HSET",
+                RedisArgument(scenario.keys.sessionHash),
+                "generation",
+                RedisArgument(initial.generation),
+                "access_token",
+                RedisArgument(initial.accessToken),
+                "refresh_token",
+                RedisArgument(initial.refreshToken)
             )
             // A process that still holds generation 2 writes it back and refreshes with its refresh token.
             #expect(try await first.credentials().generation == second.generation)
@@ -261,8 +303,14 @@ struct ProtocolTests {
             #expect(try await scenario.idp.reuseCount() == 0)
             // A process without the newer copy never presents the old token: the outcome is recorded as unknown.
             try await scenario.redis.send(
-                "HSET", RedisArgument(scenario.keys.sessionHash), "generation", RedisArgument(initial.generation),
-                "access_token", RedisArgument(initial.accessToken), "refresh_token", RedisArgument(initial.refreshToken)
+                "HSET",
+                RedisArgument(scenario.keys.sessionHash),
+                "generation",
+                RedisArgument(initial.generation),
+                "access_token",
+                RedisArgument(initial.accessToken),
+                "refresh_token",
+                RedisArgument(initial.refreshToken)
             )
             try await withRefresher(scenario.refresher()) { fresh in
                 do throws(RefresherError) {
@@ -314,7 +362,11 @@ struct ProtocolTests {
     @Test("validate() names the fields of a command timeout or refresh timeout that does not fit the lock TTL")
     func timingRelations() async throws {
         let tooLong = RefresherConfiguration(
-            redisURL: TestRedis.url, session: "ok", lockTTL: .seconds(1), refreshTimeout: .seconds(30))
+            redisURL: TestRedis.url,
+            session: "ok",
+            lockTTL: .seconds(1),
+            refreshTimeout: .seconds(30)
+        )
         #expect(throws: RefresherError.self) { try tooLong.validate() }
         do {
             try tooLong.validate()
@@ -325,7 +377,9 @@ struct ProtocolTests {
             do throws(RefresherError) {
                 _ = try await RedisRefresher(
                     configuration: .init(redisURL: TestRedis.url, session: "ok", lockTTL: .seconds(3)),
-                    connections: shared, refresh: { _ in throw RefreshFailure.rejected("unused") })
+                    connections: shared,
+                    refresh: { _ in throw RefreshFailure.rejected("unused") }
+                )
                 Issue.record("a 2 s command timeout was accepted with a 3 s lock TTL")
             } catch {
                 #expect(error.code == .invalidConfiguration)

@@ -39,11 +39,16 @@ struct RefreshFailureTests {
                 // A fresh login clears the rejection.
                 let replaced = try await other.replaceSession(
                     RefreshedTokens(
-                        accessToken: "relogin-access", refreshToken: "relogin-refresh", expiresIn: .seconds(60)))
+                        accessToken: "relogin-access",
+                        refreshToken: "relogin-refresh",
+                        expiresIn: .seconds(60)
+                    )
+                )
                 #expect(replaced.generation == initial.generation + 1)
                 #expect(
                     try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "rejected_reason")
-                        .isNull)
+                        .isNull
+                )
             }
         }
     }
@@ -55,13 +60,19 @@ struct RefreshFailureTests {
         try await withRefresher(
             RedisRefresher(
                 configuration: RefresherConfiguration(
-                    redisURL: scenario.url, session: scenario.session,
+                    redisURL: scenario.url,
+                    session: scenario.session,
                     retry: .init(
-                        maximumAttempts: 3, initialBackoff: .milliseconds(10), maximumBackoff: .milliseconds(20))),
+                        maximumAttempts: 3,
+                        initialBackoff: .milliseconds(10),
+                        maximumBackoff: .milliseconds(20)
+                    )
+                ),
                 refresh: { _ in
                     attempts.add(1, ordering: .relaxed)
                     throw RefreshFailure.notProcessed("HTTP 503")
-                })
+                }
+            )
         ) { refresher in
             let initial = try await scenario.seed(using: refresher)
             do throws(RefresherError) {
@@ -78,7 +89,8 @@ struct RefreshFailureTests {
             #expect(try await scenario.storedGeneration() == initial.generation)
             #expect(
                 try await scenario.redis.send("HGET", RedisArgument(scenario.keys.sessionHash), "attempt_by").string
-                    == nil)
+                    == nil
+            )
             // Not processed means the token was not used: the next call presents it again.
             _ = try? await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
             #expect(attempts.load(ordering: .relaxed) == 6)
@@ -123,12 +135,17 @@ struct RefreshFailureTests {
         try await withRefresher(
             RedisRefresher(
                 configuration: .init(
-                    redisURL: scenario.url, session: scenario.session, refreshTimeout: .milliseconds(300)),
+                    redisURL: scenario.url,
+                    session: scenario.session,
+                    refreshTimeout: .milliseconds(300)
+                ),
                 refresh: { _ in
                     calls.add(1, ordering: .relaxed)
                     try? await Task.sleep(for: .seconds(3600))
                     throw CancellationError()
-                }), gracePeriod: .milliseconds(100)
+                }
+            ),
+            gracePeriod: .milliseconds(100)
         ) { refresher in
             let initial = try await scenario.seed(using: refresher)
             do throws(RefresherError) {

@@ -36,12 +36,16 @@ struct SecurityTests {
             let scenario = try Scenario(url: server.url, name: "acl")
             let refresh = scenario.refreshFunction()
             let configuration = RefresherConfiguration(
-                redisURL: url, session: scenario.session, pollInterval: .milliseconds(200))
+                redisURL: url,
+                session: scenario.session,
+                pollInterval: .milliseconds(200)
+            )
             try await withRefresher(RedisRefresher(configuration: configuration, refresh: refresh)) { first in
                 try await withRefresher(RedisRefresher(configuration: configuration, refresh: refresh)) { second in
                     let (access, refreshToken) = try await scenario.idp.start(salt: scenario.session)
                     let (initial, _) = try await first.seedSession(
-                        RefreshedTokens(accessToken: access, refreshToken: refreshToken, expiresIn: .seconds(60)))
+                        RefreshedTokens(accessToken: access, refreshToken: refreshToken, expiresIn: .seconds(60))
+                    )
                     async let a = first.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
                     async let b = second.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10))
                     let (freshA, freshB) = try await (a, b)
@@ -73,18 +77,24 @@ struct SecurityTests {
                 try await withRefresher(
                     RedisRefresher(
                         configuration: .init(redisURL: url, session: scenario.session),
-                        refresh: scenario.refreshFunction())
+                        refresh: scenario.refreshFunction()
+                    )
                 ) { refresher in
                     do throws(RefresherError) {
                         _ = try await refresher.seedSession(
                             RefreshedTokens(
-                                accessToken: "a-\(user)", refreshToken: "r-\(user)", expiresIn: .seconds(60)))
+                                accessToken: "a-\(user)",
+                                refreshToken: "r-\(user)",
+                                expiresIn: .seconds(60)
+                            )
+                        )
                         Issue.record("\(user) could seed")
                     } catch {
                         #expect(error.code == .redisError)
                         #expect(
                             ["NOPERM", "permission", "can't run this command"].contains { error.message.contains($0) },
-                            "\(error.message)")
+                            "\(error.message)"
+                        )
                         #expect(!error.message.contains("a-\(user)"))
                     }
                 }
@@ -100,15 +110,15 @@ struct SecurityTests {
         let scenario = try Scenario(name: "leak")
         var logger = Logger(label: "leak-test") { label in CapturingLogHandler(label: label, capture: capture) }
         logger.logLevel = .trace
+        let makeRefresher: (Int) async throws -> RedisRefresher = { [logger] _ in
+            try await RedisRefresher(
+                configuration: scenario.configuration(pollInterval: .milliseconds(200)),
+                logger: logger,
+                refresh: scenario.refreshFunction()
+            )
+        }
         let (initial, current, relogin, errors): (Credentials, Credentials, Credentials, [String]) =
-            try await withRefreshers(
-                count: 3,
-                { _ in
-                    try await RedisRefresher(
-                        configuration: scenario.configuration(pollInterval: .milliseconds(200)), logger: logger,
-                        refresh: scenario.refreshFunction())
-                }
-            ) { refreshers in
+            try await withRefreshers(count: 3, makeRefresher) { refreshers in
                 let initial = try await scenario.seed(using: refreshers[0])
                 var errors: [String] = []
                 // A storm, a second wave, a rejected refresh, a re-login, a timeout.
@@ -120,7 +130,9 @@ struct SecurityTests {
                             for _ in 0..<10 {
                                 group.addTask {
                                     try await refresher.refreshAccessTokenOrReLogin(
-                                        after: generation, timeout: .seconds(10))
+                                        after: generation,
+                                        timeout: .seconds(10)
+                                    )
                                 }
                             }
                         }
@@ -138,8 +150,11 @@ struct SecurityTests {
                 }
                 let relogin = try await refreshers[1].replaceSession(
                     RefreshedTokens(
-                        accessToken: "relogin-access-secret", refreshToken: "relogin-refresh-secret",
-                        expiresIn: .seconds(60)))
+                        accessToken: "relogin-access-secret",
+                        refreshToken: "relogin-refresh-secret",
+                        expiresIn: .seconds(60)
+                    )
+                )
                 try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "someone:1:0", "PX", "5000")
                 do throws(RefresherError) {
                     _ = try await refreshers[2].refreshAccessTokenOrReLogin(after: relogin, timeout: .milliseconds(300))
@@ -174,7 +189,8 @@ struct SecurityTests {
 
     /// Expects that no rendering of `value` (dump, description, debug description, mirror walk) holds a secret.
     static func expectHidden<T>(
-        _ secrets: [String] = [password, accessToken, refreshToken], in value: T,
+        _ secrets: [String] = [password, accessToken, refreshToken],
+        in value: T,
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
         for secret in secrets {
@@ -199,10 +215,18 @@ struct SecurityTests {
     @Test("Credentials and RefreshedTokens show fingerprints, never tokens, however they are printed")
     func credentialsNeverShowTokens() {
         let credentials = Credentials(
-            accessToken: Self.accessToken, refreshToken: Self.refreshToken, expiresAtMilliseconds: 1_700_000_000_000,
-            generation: 42, refreshedAtMilliseconds: 1_699_999_000_000, refreshedBy: "web-1:7:abcd")
+            accessToken: Self.accessToken,
+            refreshToken: Self.refreshToken,
+            expiresAtMilliseconds: 1_700_000_000_000,
+            generation: 42,
+            refreshedAtMilliseconds: 1_699_999_000_000,
+            refreshedBy: "web-1:7:abcd"
+        )
         let tokens = RefreshedTokens(
-            accessToken: Self.accessToken, refreshToken: Self.refreshToken, expiresAtMilliseconds: 1_700_000_000_000)
+            accessToken: Self.accessToken,
+            refreshToken: Self.refreshToken,
+            expiresAtMilliseconds: 1_700_000_000_000
+        )
         let kept = RefreshedTokens(accessToken: Self.accessToken, refreshToken: nil, expiresAtMilliseconds: nil)
         Self.expectHidden(in: Optional(credentials))
         Self.expectHidden(in: credentials)
@@ -232,15 +256,20 @@ struct SecurityTests {
             // Not even a URL the parser would refuse.
             ("redis://:\(password)@host:99999", "redis://:***@host:99999"),
             ("redis://:pa/ss\(password)@host", "redis://:***@host"),
-        ])
+        ]
+    )
     func configurationHidesPassword(_ url: String, _ shown: String) {
         let configuration = RefresherConfiguration(
-            redisURL: url, session: "crm-api", refreshAhead: .seconds(30))
+            redisURL: url,
+            session: "crm-api",
+            refreshAhead: .seconds(30)
+        )
         Self.expectHidden([Self.password], in: configuration)
         Self.expectHidden([Self.password], in: [configuration])
         #expect(configuration.redactedRedisURL == shown)
         #expect(
-            configuration.description.hasPrefix("RefresherConfiguration(redisURL: \"\(shown)\", session: \"crm-api\""))
+            configuration.description.hasPrefix("RefresherConfiguration(redisURL: \"\(shown)\", session: \"crm-api\"")
+        )
         #expect(configuration.description.contains("refreshAhead: 30.0 seconds"), "\(configuration)")
         #expect(String(reflecting: configuration) == configuration.description)
         #expect(Self.mirrorLabels(configuration) == Self.storedProperties(of: RefresherConfiguration.self))
@@ -251,7 +280,8 @@ struct SecurityTests {
         arguments: [
             "redis://:\(password)@127.0.0.1:99999", "rediss://:\(password)@h?bogus=1", "redis://:\(password)%zz@h",
             "unix:///s?password=\(password)&bogus=1",
-        ])
+        ]
+    )
     func urlErrorsHidePassword(_ url: String) async {
         do {
             _ = try RefresherConnections(url: url)
@@ -263,7 +293,8 @@ struct SecurityTests {
         do {
             _ = try await RedisRefresher(
                 configuration: RefresherConfiguration(redisURL: url, session: "crm-api"),
-                refresh: { _ in RefreshedTokens(accessToken: "a", refreshToken: "r", expiresAtMilliseconds: nil) })
+                refresh: { _ in RefreshedTokens(accessToken: "a", refreshToken: "r", expiresAtMilliseconds: nil) }
+            )
             Issue.record("accepted \(url)")
         } catch {
             Self.expectHidden([Self.password], in: error)
@@ -278,11 +309,17 @@ struct SecurityTests {
             let scenario = try Scenario(url: url, name: "redact")
             try await withRefresher(
                 RedisRefresher(
-                    configuration: scenario.configuration(), refresh: scenario.refreshFunction())
+                    configuration: scenario.configuration(),
+                    refresh: scenario.refreshFunction()
+                )
             ) { refresher in
                 let (credentials, _) = try await refresher.seedSession(
                     RefreshedTokens(
-                        accessToken: Self.accessToken, refreshToken: Self.refreshToken, expiresIn: .seconds(60)))
+                        accessToken: Self.accessToken,
+                        refreshToken: Self.refreshToken,
+                        expiresIn: .seconds(60)
+                    )
+                )
                 // The tokens are in the refresher's cache now.
                 #expect(try await refresher.credentials().accessToken == Self.accessToken)
                 Self.expectHidden(in: credentials)

@@ -65,8 +65,13 @@ struct SingleFlightTests {
             let waiter = Task { try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(10)) }
             try await waitUntil(timeout: .seconds(5), "the waiter is waiting") { try await scenario.stat("waits") >= 1 }
             try await scenario.redis.send(
-                "HSET", RedisArgument(scenario.keys.sessionHash), "generation", RedisArgument(initial.generation + 1),
-                "access_token", "silent-access")
+                "HSET",
+                RedisArgument(scenario.keys.sessionHash),
+                "generation",
+                RedisArgument(initial.generation + 1),
+                "access_token",
+                "silent-access"
+            )
             let fresh = try await waiter.value
             #expect(fresh.generation == initial.generation + 1)
             #expect(fresh.accessToken == "silent-access")
@@ -83,8 +88,10 @@ struct SingleFlightTests {
                 let scenario = try Scenario(name: "tenant\(index)")
                 // Shut down with the shared connections.
                 let refresher = try await RedisRefresher(
-                    configuration: scenario.configuration(), connections: connections,
-                    refresh: scenario.refreshFunction())
+                    configuration: scenario.configuration(),
+                    connections: connections,
+                    refresh: scenario.refreshFunction()
+                )
                 refreshers.append((scenario, refresher, try await scenario.seed(using: refresher)))
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -92,7 +99,9 @@ struct SingleFlightTests {
                     for _ in 0..<10 {
                         group.addTask {
                             let fresh = try await refresher.refreshAccessTokenOrReLogin(
-                                after: initial, timeout: .seconds(10))
+                                after: initial,
+                                timeout: .seconds(10)
+                            )
                             #expect(fresh.generation == initial.generation + 1)
                         }
                     }

@@ -11,8 +11,12 @@ struct StateMachineTests {
 
     static func policy(grace: Duration = .zero, attempts: Int = 4) -> RefreshAttempts.Policy {
         .init(
-            reuseGrace: grace, maximumAttempts: attempts, initialBackoff: .milliseconds(100),
-            maximumBackoff: .seconds(2), budget: .seconds(15))
+            reuseGrace: grace,
+            maximumAttempts: attempts,
+            initialBackoff: .milliseconds(100),
+            maximumBackoff: .seconds(2),
+            budget: .seconds(15)
+        )
     }
 
     @Test("Success commits whatever the expiry; a rejection is recorded at once")
@@ -24,7 +28,8 @@ struct StateMachineTests {
         rejected.presenting(at: Self.t0)
         #expect(
             rejected.next(after: .failed(.rejected("invalid_grant")), at: Self.at(10), jitter: 0)
-                == .record(.rejected("invalid_grant")))
+                == .record(.rejected("invalid_grant"))
+        )
     }
 
     @Test("Not processed: backoff doubling with jitter, then recorded as not processed after the last attempt")
@@ -33,15 +38,18 @@ struct StateMachineTests {
         machine.presenting(at: Self.t0)
         #expect(
             machine.next(after: .failed(.notProcessed("503")), at: Self.at(5), jitter: 1)
-                == .retry(after: .milliseconds(100)))
+                == .retry(after: .milliseconds(100))
+        )
         machine.presenting(at: Self.at(110))
         #expect(
             machine.next(after: .failed(.notProcessed("503")), at: Self.at(115), jitter: 0)
-                == .retry(after: .milliseconds(100)))
+                == .retry(after: .milliseconds(100))
+        )
         machine.presenting(at: Self.at(300))
         #expect(
             machine.next(after: .failed(.notProcessed("503")), at: Self.at(305), jitter: 0)
-                == .record(.notProcessed("503")))
+                == .record(.notProcessed("503"))
+        )
     }
 
     @Test("Not processed: no attempt starts past the budget")
@@ -50,7 +58,8 @@ struct StateMachineTests {
         machine.presenting(at: Self.t0)
         #expect(
             machine.next(after: .failed(.notProcessed("503")), at: Self.at(14_950), jitter: 1)
-                == .record(.notProcessed("503")))
+                == .record(.notProcessed("503"))
+        )
     }
 
     @Test("Unknown without a reuse grace: recorded at once, never presented again")
@@ -59,7 +68,8 @@ struct StateMachineTests {
         machine.presenting(at: Self.t0)
         #expect(
             machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(10), jitter: 0)
-                == .record(.outcomeUnknown("reset")))
+                == .record(.outcomeUnknown("reset"))
+        )
     }
 
     @Test("Unknown inside the grace: one prompt retry; outside it (with the margin), recorded")
@@ -67,12 +77,14 @@ struct StateMachineTests {
         var machine = RefreshAttempts(policy: Self.policy(grace: .seconds(10)), now: Self.t0)
         machine.presenting(at: Self.t0)
         #expect(
-            machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(200), jitter: 0) == .retry(after: .zero))
+            machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(200), jitter: 0) == .retry(after: .zero)
+        )
         machine.presenting(at: Self.at(200))
         // 9.2 s after the first presentation, the 1 s margin leaves no room.
         #expect(
             machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(9_200), jitter: 0)
-                == .record(.outcomeUnknown("reset")))
+                == .record(.outcomeUnknown("reset"))
+        )
     }
 
     @Test("After an unknown outcome, a not-processed retry must fit in the grace and a final failure is unknown")
@@ -80,15 +92,18 @@ struct StateMachineTests {
         var machine = RefreshAttempts(policy: Self.policy(grace: .seconds(2)), now: Self.t0)
         machine.presenting(at: Self.t0)
         #expect(
-            machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(100), jitter: 0) == .retry(after: .zero))
+            machine.next(after: .failed(.outcomeUnknown("reset")), at: Self.at(100), jitter: 0) == .retry(after: .zero)
+        )
         machine.presenting(at: Self.at(100))
         #expect(
             machine.next(after: .failed(.notProcessed("refused")), at: Self.at(150), jitter: 0)
-                == .retry(after: .milliseconds(100)))
+                == .retry(after: .milliseconds(100))
+        )
         machine.presenting(at: Self.at(300))
         #expect(
             machine.next(after: .failed(.notProcessed("refused")), at: Self.at(1_400), jitter: 0)
-                == .record(.outcomeUnknown("refused")))
+                == .record(.outcomeUnknown("refused"))
+        )
     }
 
     @Test("A takeover inside an earlier presentation's grace inherits its deadline")
@@ -107,18 +122,22 @@ struct StateMachineTests {
         #expect(waiter.isFirstCheck && !waiter.takeover)
         #expect(
             waiter.after(.held(holder: "h-1", remaining: .seconds(5), serverTime: 100), subscribed: true)
-                == .wait(.seconds(1)))
+                == .wait(.seconds(1))
+        )
         #expect(waiter.waitingSince == 100 && waiter.takeover && !waiter.isFirstCheck)
         #expect(
             waiter.after(.held(holder: "h-1", remaining: .milliseconds(300), serverTime: 900), subscribed: true)
-                == .wait(.milliseconds(300)))
+                == .wait(.milliseconds(300))
+        )
         #expect(
             waiter.after(.held(holder: "h-1", remaining: .seconds(5), serverTime: 1000), subscribed: false)
-                == .wait(.milliseconds(25)))
+                == .wait(.milliseconds(25))
+        )
         #expect(waiter.waitingSince == 100)
         #expect(
             waiter.after(.acquired(Self.credentials, atMilliseconds: 1, graceElapsed: nil), subscribed: true)
-                == .hold(Self.credentials, graceElapsed: nil))
+                == .hold(Self.credentials, graceElapsed: nil)
+        )
         #expect(waiter.tookOver)
         var other = FlightWaiter(generation: 3, pollInterval: .seconds(1), pubSub: true)
         #expect(other.after(.moved(Self.credentials), subscribed: true) == .finish(.success(Self.credentials)))
@@ -141,7 +160,8 @@ struct StateMachineTests {
         #expect(waiter.woke(.failed(generation: 2, outcome: .rejected, by: "h", reason: "old")) == nil)
         guard
             case .finish(.failure(let rejected)) = waiter.woke(
-                .failed(generation: 3, outcome: .rejected, by: "h", reason: "r"))
+                .failed(generation: 3, outcome: .rejected, by: "h", reason: "r")
+            )
         else {
             Issue.record("not finished")
             return
@@ -154,7 +174,11 @@ struct StateMachineTests {
 
     static func session(_ generation: Int64, lineage: String? = "L1", access: String = "a") -> Credentials {
         Credentials(
-            accessToken: access, refreshToken: "r", expiresAtMilliseconds: nil, generation: generation, lineage: lineage
+            accessToken: access,
+            refreshToken: "r",
+            expiresAtMilliseconds: nil,
+            generation: generation,
+            lineage: lineage
         )
     }
 

@@ -15,7 +15,8 @@ final class WorkerProcess: Sendable {
 
     init(environment: [String: String]) async throws {
         child = try await ChildProcess.start(
-            .init(executable: Self.executable.path, environment: environment, standardError: .discard))
+            .init(executable: Self.executable.path, environment: environment, standardError: .discard)
+        )
     }
 
     /// `count` workers with the same environment.
@@ -102,8 +103,17 @@ struct FaultFigures: CustomStringConvertible {
 
     var description: String {
         String(
-            format: "FAULT | %@ | %lld | %lld | %d/%d (ok %d) | %.0f ms / %.0f ms | %@ | %@", fault, refreshes, reuse,
-            resolved, results.count, succeeded, slowestMilliseconds, Double(deadline.components.seconds * 1000),
-            errors, note)
+            format: "FAULT | %@ | %lld | %lld | %d/%d (ok %d) | %.0f ms / %.0f ms | %@ | %@",
+            fault,
+            refreshes,
+            reuse,
+            resolved,
+            results.count,
+            succeeded,
+            slowestMilliseconds,
+            Double(deadline.components.seconds * 1000),
+            errors,
+            note
+        )
     }
 }

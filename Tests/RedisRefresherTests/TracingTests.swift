@@ -81,7 +81,8 @@ struct TracingTests {
         }
         // One wait span per refresher: each parented by a different refresher's caller.
         let waitCallers = Set(
-            waits.compactMap { wait in spans.first { $0.spanID == wait.parentSpanID }?.operationName })
+            waits.compactMap { wait in spans.first { $0.spanID == wait.parentSpanID }?.operationName }
+        )
         #expect(waitCallers == ["caller.waiter-0", "caller.waiter-1"])
         for other in others { await other.shutdown() }
         await holder.shutdown()

@@ -7,14 +7,16 @@ import Testing
 struct ValidationTests {
     @Test(
         "Hostile or malformed session names are refused",
-        arguments: ["", String(repeating: "a", count: 201), "a{b}", "a*", "a?", "a[b]", "a b", "a\nb", "café", "a/b"])
+        arguments: ["", String(repeating: "a", count: 201), "a{b}", "a*", "a?", "a[b]", "a b", "a\nb", "café", "a/b"]
+    )
     func badSessionNames(_ name: String) {
         #expect(throws: RefresherError.self) { try SessionName(name) }
     }
 
     @Test(
         "Good session names are accepted",
-        arguments: ["a", "crm-api", "tenant_1.prod:eu", String(repeating: "z", count: 200)])
+        arguments: ["a", "crm-api", "tenant_1.prod:eu", String(repeating: "z", count: 200)]
+    )
     func goodSessionNames(_ name: String) throws {
         #expect(try SessionName(name).rawValue == name)
     }
@@ -69,16 +71,20 @@ struct ValidationTests {
     func eventParsing() {
         #expect(
             RefresherEvent(line: "refreshed generation=5 by=h:1:a duration_ms=12")
-                == .refreshed(generation: 5, by: "h:1:a", durationMilliseconds: 12))
+                == .refreshed(generation: 5, by: "h:1:a", durationMilliseconds: 12)
+        )
         #expect(
             RefresherEvent(line: "failed generation=4 kind=rejected by=h:1:a reason=invalid_grant (reuse)")
-                == .failed(generation: 4, outcome: .rejected, by: "h:1:a", reason: "invalid_grant (reuse)"))
+                == .failed(generation: 4, outcome: .rejected, by: "h:1:a", reason: "invalid_grant (reuse)")
+        )
         #expect(
             RefresherEvent(line: "failed generation=4 kind=unknown by=h:1:a reason=timeout")
-                == .failed(generation: 4, outcome: .unknown, by: "h:1:a", reason: "timeout"))
+                == .failed(generation: 4, outcome: .unknown, by: "h:1:a", reason: "timeout")
+        )
         #expect(
             RefresherEvent(line: "failed generation=4 kind=transient by=h:1:a reason=HTTP 503")
-                == .failed(generation: 4, outcome: .notProcessed, by: "h:1:a", reason: "HTTP 503"))
+                == .failed(generation: 4, outcome: .notProcessed, by: "h:1:a", reason: "HTTP 503")
+        )
         #expect(RefresherEvent(line: "released by=h:1:a reason=shutdown") == .released(by: "h:1:a", reason: "shutdown"))
         #expect(RefresherEvent(line: "replaced generation=2 by=x") == .replaced(generation: 2, by: "x"))
         #expect(RefresherEvent(line: "refreshed generation=NaN") == .unknown("refreshed generation=NaN"))
@@ -94,7 +100,8 @@ struct ValidationTests {
             do throws(RefresherError) {
                 _ = try await refresher.refreshAccessTokenOrReLogin(
                     after: Credentials(accessToken: "a", refreshToken: "r", expiresAtMilliseconds: nil, generation: 1),
-                    timeout: .seconds(5))
+                    timeout: .seconds(5)
+                )
             } catch {
                 #expect(error.code == .corruptSession)
             }
@@ -109,7 +116,8 @@ struct ValidationTests {
             }
             // Nothing was overwritten.
             #expect(
-                try await scenario.redis.send("GET", RedisArgument(scenario.keys.sessionHash)).string == "not a hash")
+                try await scenario.redis.send("GET", RedisArgument(scenario.keys.sessionHash)).string == "not a hash"
+            )
         }
     }
 
@@ -131,7 +139,8 @@ struct ValidationTests {
 struct WrongKeyTypeTests {
     @Test(
         "A refresher key of the wrong type gives a clear redisError and changes nothing",
-        arguments: ["lock", "last_refresh_time", "stats"])
+        arguments: ["lock", "last_refresh_time", "stats"]
+    )
     func wrongType(key: String) async throws {
         let scenario = try Scenario(name: "wt")
         try await withRefresher(scenario.refresher()) { refresher in
@@ -199,7 +208,10 @@ struct WrongKeyTypeTests {
                     return list.count
                 }
                 return RefreshedTokens(
-                    accessToken: "a\(count)", refreshToken: "r\(count)", expiresAtMilliseconds: 1_000)
+                    accessToken: "a\(count)",
+                    refreshToken: "r\(count)",
+                    expiresAtMilliseconds: 1_000
+                )
             })
         ) { refresher in
             let initial = try await scenario.seed(using: refresher)
@@ -220,8 +232,11 @@ struct WrongKeyTypeTests {
         try await withRefresher(scenario.refresher()) { refresher in
             _ = try await scenario.seed(using: refresher)
             try await scenario.redis.send(
-                "HSET", RedisArgument(scenario.keys.sessionHash), "access_token",
-                RedisArgument([UInt8](repeating: 65, count: 1 << 20)))
+                "HSET",
+                RedisArgument(scenario.keys.sessionHash),
+                "access_token",
+                RedisArgument([UInt8](repeating: 65, count: 1 << 20))
+            )
             // A fresh refresher reads the stored session.
             try await withRefresher(scenario.refresher()) { reader in
                 do throws(RefresherError) {

@@ -55,29 +55,46 @@ public struct FakeIdentityProvider: Sendable {
         end
         redis.call('HINCRBY', KEYS[1], 'unknown', 1)
         return {'rejected', 'unknown'}
-        """)
+        """
+    )
 
     /// Starts a token family; returns its first access and refresh tokens. `grace` is the reuse grace (zero: none).
-    public func start(salt: String = "t", grace: Duration = .zero) async throws -> (
+    public func start(
+        salt: String = "t",
+        grace: Duration = .zero
+    ) async throws -> (
         accessToken: String, refreshToken: String
     ) {
         let access = "access-\(salt)-0"
         let refresh = "refresh-\(salt)-0"
         try await connection.send("DEL", RedisArgument(key), RedisArgument(key + ":used"))
         try await connection.send(
-            "HSET", RedisArgument(key), "refresh_token", RedisArgument(refresh), "access_token", RedisArgument(access),
-            "refreshes", "0", "reuse", "0", "grace_ms",
+            "HSET",
+            RedisArgument(key),
+            "refresh_token",
+            RedisArgument(refresh),
+            "access_token",
+            RedisArgument(access),
+            "refreshes",
+            "0",
+            "reuse",
+            "0",
+            "grace_ms",
             RedisArgument(
                 grace.components.seconds * 1000
-                    + grace.components.attoseconds / 1_000_000_000_000_000))
+                    + grace.components.attoseconds / 1_000_000_000_000_000
+            )
+        )
         return (access, refresh)
     }
 
     /// Presents a refresh token.
     public func refresh(_ refreshToken: String, salt: String = "t") async throws -> Outcome {
         let reply = try await connection.run(
-            Self.refreshScript, keys: [RedisArgument(key), RedisArgument(key + ":used")],
-            arguments: [RedisArgument(refreshToken), RedisArgument(salt)])
+            Self.refreshScript,
+            keys: [RedisArgument(key), RedisArgument(key + ":used")],
+            arguments: [RedisArgument(refreshToken), RedisArgument(salt)]
+        )
         let parts = reply.array ?? []
         if parts.first?.string == "refreshed", parts.count == 3 {
             return .refreshed(accessToken: parts[1].string ?? "", refreshToken: parts[2].string ?? "")

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Starts a `redis-server` of our own, runs `body`, and stops the server whatever happens (after a SIGCONT, in

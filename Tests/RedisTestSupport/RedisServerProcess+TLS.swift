@@ -3,7 +3,10 @@ extension RedisServerProcess {
     /// connections). The server presents `certificate` (default: the test server certificate) and trusts the test
     /// CA for client certificates; with `requireClientCertificates` it refuses clients without one.
     public static func tlsArguments(
-        port: Int, certificates: TestCertificates, certificate: String? = nil, key: String? = nil,
+        port: Int,
+        certificates: TestCertificates,
+        certificate: String? = nil,
+        key: String? = nil,
         requireClientCertificates: Bool = false
     ) -> [String] {
         [

@@ -4,7 +4,7 @@ import RedisClient
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A throwaway `redis-server` on a free loopback port, for tests that restart, reconfigure or kill connections on a
@@ -36,7 +36,10 @@ public final class RedisServerProcess: Sendable {
                     "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
                     "no", "--protected-mode", "no", "--loglevel", "warning",
                 ] + arguments,
-                standardOutput: .collect, standardError: .collect))
+                standardOutput: .collect,
+                standardError: .collect
+            )
+        )
         process.withLock { $0 = server }
         try await waitUntil(timeout: .seconds(10), "redis-server on port \(port) answers PING") {
             // A server that cannot start (a port taken meanwhile, a bad argument) says why in its log, on stdout.
@@ -159,7 +162,9 @@ public struct TestSupportError: Error, CustomStringConvertible {
 /// Polls `condition` every 10 ms until it holds, failing after `timeout`. Waiting on a condition with a bound,
 /// never sleeping on a guess.
 public func waitUntil(
-    timeout: Duration, _ what: String, _ condition: @Sendable () async throws -> Bool
+    timeout: Duration,
+    _ what: String,
+    _ condition: @Sendable () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now.advanced(by: timeout)
     while true {

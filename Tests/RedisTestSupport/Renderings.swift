@@ -29,7 +29,8 @@ public enum Renderings {
         while let current = mirror {
             for child in current.children {
                 texts.append(
-                    "\(child.label ?? "_"): \(String(describing: child.value)) \(String(reflecting: child.value))")
+                    "\(child.label ?? "_"): \(String(describing: child.value)) \(String(reflecting: child.value))"
+                )
                 walk(child.value, depth: depth - 1, into: &texts, visited: &visited)
             }
             mirror = current.superclassMirror

@@ -26,7 +26,8 @@ public struct Scenario: Sendable {
     /// A refresh function backed by the fake identity provider, with a latency; the tokens it returns live
     /// `lifetime`.
     public func refreshFunction(
-        latency: Duration = .milliseconds(50), lifetime: Duration = .seconds(3600)
+        latency: Duration = .milliseconds(50),
+        lifetime: Duration = .seconds(3600)
     ) -> RedisRefresher.RefreshFunction {
         let idp = self.idp
         return { current in
@@ -41,29 +42,46 @@ public struct Scenario: Sendable {
     }
 
     public func configuration(
-        lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1), reuseGrace: Duration = .zero,
-        wakeUp: RefresherConfiguration.WakeUp = .pubSub, refreshAhead: Duration? = nil,
+        lockTTL: Duration = .seconds(10),
+        pollInterval: Duration = .seconds(1),
+        reuseGrace: Duration = .zero,
+        wakeUp: RefresherConfiguration.WakeUp = .pubSub,
+        refreshAhead: Duration? = nil,
         shutdownGracePeriod: Duration = .seconds(30)
     ) -> RefresherConfiguration {
         RefresherConfiguration(
-            redisURL: url, session: session, lockTTL: lockTTL, pollInterval: pollInterval,
-            refreshTimeout: min(.seconds(30), lockTTL * 10), wakeUp: wakeUp, refreshAhead: refreshAhead,
-            shutdownGracePeriod: shutdownGracePeriod, identityProviderReuseGrace: reuseGrace)
+            redisURL: url,
+            session: session,
+            lockTTL: lockTTL,
+            pollInterval: pollInterval,
+            refreshTimeout: min(.seconds(30), lockTTL * 10),
+            wakeUp: wakeUp,
+            refreshAhead: refreshAhead,
+            shutdownGracePeriod: shutdownGracePeriod,
+            identityProviderReuseGrace: reuseGrace
+        )
     }
 
     /// A refresher for this scenario in this process (own connections: another worker, as far as Redis can tell):
     /// with `configuration`, or else the scenario's configuration with `lockTTL`, `pollInterval` and `reuseGrace`;
     /// refreshing with `refresh`, or else through the fake identity provider with `latency`.
     public func refresher(
-        _ configuration: RefresherConfiguration? = nil, latency: Duration = .milliseconds(50),
-        lockTTL: Duration = .seconds(10), pollInterval: Duration = .seconds(1), reuseGrace: Duration = .zero,
-        logger: Logger = Scenario.quietLogger, metrics: (any MetricsFactory)? = nil,
+        _ configuration: RefresherConfiguration? = nil,
+        latency: Duration = .milliseconds(50),
+        lockTTL: Duration = .seconds(10),
+        pollInterval: Duration = .seconds(1),
+        reuseGrace: Duration = .zero,
+        logger: Logger = Scenario.quietLogger,
+        metrics: (any MetricsFactory)? = nil,
         refresh: RedisRefresher.RefreshFunction? = nil
     ) async throws -> RedisRefresher {
         try await RedisRefresher(
             configuration: configuration
                 ?? self.configuration(lockTTL: lockTTL, pollInterval: pollInterval, reuseGrace: reuseGrace),
-            logger: logger, metricsFactory: metrics, refresh: refresh ?? refreshFunction(latency: latency))
+            logger: logger,
+            metricsFactory: metrics,
+            refresh: refresh ?? refreshFunction(latency: latency)
+        )
     }
 
     /// A logger for refreshers whose logs the test does not look at.
@@ -77,11 +95,14 @@ public struct Scenario: Sendable {
     /// session with its first tokens (generation 1), living `lifetime`.
     @discardableResult
     public func seed(
-        using refresher: RedisRefresher, idpGrace: Duration = .zero, lifetime: Duration = .seconds(3600)
+        using refresher: RedisRefresher,
+        idpGrace: Duration = .zero,
+        lifetime: Duration = .seconds(3600)
     ) async throws -> Credentials {
         let (access, refresh) = try await idp.start(salt: session, grace: idpGrace)
         let (credentials, seeded) = try await refresher.seedSession(
-            RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: lifetime))
+            RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: lifetime)
+        )
         guard seeded else { throw TestSupportError("session \(session) was seeded before") }
         return credentials
     }
@@ -91,11 +112,14 @@ public struct Scenario: Sendable {
     /// expiry can start here.
     @discardableResult
     public func seedWithoutReading(
-        by refresher: RedisRefresher, lifetime: Duration = .seconds(3600)
+        by refresher: RedisRefresher,
+        lifetime: Duration = .seconds(3600)
     ) async throws -> Credentials {
         let (access, refresh) = try await idp.start(salt: session)
         return try await store(
-            RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: lifetime), by: refresher)
+            RefreshedTokens(accessToken: access, refreshToken: refresh, expiresIn: lifetime),
+            by: refresher
+        )
     }
 
     /// Stores `tokens` as a fresh login by `refresher`'s worker, without reading them through the refresher.
@@ -104,9 +128,13 @@ public struct Scenario: Sendable {
         let generation = try await admin.putSession(tokens, by: refresher.connections.ownerID)
         let status = try await admin.status()
         return Credentials(
-            accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? "",
-            expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: generation,
-            refreshedAtMilliseconds: status.refreshedAt, refreshedBy: status.refreshedBy)
+            accessToken: tokens.accessToken,
+            refreshToken: tokens.refreshToken ?? "",
+            expiresAtMilliseconds: tokens.expiresAtMilliseconds,
+            generation: generation,
+            refreshedAtMilliseconds: status.refreshedAt,
+            refreshedBy: status.refreshedBy
+        )
     }
 
     /// Whether a lock acquisition of the process with owner id `owner` holds the lock (`owner-N`).

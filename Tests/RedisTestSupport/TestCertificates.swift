@@ -44,14 +44,21 @@ public final class TestCertificates: Sendable {
 
     private init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "redis-tls-\(UUID().uuidString.prefix(8))")
+            "redis-tls-\(UUID().uuidString.prefix(8))"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try await makeCA("ca", subject: "redis-refresher test CA")
         try await makeCA("untrusted-ca", subject: "an untrusted CA")
         let names = "IP:127.0.0.1,DNS:localhost"
         try await issue("server", subject: "localhost", names: names, by: "ca")
         try await issue(
-            "expired", subject: "localhost", names: names, by: "ca", from: "20200101000000Z", to: "20200102000000Z")
+            "expired",
+            subject: "localhost",
+            names: names,
+            by: "ca",
+            from: "20200101000000Z",
+            to: "20200102000000Z"
+        )
         try await issue("other-host", subject: "other.example", names: "DNS:other.example", by: "ca")
         try await issue("untrusted", subject: "localhost", names: names, by: "untrusted-ca")
         try await issue("client", subject: "redis-refresher test client", names: nil, by: "ca")
@@ -93,7 +100,11 @@ public final class TestCertificates: Sendable {
 
     /// Issues `name.pem` / `name.key` with `openssl ca` (which, unlike `openssl x509`, can backdate).
     private func issue(
-        _ name: String, subject: String, names: String?, by ca: String, from start: String? = nil,
+        _ name: String,
+        subject: String,
+        names: String?,
+        by ca: String,
+        from start: String? = nil,
         to end: String? = nil
     ) async throws {
         var request = [
@@ -117,9 +128,13 @@ public final class TestCertificates: Sendable {
     private func openssl(_ arguments: [String]) async throws {
         let completed = try await ChildProcess.run(
             .init(
-                executable: "openssl", arguments: arguments, workingDirectory: directory.path,
-                standardOutput: .discard),
-            timeout: .seconds(60))
+                executable: "openssl",
+                arguments: arguments,
+                workingDirectory: directory.path,
+                standardOutput: .discard
+            ),
+            timeout: .seconds(60)
+        )
         guard completed.termination == .exited(0) else {
             throw TestSupportError("openssl \(arguments.first ?? "") failed: \(completed.errorText)")
         }

@@ -15,7 +15,9 @@ struct BenchSmokeTests {
                 pictures.path,
             ],
             // Without a URL, bench starts an embedded server whose statistics no other test disturbs.
-            removing: ["REDIS_URL"], timeout: .seconds(180))
+            removing: ["REDIS_URL"],
+            timeout: .seconds(180)
+        )
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let storms = try #require(report["storms"] as? [[String: Any]])
@@ -42,8 +44,13 @@ struct BenchSmokeTests {
         // The pictures: the wake-up distribution of both coordinated modes (none has no wake-ups), and a timeline
         // per coordinated mode with its 401s, its one refresh and its callers served.
         let wakeUps = try WrittenSVG(path: pictures.appendingPathComponent("wake-up-latency.svg").path)
-        #expect(wakeUps.polylines == 2)
-        #expect(wakeUps.shows("pubsub: p50") && wakeUps.shows("poll: p50") && wakeUps.shows("none: no wake-ups"))
+        // A 2×2 storm can end before any task waited (each found the refresh stored): then the mode is a note.
+        let drawn = ["pubsub", "poll"].filter { wakeUps.shows("\($0): p50") }
+        for mode in ["pubsub", "poll"] where !drawn.contains(mode) {
+            #expect(wakeUps.shows("\(mode): no task waited"), "\(mode) is neither drawn nor noted")
+        }
+        #expect(wakeUps.polylines == drawn.count)
+        #expect(wakeUps.shows("none: no wake-ups"))
         #expect(wakeUps.shows("wake-up latency (ms, log scale)"))
         let timeline = try WrittenSVG(path: pictures.appendingPathComponent("storm-timeline.svg").path)
         #expect(timeline.polylines == 4)
@@ -60,10 +67,13 @@ struct BenchSmokeTests {
                 [
                     "bench", "--only-micro", "--quick", "--json", "--redis-url", server.url, "--tls-redis-url",
                     try #require(server.tlsURL),
-                ], timeout: .seconds(120))
+                ],
+                timeout: .seconds(120)
+            )
             #expect(result.status == 0, "stderr: \(result.stderr)")
             let report = try #require(
-                try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+                try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            )
             Self.expectBothWires(try #require(report["micro"] as? [String: Any]))
         }
     }
@@ -80,8 +90,10 @@ struct BenchSmokeTests {
     @Test("bench honours REDIS_URL: with nothing listening there it fails, naming no embedded server")
     func honoursRedisURL() async throws {
         let result = try await CLI.run(
-            ["bench", "--only-micro", "--quick"], environment: ["REDIS_URL": "redis://127.0.0.1:1"],
-            timeout: .seconds(60))
+            ["bench", "--only-micro", "--quick"],
+            environment: ["REDIS_URL": "redis://127.0.0.1:1"],
+            timeout: .seconds(60)
+        )
         #expect(result.status == 1, "stdout: \(result.stdout) stderr: \(result.stderr)")
         #expect(result.stdout.contains("given server redis://127.0.0.1:1"), "\(result.stdout)")
         #expect(result.stderr.hasPrefix("refresher: error: "), "\(result.stderr)")

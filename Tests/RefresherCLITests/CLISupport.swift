@@ -17,11 +17,19 @@ enum CLI {
 
     /// Runs `refresher` with `arguments`, feeding `stdin`, and waits (bounded) for it to exit.
     static func run(
-        _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], removing: [String] = [],
+        _ arguments: [String],
+        stdin: String? = nil,
+        environment: [String: String] = [:],
+        removing: [String] = [],
         timeout: Duration = .seconds(60)
     ) async throws -> Result {
         try await CLIProcess.run(
-            arguments, stdin: stdin, environment: environment, removing: removing, timeout: timeout)
+            arguments,
+            stdin: stdin,
+            environment: environment,
+            removing: removing,
+            timeout: timeout
+        )
     }
 }
 
@@ -32,13 +40,22 @@ final class CLIProcess: Sendable {
     /// Starts `refresher arguments` (or another `executable`) with `stdin` as its input, closed after it unless
     /// `holdingInput` (then ``write(_:)`` and ``closeInput()``).
     init(
-        _ arguments: [String], executable: URL = CLI.executable, stdin: String? = nil, holdingInput: Bool = false,
-        environment: [String: String] = [:], removing: [String] = []
+        _ arguments: [String],
+        executable: URL = CLI.executable,
+        stdin: String? = nil,
+        holdingInput: Bool = false,
+        environment: [String: String] = [:],
+        removing: [String] = []
     ) async throws {
         child = try await ChildProcess.start(
             .init(
-                executable: executable.path, arguments: arguments, environment: environment,
-                removingEnvironment: removing, standardInput: .writer))
+                executable: executable.path,
+                arguments: arguments,
+                environment: environment,
+                removingEnvironment: removing,
+                standardInput: .writer
+            )
+        )
         if let stdin { write(stdin) }
         if !holdingInput { closeInput() }
     }
@@ -50,7 +67,10 @@ final class CLIProcess: Sendable {
 
     /// Runs `refresher arguments` to its end (bounded).
     static func run(
-        _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], removing: [String] = [],
+        _ arguments: [String],
+        stdin: String? = nil,
+        environment: [String: String] = [:],
+        removing: [String] = [],
         timeout: Duration = .seconds(60)
     ) async throws -> CLI.Result {
         let process = try await CLIProcess(arguments, stdin: stdin, environment: environment, removing: removing)

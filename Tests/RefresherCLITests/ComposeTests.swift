@@ -13,15 +13,19 @@ struct ComposeTests {
         let binary = try #require(
             ["/usr/bin/docker-compose", "/usr/local/bin/docker-compose"].first {
                 FileManager.default.isExecutableFile(atPath: $0)
-            }, "docker-compose is not installed (scripts/test installs it)")
+            },
+            "docker-compose is not installed (scripts/test installs it)"
+        )
         let compose = try await ChildProcess.run(
             .init(
                 executable: binary,
                 arguments: [
                     "-f", Self.repository.appendingPathComponent("docker-compose.yml").path, "config", "--services",
                 ],
-                standardError: .discard),
-            timeout: .seconds(60))
+                standardError: .discard
+            ),
+            timeout: .seconds(60)
+        )
         let services = compose.standardOutput
         #expect(compose.termination == .exited(0))
         #expect(Set(services).isSuperset(of: ["redis", "idp", "workers"]))

@@ -14,10 +14,15 @@ struct DemoCommandTests {
             [
                 "demo", "--processes", "3", "--tasks", "4", "--duration", "5", "--token-ttl", "2", "--latency-ms", "50",
                 "--json", "--timeline", timeline.path,
-            ], environment: ["REDIS_URL": TestRedis.url], timeout: .seconds(120))
+            ],
+            environment: ["REDIS_URL": TestRedis.url],
+            timeout: .seconds(120)
+        )
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let report = try #require(
-            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+            "\(result.stdout)"
+        )
         let refreshes = report["refreshes"] as? Int ?? -1
         let expiries = report["tokenExpiries"] as? Int ?? -2
         #expect(refreshes >= 1)
@@ -38,7 +43,10 @@ struct DemoCommandTests {
             [
                 "demo", "--processes", "3", "--tasks", "4", "--duration", "4", "--token-ttl", "1", "--latency-ms", "50",
                 "--coordination", "none", "--json",
-            ], environment: ["REDIS_URL": TestRedis.url], timeout: .seconds(120))
+            ],
+            environment: ["REDIS_URL": TestRedis.url],
+            timeout: .seconds(120)
+        )
         #expect(result.status != 0)
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         #expect((report["reuseEvents"] as? Int ?? 0) > 0)
@@ -52,12 +60,16 @@ struct DemoCommandTests {
                 "demo", "--embedded-redis", "--processes", "2", "--tasks", "2", "--duration", "3", "--token-ttl", "1",
                 "--latency-ms", "20",
             ],
-            environment: [:], removing: ["REDIS_URL"], timeout: .seconds(120))
+            environment: [:],
+            removing: ["REDIS_URL"],
+            timeout: .seconds(120)
+        )
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout.contains("(embedded, stopped at the end)"))
         let port = try #require(
             result.stdout.split(separator: "\n").first { $0.contains("(embedded") }?
-                .split(separator: ":").last?.prefix { $0.isNumber })
+                .split(separator: ":").last?.prefix { $0.isNumber }
+        )
         // The embedded server is gone.
         #expect(!RedisServerProcess.answersPing(port: Int(port) ?? 0))
         #expect(result.stdout.contains("result: PASS"))
@@ -66,7 +78,8 @@ struct DemoCommandTests {
     @Test("worker: one JSON line per task; a 401 storm costs one refresh")
     func workerStorm() async throws {
         let idp = DemoIdentityProvider(
-            configuration: .init(refreshLatency: .milliseconds(100), accessTokenLifetime: .seconds(60)))
+            configuration: .init(refreshLatency: .milliseconds(100), accessTokenLifetime: .seconds(60))
+        )
         try await idp.withServer { server in
             let session = "cli-worker-\(UUID().uuidString.prefix(8))"
             let redis = try RedisConnection(url: TestRedis.url)
@@ -75,14 +88,16 @@ struct DemoCommandTests {
             let login = idp.login()
             // The stored access token is already stale: every task gets a 401 first.
             _ = try await admin.putSession(
-                RefreshedTokens(accessToken: "stale-token", refreshToken: login.refresh_token, expiresIn: .seconds(60)))
+                RefreshedTokens(accessToken: "stale-token", refreshToken: login.refresh_token, expiresIn: .seconds(60))
+            )
             let startAt = Date().timeIntervalSince1970 + 2
             async let first = CLI.run(
                 ["worker"],
                 environment: [
                     "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "8",
                     "START_AT": String(startAt), "TASK_TIMEOUT": "20",
-                ])
+                ]
+            )
             async let second = CLI.run(
                 [
                     "worker", "--redis-url", TestRedis.url, "--idp-url", server.url, "--session", session, "--tasks",
@@ -126,7 +141,8 @@ struct DemoCommandTests {
                 ["worker", "--idp-url", "http://127.0.0.1:1", "--session", "ok", "--idp-reuse-grace-ms=-5"],
                 "IDP_REUSE_GRACE_MS"
             ),
-        ])
+        ]
+    )
     func workerBadInput(arguments: [String], expected: String) async throws {
         let result = try await CLI.run(arguments, environment: [:], removing: ["IDP_URL", "SESSION", "REDIS_URL"])
         #expect(result.status != 0)

@@ -14,9 +14,15 @@ struct MetricsEndpointTests {
         let fleet = try await StaleSession.make("cli-metrics")
         let environment = fleet.workerEnvironment()
         let first = try await CLIProcess(
-            ["worker", "--metrics-port", "0"], environment: environment, removing: MetricsScrape.variables)
+            ["worker", "--metrics-port", "0"],
+            environment: environment,
+            removing: MetricsScrape.variables
+        )
         let second = try await CLIProcess(
-            ["worker", "--metrics-port", "0"], environment: environment, removing: MetricsScrape.variables)
+            ["worker", "--metrics-port", "0"],
+            environment: environment,
+            removing: MetricsScrape.variables
+        )
         defer {
             first.kill()
             second.kill()
@@ -59,7 +65,10 @@ struct MetricsEndpointTests {
     func workerWithoutFlagServesNothing() async throws {
         let fleet = try await StaleSession.make("cli-nometrics")
         let worker = try await CLIProcess(
-            ["worker"], environment: fleet.workerEnvironment(), removing: MetricsScrape.variables)
+            ["worker"],
+            environment: fleet.workerEnvironment(),
+            removing: MetricsScrape.variables
+        )
         defer { worker.kill() }
         // Once the worker has refreshed, its refresher, HTTP client and tasks are all up.
         try await waitUntil(timeout: .seconds(30), "the worker refreshes") {
@@ -100,7 +109,10 @@ struct MetricsEndpointTests {
             [
                 "demo", "--processes", "2", "--tasks", "2", "--duration", "6", "--token-ttl", "1", "--latency-ms", "20",
                 "--metrics-port", "0", "--json",
-            ], environment: ["REDIS_URL": TestRedis.url], removing: MetricsScrape.variables)
+            ],
+            environment: ["REDIS_URL": TestRedis.url],
+            removing: MetricsScrape.variables
+        )
         defer { demo.kill() }
         @Sendable func announced() -> [String] {
             demo.stderr.split(separator: "\n").filter { $0.hasPrefix("metrics at ") }
@@ -133,7 +145,9 @@ struct MetricsEndpointTests {
     func identityProviderExposesCounters() async throws {
         let name = "cli-idpmetrics-\(UUID().uuidString.prefix(8))"
         let idp = try await CLIProcess(
-            ["idp", "--port", "0", "--session", name, "--latency-ms", "0"], environment: ["REDIS_URL": TestRedis.url])
+            ["idp", "--port", "0", "--session", name, "--latency-ms", "0"],
+            environment: ["REDIS_URL": TestRedis.url]
+        )
         defer { idp.kill() }
         @Sendable func listening() -> String? {
             let line = idp.stdout.split(separator: "\n").first { $0.contains("listening on ") }
@@ -183,14 +197,16 @@ struct StaleSession {
 
     static func make(_ prefix: String) async throws -> StaleSession {
         let idp = DemoIdentityProvider(
-            configuration: .init(refreshLatency: .milliseconds(20), accessTokenLifetime: .seconds(60)))
+            configuration: .init(refreshLatency: .milliseconds(20), accessTokenLifetime: .seconds(60))
+        )
         let server = try await idp.serve()
         let name = "\(prefix)-\(UUID().uuidString.prefix(8))"
         let redis = try RedisConnection(url: TestRedis.url)
         let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(name)))
         let login = idp.login()
         _ = try await admin.putSession(
-            RefreshedTokens(accessToken: "stale", refreshToken: login.refresh_token, expiresIn: .seconds(60)))
+            RefreshedTokens(accessToken: "stale", refreshToken: login.refresh_token, expiresIn: .seconds(60))
+        )
         return StaleSession(name: name, idp: idp, server: server, redis: redis, admin: admin)
     }
 
@@ -206,8 +222,12 @@ struct StaleSession {
         await server.stop()
         let keys = admin.keys
         _ = try await redis.send(
-            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime))
+            "DEL",
+            RedisArgument(keys.lock),
+            RedisArgument(keys.sessionHash),
+            RedisArgument(keys.stats),
+            RedisArgument(keys.lastRefreshTime)
+        )
         redis.close()
     }
 }
@@ -253,8 +273,10 @@ enum MetricsScrape {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)
         return Response(
-            status: Int(response.status.code), contentType: response.headers.first(name: "Content-Type") ?? "",
-            body: String(buffer: body))
+            status: Int(response.status.code),
+            contentType: response.headers.first(name: "Content-Type") ?? "",
+            body: String(buffer: body)
+        )
     }
 
     /// The URL a worker prints on stderr once its endpoint listens: `metrics at http://HOST:PORT/metrics`.
@@ -279,11 +301,13 @@ enum MetricsScrape {
             descriptors.compactMap { descriptor -> String? in
                 guard
                     let target = try? FileManager.default.destinationOfSymbolicLink(
-                        atPath: "/proc/\(pid)/fd/\(descriptor)"),
+                        atPath: "/proc/\(pid)/fd/\(descriptor)"
+                    ),
                     target.hasPrefix("socket:[")
                 else { return nil }
                 return String(target.dropFirst("socket:[".count).dropLast())
-            })
+            }
+        )
         var ports: [Int] = []
         for table in ["tcp", "tcp6"] {
             let text = (try? String(contentsOfFile: "/proc/\(pid)/net/\(table)", encoding: .utf8)) ?? ""

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// One test's session: a unique name, its keys, a connection to set up and inspect state, recognizable tokens.
@@ -36,13 +36,18 @@ struct OperatorFixture {
 
     func storeSession(expiresIn: Duration) async throws {
         _ = try await admin.putSession(
-            RefreshedTokens(accessToken: accessToken, refreshToken: refreshToken, expiresIn: expiresIn))
+            RefreshedTokens(accessToken: accessToken, refreshToken: refreshToken, expiresIn: expiresIn)
+        )
     }
 
     func storeSession(expiresAtMilliseconds: Int64) async throws {
         _ = try await admin.putSession(
             RefreshedTokens(
-                accessToken: accessToken, refreshToken: refreshToken, expiresAtMilliseconds: expiresAtMilliseconds))
+                accessToken: accessToken,
+                refreshToken: refreshToken,
+                expiresAtMilliseconds: expiresAtMilliseconds
+            )
+        )
     }
 
     /// The Redis server's clock, ms since the epoch.
@@ -69,15 +74,20 @@ struct OperatorFixture {
 extension OperatorFixture {
     /// Asserts a failed run that explains itself in `lines` stderr lines (the last one the error), without a crash.
     static func expectOneLineError(
-        _ result: CLI.Result, lines: Int = 1, exitCode: Int32? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        _ result: CLI.Result,
+        lines: Int = 1,
+        exitCode: Int32? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) {
         #expect(result.status != 0, "exit 0; stdout: \(result.stdout)", sourceLocation: sourceLocation)
         if let exitCode { #expect(result.status == exitCode, sourceLocation: sourceLocation) }
         let stderr = result.stderr.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
         #expect(stderr.count == lines, "stderr: \(result.stderr)", sourceLocation: sourceLocation)
         #expect(
-            stderr.last?.hasPrefix("refresher: error: ") == true, "stderr: \(result.stderr)",
-            sourceLocation: sourceLocation)
+            stderr.last?.hasPrefix("refresher: error: ") == true,
+            "stderr: \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
         for crash in ["Fatal error", "backtrace", "Stack dump", "Crash", "Usage:"] {
             #expect(!result.stderr.contains(crash), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
         }
@@ -96,6 +106,8 @@ extension OperatorFixture {
 
     static func jsonObject(_ text: String) throws -> [String: Any] {
         try #require(
-            try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not a JSON object: \(text)")
+            try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            "not a JSON object: \(text)"
+        )
     }
 }

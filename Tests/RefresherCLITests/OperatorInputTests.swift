@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What the operator subcommands (`status`, `watch`, `release`, `session put`) say about bad arguments, an
@@ -28,12 +28,15 @@ struct OperatorInputTests {
             ["session", "put", "--session", "a{b}"],
             ["status", "--prefix", "p{x}"],
             ["release", "--owner", "o", "--force"],
-        ])
+        ]
+    )
     func badInput(_ arguments: [String]) async throws {
         let session = arguments.contains("--session") ? [] : ["--session", "cli-bad"]
         let url = arguments.contains("--redis-url") ? [] : ["--redis-url", TestRedis.url]
         let result = try await CLIProcess.run(
-            arguments + session + url, stdin: #"{"access_token":"a","refresh_token":"r"}"#)
+            arguments + session + url,
+            stdin: #"{"access_token":"a","refresh_token":"r"}"#
+        )
         OperatorFixture.expectOneLineError(result)
         if arguments.contains("a{b}") {
             // Refused before any key was touched.
@@ -47,7 +50,8 @@ struct OperatorInputTests {
         arguments: [
             ["status"], ["watch"], ["release", "--force", "--yes"], ["release", "--owner", "o"], ["session", "put"],
         ],
-        ["closed port", "wrong password"])
+        ["closed port", "wrong password"]
+    )
     func unreachableRedis(_ command: [String], _ problem: String) async throws {
         // The test server has no password: AUTH with one is refused like a wrong one.
         let url =
@@ -56,7 +60,9 @@ struct OperatorInputTests {
             : TestRedis.url.replacingOccurrences(of: "redis://", with: "redis://:wrong-password-123@")
         let result = try await CLIProcess.run(
             command + ["--session", "cli-unreachable", "--redis-url", url],
-            stdin: #"{"access_token":"a","refresh_token":"r"}"#, timeout: .seconds(30))
+            stdin: #"{"access_token":"a","refresh_token":"r"}"#,
+            timeout: .seconds(30)
+        )
         OperatorFixture.expectOneLineError(result, exitCode: 1)
         let expected = problem == "closed port" ? "Redis unavailable" : "Redis refused the credentials"
         #expect(result.stderr.contains(expected), "\(result.stderr)")

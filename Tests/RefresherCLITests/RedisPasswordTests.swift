@@ -32,17 +32,25 @@ struct RedisPasswordTests {
             command + ["--session", fixture.name, "--redis-url", server.url]
         }
 
-        func run(_ command: [String], environment: [String: String] = [:], stdin: String? = nil) async throws
+        func run(
+            _ command: [String],
+            environment: [String: String] = [:],
+            stdin: String? = nil
+        ) async throws
             -> CLI.Result
         {
             try await CLI.run(
-                arguments(command), stdin: stdin, environment: environment,
-                removing: RedisPasswordTests.passwordVariables.filter { environment[$0] == nil })
+                arguments(command),
+                stdin: stdin,
+                environment: environment,
+                removing: RedisPasswordTests.passwordVariables.filter { environment[$0] == nil }
+            )
         }
 
         /// Starts a protected server, runs `body` with it, and stops it whether or not `body` throws.
         static func with<T>(
-            isolation: isolated (any Actor)? = #isolation, _ body: (Protected) async throws -> T
+            isolation: isolated (any Actor)? = #isolation,
+            _ body: (Protected) async throws -> T
         ) async throws -> T {
             let protected = try await Protected()
             do {
@@ -108,13 +116,16 @@ struct RedisPasswordTests {
             // A unix:// URL gets the password too.
             let unix = try await CLI.run(
                 ["status", "--session", protected.fixture.name, "--redis-url", "unix://\(protected.socket)?db=0"],
-                environment: ["REDIS_PASSWORD": Self.password], removing: ["REDIS_PASSWORD_FILE"])
+                environment: ["REDIS_PASSWORD": Self.password],
+                removing: ["REDIS_PASSWORD_FILE"]
+            )
             #expect(unix.status == 0, "\(unix.stderr)")
             #expect(OperatorFixture.rows(unix.stdout)["redis"] == "unix://\(protected.socket)?db=0&password=***")
             Self.expectNoPassword(in: unix)
             let put = try await protected.run(
                 ["session", "put", "--redis-password-file", plain.path],
-                stdin: #"{"access_token":"new-a","refresh_token":"new-r","expires_in":60}"#)
+                stdin: #"{"access_token":"new-a","refresh_token":"new-r","expires_in":60}"#
+            )
             #expect(put.status == 0, "\(put.stderr)")
             #expect(try await protected.fixture.field("generation") == "2")
         }
@@ -122,7 +133,8 @@ struct RedisPasswordTests {
 
     @Test(
         "A missing, unreadable or empty password file, or a password given twice, is one line and exit 1",
-        arguments: ["missing", "directory", "empty", "newline only", "url and variable", "variable and file"])
+        arguments: ["missing", "directory", "empty", "newline only", "url and variable", "variable and file"]
+    )
     func badPasswordSources(_ problem: String) async throws {
         let empty = try Self.passwordFile("")
         let newline = try Self.passwordFile("\n")
@@ -156,8 +168,11 @@ struct RedisPasswordTests {
         }
         for command in [["status"], ["release", "--force", "--yes"], ["watch"]] {
             let result = try await CLI.run(
-                command + ["--session", "cli-pw", "--redis-url", url] + flags, environment: environment,
-                removing: Self.passwordVariables.filter { environment[$0] == nil }, timeout: .seconds(30))
+                command + ["--session", "cli-pw", "--redis-url", url] + flags,
+                environment: environment,
+                removing: Self.passwordVariables.filter { environment[$0] == nil },
+                timeout: .seconds(30)
+            )
             OperatorFixture.expectOneLineError(result, exitCode: 1)
             #expect(result.stderr.contains(expected), "\(problem): \(result.stderr)")
             Self.expectNoPassword(in: result)
@@ -196,7 +211,9 @@ struct RedisPasswordTests {
             let file = try Self.passwordFile(Self.password + "\n")
             defer { try? FileManager.default.removeItem(at: file) }
             let watch = try await CLIProcess(
-                protected.arguments(["watch", "--redis-password-file", file.path]), removing: Self.passwordVariables)
+                protected.arguments(["watch", "--redis-password-file", file.path]),
+                removing: Self.passwordVariables
+            )
             defer { watch.kill() }
             // Subscribed: the AUTH with the file's password succeeded.
             try await watch.waitForSubscription()
@@ -216,7 +233,10 @@ struct RedisPasswordTests {
                 [
                     "demo", "--redis-url", server.url, "--processes", "2", "--tasks", "2", "--duration", "3",
                     "--token-ttl", "1", "--latency-ms", "20", "--json",
-                ], environment: ["REDIS_PASSWORD": Self.password], removing: ["REDIS_PASSWORD_FILE"])
+                ],
+                environment: ["REDIS_PASSWORD": Self.password],
+                removing: ["REDIS_PASSWORD_FILE"]
+            )
             defer { demo.kill() }
             // Look at every process's argv while the demo and its workers run.
             var workersSeen = Set<Int32>()

@@ -15,7 +15,8 @@ struct RedisTLSVariablesTests {
         #expect(
             merged
                 == "rediss://:pw@10.0.0.5:6380/2?server_name=other.example&ca_file=/etc/ssl/ca%20file%26x.pem"
-                + "&cert_file=/c.pem")
+                + "&cert_file=/c.pem"
+        )
         let configuration = try RedisConfiguration(url: merged)
         #expect(configuration.tls?.caFile == "/etc/ssl/ca file&x.pem")
         #expect(configuration.tls?.serverName == "other.example")

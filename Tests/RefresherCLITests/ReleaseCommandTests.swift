@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `refresher release`, run as the built executable against the test Redis. Each test uses a session of its own.
@@ -140,8 +140,15 @@ struct ReleaseCommandTests {
         try await fixture.redis.send("SET", .init(fixture.keys.lastRefreshTime), .init(now - 300_000))
         // The holder presents the refresh token and extended its lock 10 s ago.
         try await fixture.redis.send(
-            "HSET", .init(fixture.keys.sessionHash), "attempt_by", .init(holder), "attempt_at", .init(now - 290_000),
-            "attempt_heartbeat", .init(now - 10_000))
+            "HSET",
+            .init(fixture.keys.sessionHash),
+            "attempt_by",
+            .init(holder),
+            "attempt_at",
+            .init(now - 290_000),
+            "attempt_heartbeat",
+            .init(now - 10_000)
+        )
         let live = try await fixture.run(["release", "--owner", holder])
         OperatorFixture.expectOneLineError(live, exitCode: 3)
         #expect(live.stderr.contains(/seen alive 1[0-9] s ago/), "\(live.stderr)")

@@ -17,9 +17,12 @@ struct SVGChartTests {
     @Test("Titles and labels are escaped: the document stays well-formed")
     func escaping() throws {
         let chart = SVGChart(
-            title: "a < b & \"c\"", xAxis: "x (ms)", yAxis: "y",
+            title: "a < b & \"c\"",
+            xAxis: "x (ms)",
+            yAxis: "y",
             series: [.init(name: "s", color: "#000", points: [(0, 0), (1, 2)])],
-            markers: [.init(x: 0.5, label: "m>n")])
+            markers: [.init(x: 0.5, label: "m>n")]
+        )
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("chart-\(UUID().uuidString).svg")
         defer { try? FileManager.default.removeItem(at: path) }
         try SVGChart.document(title: "t & t", charts: [chart]).write(to: path, atomically: true, encoding: .utf8)

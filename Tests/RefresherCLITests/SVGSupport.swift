@@ -2,7 +2,7 @@ import Foundation
 import RedisTestSupport
 
 #if canImport(FoundationXML)
-    import FoundationXML
+import FoundationXML
 #endif
 
 /// A picture the command wrote: well-formed XML with an `<svg>` root, and the texts it shows.
@@ -33,7 +33,10 @@ struct WrittenSVG {
         private var inText = false
 
         func parser(
-            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+            _ parser: XMLParser,
+            didStartElement name: String,
+            namespaceURI: String?,
+            qualifiedName: String?,
             attributes: [String: String] = [:]
         ) {
             if root == nil { root = name }
@@ -49,7 +52,10 @@ struct WrittenSVG {
         }
 
         func parser(
-            _ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?
+            _ parser: XMLParser,
+            didEndElement name: String,
+            namespaceURI: String?,
+            qualifiedName: String?
         ) {
             if name == "text" { inText = false }
         }

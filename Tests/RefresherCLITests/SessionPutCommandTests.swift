@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `refresher session put`, run as the built executable against the test Redis. Each test uses a session of its
@@ -34,7 +34,13 @@ struct SessionPutCommandTests {
 
         // A second put is the next generation and clears a rejection.
         try await fixture.redis.send(
-            "HSET", .init(fixture.keys.sessionHash), "rejected_generation", "1", "rejected_reason", "invalid_grant")
+            "HSET",
+            .init(fixture.keys.sessionHash),
+            "rejected_generation",
+            "1",
+            "rejected_reason",
+            "invalid_grant"
+        )
         let again = try await fixture.run(["session", "put", "--json"], stdin: input)
         #expect(again.status == 0, "\(again.stderr)")
         #expect(try OperatorFixture.jsonObject(again.stdout)["generation"] as? Int == 2)
@@ -81,7 +87,8 @@ struct SessionPutCommandTests {
                 "either"
             ),
             ("", "no input"),
-        ])
+        ]
+    )
     func sessionPutBadInput(_ input: String, _ expected: String) async throws {
         let fixture = try OperatorFixture()
         let result = try await fixture.run(["session", "put"], stdin: input)

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `refresher status`, run as the built executable against the test Redis. Each test uses a session of its own.
@@ -40,7 +40,8 @@ struct StatusCommandTests {
                     line.distance(from: line.startIndex, to: range.lowerBound)
                         + line[range.lowerBound...].prefix { $0 == " " }.count
                 } ?? -1
-            })
+            }
+        )
         #expect(columns.count == 1, "\(result.stdout)")
     }
 
@@ -82,7 +83,12 @@ struct StatusCommandTests {
         let fixture = try OperatorFixture()
         try await fixture.storeSession(expiresAtMilliseconds: UnixTime.nowMilliseconds + 60_000)
         try await fixture.redis.send(
-            "HSET", .init(fixture.keys.sessionHash), "unknown_generation", "1", "unknown_reason", "no answer within 30s"
+            "HSET",
+            .init(fixture.keys.sessionHash),
+            "unknown_generation",
+            "1",
+            "unknown_reason",
+            "no answer within 30s"
         )
         let rows = OperatorFixture.rows(try await fixture.run(["status"]).stdout)
         #expect(rows["state"]?.contains("answer was lost") == true, "\(rows)")
@@ -92,7 +98,8 @@ struct StatusCommandTests {
         #expect(json["unknown_outcome_reason"] as? String == "no answer within 30s")
         let admin = SessionAdmin(connection: fixture.redis, keys: fixture.keys)
         _ = try await admin.putSession(
-            RefreshedTokens(accessToken: "a-new", refreshToken: "r-new", expiresIn: .seconds(60)))
+            RefreshedTokens(accessToken: "a-new", refreshToken: "r-new", expiresIn: .seconds(60))
+        )
         let after = try OperatorFixture.jsonObject(try await fixture.run(["status", "--json"]).stdout)
         #expect(after["state"] as? String == "ok")
         #expect(after["unknown_outcome_reason"] is NSNull)
@@ -103,7 +110,13 @@ struct StatusCommandTests {
         let fixture = try OperatorFixture()
         try await fixture.storeSession(expiresAtMilliseconds: UnixTime.nowMilliseconds - 30_000)
         try await fixture.redis.send(
-            "HSET", .init(fixture.keys.sessionHash), "rejected_generation", "1", "rejected_reason", "invalid_grant")
+            "HSET",
+            .init(fixture.keys.sessionHash),
+            "rejected_generation",
+            "1",
+            "rejected_reason",
+            "invalid_grant"
+        )
 
         let human = try await fixture.run(["status"])
         #expect(human.status == 0, "\(human.stderr)")

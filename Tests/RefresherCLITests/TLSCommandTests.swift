@@ -23,21 +23,26 @@ struct TLSCommandTests {
             let url = try Self.bareURL(server)
             let input = #"{"access_token": "\#(fixture.accessToken)", "refresh_token": "\#(fixture.refreshToken)"}"#
             let put = try await CLI.run(
-                ["session", "put", "--session", fixture.name, "--redis-url", url], stdin: input,
-                environment: try await Self.variables())
+                ["session", "put", "--session", fixture.name, "--redis-url", url],
+                stdin: input,
+                environment: try await Self.variables()
+            )
             #expect(put.status == 0, "\(put.stderr)")
             #expect(try await fixture.field("access_token") == fixture.accessToken)
 
             let status = try await CLI.run(
                 ["status", "--json", "--session", fixture.name, "--redis-url", url],
-                environment: try await Self.variables())
+                environment: try await Self.variables()
+            )
             #expect(status.status == 0, "\(status.stderr)")
             let object = try OperatorFixture.jsonObject(status.stdout)
             #expect(object["generation"] as? Int == 1)
             fixture.expectNoTokens(in: status)
 
             let unverified = try await CLI.run(
-                ["status", "--session", fixture.name, "--redis-url", url], removing: RedisTLSVariable.names)
+                ["status", "--session", fixture.name, "--redis-url", url],
+                removing: RedisTLSVariable.names
+            )
             OperatorFixture.expectOneLineError(unverified)
             #expect(unverified.stderr.contains("certificate"), "\(unverified.stderr)")
         }
@@ -51,7 +56,8 @@ struct TLSCommandTests {
             // The variable names a CA file that does not exist; the URL's ca_file is used instead.
             let result = try await CLI.run(
                 ["status", "--session", fixture.name, "--redis-url", try #require(server.tlsURL)],
-                environment: ["REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"])
+                environment: ["REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"]
+            )
             #expect(result.status == 0, "\(result.stderr)")
         }
     }
@@ -60,7 +66,8 @@ struct TLSCommandTests {
     func variablesNeedRediss() async throws {
         let fixture = try OperatorFixture()
         let result = try await CLI.run(
-            ["status", "--session", fixture.name, "--redis-url", TestRedis.url], environment: try await Self.variables()
+            ["status", "--session", fixture.name, "--redis-url", TestRedis.url],
+            environment: try await Self.variables()
         )
         OperatorFixture.expectOneLineError(result)
         #expect(result.stderr.contains("REDIS_TLS_CA_FILE is set, but the Redis URL"), "\(result.stderr)")
@@ -73,7 +80,10 @@ struct TLSCommandTests {
                 [
                     "demo", "--redis-url", try Self.bareURL(server), "--processes", "2", "--tasks", "2", "--duration",
                     "3", "--token-ttl", "1", "--latency-ms", "20", "--json",
-                ], environment: try await Self.variables(), timeout: .seconds(120))
+                ],
+                environment: try await Self.variables(),
+                timeout: .seconds(120)
+            )
             #expect(result.status == 0, "stderr: \(result.stderr)")
             let report = try OperatorFixture.jsonObject(result.stdout)
             #expect(report["passed"] as? Bool == true)
@@ -88,7 +98,9 @@ struct TLSCommandTests {
         try await withRedisServer(try await RedisServerProcess.tlsArguments()) { server in
             let result = try await CLI.run(
                 ["demo", "--redis-url", try Self.bareURL(server), "--processes", "1", "--tasks", "1"],
-                removing: RedisTLSVariable.names, timeout: .seconds(60))
+                removing: RedisTLSVariable.names,
+                timeout: .seconds(60)
+            )
             OperatorFixture.expectOneLineError(result)
             #expect(result.stderr.contains("no Redis answers at rediss://127.0.0.1:"), "\(result.stderr)")
             #expect(result.stderr.contains("certificate"), "\(result.stderr)")
@@ -101,7 +113,10 @@ struct TLSCommandTests {
             [
                 "demo", "--tls", "--processes", "2", "--tasks", "2", "--duration", "3", "--token-ttl", "1",
                 "--latency-ms", "20",
-            ], removing: ["REDIS_URL"] + RedisTLSVariable.names, timeout: .seconds(120))
+            ],
+            removing: ["REDIS_URL"] + RedisTLSVariable.names,
+            timeout: .seconds(120)
+        )
         #expect(result.status == 0, "stderr: \(result.stderr)")
         let header = result.stdout.split(separator: "\n").first { $0.contains("(embedded") } ?? ""
         #expect(header.contains("rediss://127.0.0.1:") && header.contains("ca_file="), "\(result.stdout)")

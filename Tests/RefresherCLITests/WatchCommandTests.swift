@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `refresher watch`, run as the built executable against the test Redis. Each test uses a session of its own.
@@ -23,7 +23,10 @@ struct WatchCommandTests {
         try await fixture.redis.send("SET", .init(fixture.keys.lock), "web-3:9:aaaa", "PX", "60000")
         #expect(try await fixture.admin.release(owner: "web-3:9:aaaa", reason: "shutdown"))
         try await fixture.redis.send(
-            "PUBLISH", .init(fixture.keys.events), "refreshed generation=2 by=web-4:1:bbbb duration_ms=12")
+            "PUBLISH",
+            .init(fixture.keys.events),
+            "refreshed generation=2 by=web-4:1:bbbb duration_ms=12"
+        )
 
         let status = try await watch.waitForExit()
         #expect(status == 0, "\(watch.stderr)")
@@ -52,13 +55,17 @@ struct WatchCommandTests {
         defer { watch.kill() }
         try await watch.waitForSubscription()
         try await fixture.redis.send(
-            "PUBLISH", .init(fixture.keys.events),
-            "failed generation=4 kind=rejected by=web-5:2:cccc reason=invalid grant")
+            "PUBLISH",
+            .init(fixture.keys.events),
+            "failed generation=4 kind=rejected by=web-5:2:cccc reason=invalid grant"
+        )
         #expect(try await watch.waitForExit() == 0, "\(watch.stderr)")
         let line = watch.stdout.trimmingCharacters(in: .newlines)
         #expect(
             line.wholeMatch(of: /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}  failed     (.*)/)?.output.1
-                == "generation=4 kind=rejected by=web-5:2:cccc reason=invalid grant (re-login required)", "\(line)")
+                == "generation=4 kind=rejected by=web-5:2:cccc reason=invalid grant (re-login required)",
+            "\(line)"
+        )
     }
 
     @Test("watch reports a gap when its subscription is lost and resumes", .timeLimit(.minutes(1)))

@@ -11,7 +11,8 @@ struct WorkerHTTPTests {
     @Test("3 worker processes refreshing ahead of expiry: one refresh, no 401, no expired token presented")
     func fleetRefreshesAhead() async throws {
         let idp = DemoIdentityProvider(
-            configuration: .init(refreshLatency: .milliseconds(50), accessTokenLifetime: .seconds(3)))
+            configuration: .init(refreshLatency: .milliseconds(50), accessTokenLifetime: .seconds(3))
+        )
         try await idp.withServer { server in
             let session = "cli-ahead-\(UUID().uuidString.prefix(8))"
             let redis = try RedisConnection(url: TestRedis.url)
@@ -20,8 +21,10 @@ struct WorkerHTTPTests {
             let login = idp.login()
             let loggedInAt = Date().timeIntervalSince1970
             let tokens = RefreshedTokens(
-                accessToken: login.access_token, refreshToken: login.refresh_token,
-                expiresIn: .seconds(login.expires_in))
+                accessToken: login.access_token,
+                refreshToken: login.refresh_token,
+                expiresIn: .seconds(login.expires_in)
+            )
             _ = try await admin.putSession(tokens)
             // The token expires 3 s after the login; 1 s ahead of that (at about 2 s) one worker refreshes; the next
             // refresh would be due at about 4 s, after the run (0.8 s to 3.5 s) is over.
@@ -57,7 +60,8 @@ struct WorkerHTTPTests {
     @Test("Without refresh ahead, a worker's AuthorizedHTTPClient turns the expiry's 401s into one refresh")
     func fleetRefreshesOnUnauthorized() async throws {
         let idp = DemoIdentityProvider(
-            configuration: .init(refreshLatency: .milliseconds(50), accessTokenLifetime: .seconds(60)))
+            configuration: .init(refreshLatency: .milliseconds(50), accessTokenLifetime: .seconds(60))
+        )
         try await idp.withServer { server in
             let session = "cli-401-\(UUID().uuidString.prefix(8))"
             let redis = try RedisConnection(url: TestRedis.url)
@@ -66,7 +70,8 @@ struct WorkerHTTPTests {
             let login = idp.login()
             // The stored access token is not one the provider issued: every task's first request gets a 401.
             _ = try await admin.putSession(
-                RefreshedTokens(accessToken: "stale", refreshToken: login.refresh_token, expiresIn: .seconds(60)))
+                RefreshedTokens(accessToken: "stale", refreshToken: login.refresh_token, expiresIn: .seconds(60))
+            )
             let environment = [
                 "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "4",
                 "START_AT": String(Date().timeIntervalSince1970 + 0.8), "DURATION": "1.5", "REQUEST_INTERVAL_MS": "50",

@@ -40,13 +40,15 @@ let timeout = Duration.milliseconds(Int(setting("TIMEOUT_MS", "20000")) ?? 20000
 let mode = setting("MODE", "refresh")
 let pollInterval = Duration.milliseconds(Int(setting("POLL_MS", "1000")) ?? 1000)
 let shutdownGrace = Duration.milliseconds(
-    Int(setting("SHUTDOWN_GRACE_MS", "")) ?? Int(setting("REFRESH_TIMEOUT_MS", "")) ?? 30000)
+    Int(setting("SHUTDOWN_GRACE_MS", "")) ?? Int(setting("REFRESH_TIMEOUT_MS", "")) ?? 30000
+)
 let reuseGrace = Duration.milliseconds(Int(setting("IDP_REUSE_GRACE_MS", "0")) ?? 0)
 let dropFirst = Int(setting("DROP_FIRST", "1")) ?? 1
 let refuseFirst = Int64(setting("REFUSE_FIRST", "2")) ?? 2
 let drops = Atomic<Int>(0)
 let refreshTimeout = Duration.milliseconds(
-    Int(setting("REFRESH_TIMEOUT_MS", "")) ?? min(30000, 10 * (Int(setting("LOCK_TTL_MS", "10000")) ?? 10000)))
+    Int(setting("REFRESH_TIMEOUT_MS", "")) ?? min(30000, 10 * (Int(setting("LOCK_TTL_MS", "10000")) ?? 10000))
+)
 
 /// Writes one line to stdout at once (unbuffered), so the parent sees it even if this process is killed.
 /// Set by the SIGTERM handler.
@@ -67,16 +69,23 @@ do {
     let idp = FakeIdentityProvider(connection: idpConnection, namespace: namespace)
     let refresher = try await RedisRefresher(
         configuration: .init(
-            redisURL: redisURL, session: sessionName, lockTTL: lockTTL, pollInterval: pollInterval,
-            refreshTimeout: refreshTimeout, shutdownGracePeriod: shutdownGrace,
-            identityProviderReuseGrace: reuseGrace),
+            redisURL: redisURL,
+            session: sessionName,
+            lockTTL: lockTTL,
+            pollInterval: pollInterval,
+            refreshTimeout: refreshTimeout,
+            shutdownGracePeriod: shutdownGrace,
+            identityProviderReuseGrace: reuseGrace
+        ),
         refresh: { current in
             func rotate() async throws -> RefreshedTokens {
                 switch try await idp.refresh(current.refreshToken) {
                 case .refreshed(let access, let refresh):
                     return RefreshedTokens(
-                        accessToken: access, refreshToken: refresh,
-                        expiresIn: mode == "expired" ? .zero : .seconds(3600))
+                        accessToken: access,
+                        refreshToken: refresh,
+                        expiresIn: mode == "expired" ? .zero : .seconds(3600)
+                    )
                 case .rejected(let reason):
                     throw RefreshFailure.rejected("invalid_grant (\(reason))")
                 }
@@ -112,7 +121,10 @@ do {
             }
             if mode == "static" {
                 return RefreshedTokens(
-                    accessToken: "static-access", refreshToken: "static-refresh", expiresIn: .seconds(3600))
+                    accessToken: "static-access",
+                    refreshToken: "static-refresh",
+                    expiresIn: .seconds(3600)
+                )
             }
             switch try await idp.refresh(current.refreshToken) {
             case .refreshed(let access, let refresh):
@@ -120,7 +132,8 @@ do {
             case .rejected(let reason):
                 throw RefreshFailure.rejected("invalid_grant (\(reason))")
             }
-        })
+        }
+    )
     let owner = refresher.connections.ownerID
 
     let signals = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())

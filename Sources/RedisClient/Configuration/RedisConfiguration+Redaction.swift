@@ -30,7 +30,8 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
                 "clientName": clientName as Any,
                 "tls": tls as Any,
             ],
-            displayStyle: .struct)
+            displayStyle: .struct
+        )
     }
 
     /// `url` with its password replaced by `***`, for logs and messages; the rest of the text is kept as written.

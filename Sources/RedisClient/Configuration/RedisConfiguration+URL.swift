@@ -159,7 +159,8 @@ extension RedisConfiguration {
                 throw RedisError(
                     .invalidURL,
                     "unknown query item; expected ca_file, ca_dir, cert_file, key_file, server_name or "
-                        + "insecure_skip_verify")
+                        + "insecure_skip_verify"
+                )
             }
         }
         return tls

@@ -111,7 +111,8 @@ final class CommandDriver: IOLoopDriver {
     func timerFired(_ now: ContinuousClock.Instant, _ loop: IOLoop) {
         guard head < inFlight.count, inFlight[head].deadline <= now else { return }
         loop.disconnect(
-            RedisError(.timeout, "no reply within the command timeout (\(commandTimeout)); the connection was closed"))
+            RedisError(.timeout, "no reply within the command timeout (\(commandTimeout)); the connection was closed")
+        )
     }
 
     func stopped() {

@@ -2,9 +2,9 @@ import CHiredis
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// What an ``IOLoop`` does with its connection: a command connection or a subscriber.
@@ -188,7 +188,8 @@ enum Thread {
         let box = Unmanaged.passRetained(Box(body, name: name)).toOpaque()
         var thread = pthread_t()
         let status = pthread_create(
-            &thread, nil,
+            &thread,
+            nil,
             { argument in
                 guard let argument else { return nil }
                 let box = Unmanaged<Box>.fromOpaque(argument).takeRetainedValue()
@@ -199,7 +200,9 @@ enum Thread {
                 chiredis_set_thread_name(box.name)
                 box.body()
                 return nil
-            }, box)
+            },
+            box
+        )
         guard status == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
             return false

@@ -1,9 +1,9 @@
 import CHiredis
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// One connection's bytes: a ``Transport`` underneath, hiredis's command formatter and reply reader on top, owned
@@ -46,10 +46,15 @@ final class RedisWire {
 
     /// A connected socket, wrapped in TLS when `tls` is given (the TLS handshake runs later, in ``handshake``).
     private static func openTransport(
-        _ configuration: RedisConfiguration, tls: TLSClientContext?, until deadline: ContinuousClock.Instant
+        _ configuration: RedisConfiguration,
+        tls: TLSClientContext?,
+        until deadline: ContinuousClock.Instant
     ) throws(RedisError) -> any Transport {
         let fd = try SocketConnector.connect(
-            to: configuration.endpoint, keepAlive: configuration.keepAlive, until: deadline)
+            to: configuration.endpoint,
+            keepAlive: configuration.keepAlive,
+            until: deadline
+        )
         let socket = SocketTransport(fileDescriptor: fd)
         guard let tls, case .tcp(let host, let port) = configuration.endpoint else { return socket }
         let peer = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -158,7 +163,10 @@ final class RedisWire {
     }
 
     /// The transport's handshake, then AUTH, SELECT and CLIENT SETNAME pipelined; the first error reply fails it.
-    private func handshake(_ configuration: RedisConfiguration, until deadline: ContinuousClock.Instant)
+    private func handshake(
+        _ configuration: RedisConfiguration,
+        until deadline: ContinuousClock.Instant
+    )
         throws(RedisError)
     {
         while let wait = try transport.handshake() {
@@ -168,7 +176,8 @@ final class RedisWire {
                 throw RedisError(
                     .timeout,
                     "the TLS handshake got no answer within the connect timeout (the server may not speak TLS: a "
-                        + "plaintext Redis port stays silent)")
+                        + "plaintext Redis port stays silent)"
+                )
             }
         }
         var steps: [Step] = []
@@ -185,13 +194,17 @@ final class RedisWire {
             steps.append(
                 Step(
                     command: RedisCommand("SELECT", RedisArgument(configuration.database)),
-                    failure: (.authenticationFailed, "SELECT \(configuration.database)")))
+                    failure: (.authenticationFailed, "SELECT \(configuration.database)")
+                )
+            )
         }
         if let name = configuration.clientName {
             steps.append(
                 Step(
                     command: RedisCommand("CLIENT", "SETNAME", RedisArgument(name)),
-                    failure: (.connectionFailed, "CLIENT SETNAME")))
+                    failure: (.connectionFailed, "CLIENT SETNAME")
+                )
+            )
         }
         // TLS 1.3 servers reject a missing client certificate after the client considers the handshake done: a
         // round trip makes that (and any other late TLS failure) surface here, at connect.

@@ -22,7 +22,11 @@ public final class RedisSubscriber: Sendable {
     ///   - name: the name of the connection's thread.
     ///   - pingInterval: how long the connection may stay silent before a keepalive `PING`; a PING not answered
     ///     within the command timeout closes the connection and triggers a reconnect.
-    public init(configuration: RedisConfiguration, name: String = "redis-sub", pingInterval: Duration = .seconds(2))
+    public init(
+        configuration: RedisConfiguration,
+        name: String = "redis-sub",
+        pingInterval: Duration = .seconds(2)
+    )
         throws(RedisError)
     {
         try configuration.validate()

@@ -44,7 +44,8 @@ final class SubscriberDriver: IOLoopDriver, Sendable {
             }
         } onCancel: {
             state.withLock { $0.cancelWaiting(id: id) }?.resume(
-                throwing: RedisError(.cancelled, "subscribing was cancelled"))
+                throwing: RedisError(.cancelled, "subscribing was cancelled")
+            )
         }
     }
 

@@ -22,7 +22,9 @@ final class SubscriptionSink: Sendable {
     /// A stream buffering up to `limit` events, and its sink.
     static func makeStream(limit: Int) -> (stream: AsyncStream<RedisSubscriptionEvent>, sink: SubscriptionSink) {
         let (stream, continuation) = AsyncStream.makeStream(
-            of: RedisSubscriptionEvent.self, bufferingPolicy: .bufferingNewest(limit))
+            of: RedisSubscriptionEvent.self,
+            bufferingPolicy: .bufferingNewest(limit)
+        )
         return (stream, SubscriptionSink(continuation: continuation, limit: limit))
     }
 

@@ -16,7 +16,9 @@ public struct RedisScript: Sendable, Hashable {
 extension RedisConnection {
     /// Runs `script` with `keys` and `arguments`: `EVALSHA` first, `EVAL` on `NOSCRIPT`.
     public func run(
-        _ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []
+        _ script: RedisScript,
+        keys: [RedisArgument] = [],
+        arguments: [RedisArgument] = []
     ) async throws(RedisError) -> RedisValue {
         do {
             return try await send(Self.scriptCommand("EVALSHA", script.sha1, keys: keys, arguments: arguments))
@@ -33,7 +35,10 @@ extension RedisConnection {
     }
 
     private static func scriptCommand(
-        _ verb: String, _ body: String, keys: [RedisArgument], arguments: [RedisArgument]
+        _ verb: String,
+        _ body: String,
+        keys: [RedisArgument],
+        arguments: [RedisArgument]
     ) -> RedisCommand {
         var command = RedisCommand(RedisArgument(verb), RedisArgument(body), RedisArgument(keys.count))
         for key in keys { command.append(key) }

@@ -2,9 +2,9 @@ import CHiredis
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// Name resolution bounded by a deadline.
@@ -16,7 +16,9 @@ import Synchronization
 enum AddressResolver {
     /// The addresses of `host` for a TCP connection to `port`, in the resolver's preferred order.
     static func resolve(
-        host: String, port: Int, until deadline: ContinuousClock.Instant
+        host: String,
+        port: Int,
+        until deadline: ContinuousClock.Instant
     ) throws(ResolutionError) -> [SocketAddress] {
         if case .success(let addresses) = lookUp(host: host, port: port, flags: AI_NUMERICHOST) { return addresses }
         let lookup = try Lookup()

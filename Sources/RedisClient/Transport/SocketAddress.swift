@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// One resolved address to connect to (a copy of a `sockaddr`, so it outlives `freeaddrinfo`).

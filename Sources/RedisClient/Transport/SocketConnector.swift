@@ -1,9 +1,9 @@
 import CHiredis
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// Opens non-blocking, close-on-exec sockets with one deadline for name resolution and every connect attempt.
@@ -11,7 +11,9 @@ enum SocketConnector {
     /// Connects to `endpoint`, trying each resolved address in turn until one answers or `deadline` passes;
     /// returns the connected socket (the caller owns it).
     static func connect(
-        to endpoint: RedisConfiguration.Endpoint, keepAlive: Bool, until deadline: ContinuousClock.Instant
+        to endpoint: RedisConfiguration.Endpoint,
+        keepAlive: Bool,
+        until deadline: ContinuousClock.Instant
     ) throws(RedisError) -> Int32 {
         switch endpoint {
         case .tcp(let host, let port):
@@ -50,7 +52,10 @@ enum SocketConnector {
         init(_ reason: String) { self.reason = reason }
     }
 
-    private static func attempt(_ address: SocketAddress, until deadline: ContinuousClock.Instant) -> Result<
+    private static func attempt(
+        _ address: SocketAddress,
+        until deadline: ContinuousClock.Instant
+    ) -> Result<
         Int32, Failure
     > {
         let fd = socket(address.family, address.socketType | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
@@ -81,7 +86,11 @@ enum SocketConnector {
     }
 
     /// Waits for a non-blocking connect that returned `status`; closes the socket on failure.
-    private static func finish(_ fd: Int32, status: Int32, until deadline: ContinuousClock.Instant) -> Result<
+    private static func finish(
+        _ fd: Int32,
+        status: Int32,
+        until deadline: ContinuousClock.Instant
+    ) -> Result<
         Int32, Failure
     > {
         if status == 0 { return .success(fd) }

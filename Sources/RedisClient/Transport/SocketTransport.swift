@@ -1,9 +1,9 @@
 import CHiredis
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// A plain TCP or Unix socket; owns (and closes) its descriptor.

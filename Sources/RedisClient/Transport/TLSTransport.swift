@@ -1,9 +1,9 @@
 import COpenSSL
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #endif
 
 /// TLS over a connected socket, with OpenSSL driving the socket directly (non-blocking).
@@ -53,7 +53,8 @@ final class TLSTransport: Transport {
         case .closed, .transferred:
             throw RedisError(
                 .tlsFailed,
-                "TLS handshake with \(peer) failed: the server closed the connection (is this a TLS port?)")
+                "TLS handshake with \(peer) failed: the server closed the connection (is this a TLS port?)"
+            )
         }
     }
 
@@ -106,15 +107,21 @@ final class TLSTransport: Transport {
         }
         if entries.contains(where: { $0.reason == copenssl_reason_certificate_required() }) {
             return RedisError(
-                .tlsFailed, "\(prefix): the server requires a client certificate (set cert_file and key_file)")
+                .tlsFailed,
+                "\(prefix): the server requires a client certificate (set cert_file and key_file)"
+            )
         }
         if entries.contains(where: { $0.reason == copenssl_reason_wrong_version_number() }) {
             return RedisError(
-                .tlsFailed, "\(prefix): the server does not speak TLS (wrong version number); is it a plaintext port?")
+                .tlsFailed,
+                "\(prefix): the server does not speak TLS (wrong version number); is it a plaintext port?"
+            )
         }
         let reasons = entries.map(\.text)
         return RedisError(
-            .tlsFailed, "\(prefix): \(reasons.isEmpty ? "unknown TLS error" : reasons.joined(separator: "; "))")
+            .tlsFailed,
+            "\(prefix): \(reasons.isEmpty ? "unknown TLS error" : reasons.joined(separator: "; "))"
+        )
     }
 
     /// Whether `name` is an IPv4 or IPv6 literal.

@@ -40,7 +40,8 @@ extension RefresherConfiguration: CustomStringConvertible, CustomDebugStringConv
                 "refreshAhead": refreshAhead as Any,
                 "shutdownGracePeriod": shutdownGracePeriod,
             ],
-            displayStyle: .struct)
+            displayStyle: .struct
+        )
     }
 
     /// A value as text, `nil` for an empty optional.

@@ -64,8 +64,10 @@ public struct RefresherConfiguration: Sendable {
 
         /// 4 attempts, 100 ms doubling up to 2 s, within 15 s.
         public init(
-            maximumAttempts: Int = 4, initialBackoff: Duration = .milliseconds(100),
-            maximumBackoff: Duration = .seconds(2), budget: Duration = .seconds(15)
+            maximumAttempts: Int = 4,
+            initialBackoff: Duration = .milliseconds(100),
+            maximumBackoff: Duration = .seconds(2),
+            budget: Duration = .seconds(15)
         ) {
             self.maximumAttempts = maximumAttempts
             self.initialBackoff = initialBackoff
@@ -153,7 +155,8 @@ public struct RefresherConfiguration: Sendable {
             throw RefresherError(
                 .invalidConfiguration,
                 "refreshTimeout (\(refreshTimeout)) must be at most 10 × lockTTL (\(lockTTL)): raise lockTTL or "
-                    + "lower refreshTimeout")
+                    + "lower refreshTimeout"
+            )
         }
         guard identityProviderReuseGrace >= .zero, identityProviderReuseGrace <= .seconds(3600) else {
             throw RefresherError(.invalidConfiguration, "identityProviderReuseGrace must be between 0 and 1 hour")
@@ -164,7 +167,8 @@ public struct RefresherConfiguration: Sendable {
             throw RefresherError(
                 .invalidConfiguration,
                 "retry: maximumAttempts must be 1...100, backoffs non-negative with maximumBackoff ≥ initialBackoff, "
-                    + "budget non-negative")
+                    + "budget non-negative"
+            )
         }
         guard commitBudget >= lockTTL, commitBudget <= .seconds(86_400) else {
             throw RefresherError(.invalidConfiguration, "commitBudget must be between lockTTL and 1 day")
@@ -189,7 +193,8 @@ public struct RefresherConfiguration: Sendable {
                 .invalidConfiguration,
                 "the Redis command timeout (\(commandTimeout)) must be less than lockTTL / 3 (\(lockTTL / 3)), so a "
                     + "failed lock extension is retried before the lock expires: raise lockTTL or lower the command "
-                    + "timeout")
+                    + "timeout"
+            )
         }
     }
 }

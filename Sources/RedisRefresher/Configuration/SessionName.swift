@@ -12,12 +12,15 @@ public struct SessionName: Sendable, Hashable, CustomStringConvertible {
         guard !bytes.isEmpty else { throw RefresherError(.invalidConfiguration, "the session name is empty") }
         guard bytes.count <= 200 else {
             throw RefresherError(
-                .invalidConfiguration, "the session name has \(bytes.count) bytes; at most 200 are allowed")
+                .invalidConfiguration,
+                "the session name has \(bytes.count) bytes; at most 200 are allowed"
+            )
         }
         guard bytes.allSatisfy(Self.isAllowed) else {
             throw RefresherError(
                 .invalidConfiguration,
-                "the session name may contain only A-Z a-z 0-9 . _ - : (no spaces, braces or glob characters)")
+                "the session name may contain only A-Z a-z 0-9 . _ - : (no spaces, braces or glob characters)"
+            )
         }
         self.rawValue = rawValue
     }

@@ -106,7 +106,9 @@ final class EventHub: Sendable {
                 return
             } catch {
                 logger.debug(
-                    "event subscription failed; retrying", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                    "event subscription failed; retrying",
+                    metadata: ["channel": "\(channel)", "error": "\(error)"]
+                )
             }
             setSubscribed(false, channel: channel)
             try? await Task.sleep(for: backoff)

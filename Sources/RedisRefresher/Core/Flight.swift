@@ -50,7 +50,9 @@ final class Flight: Sendable {
     }
 
     init(
-        generation: Int64, lineage: String?, onAbandon: @escaping @Sendable (Flight) -> Void,
+        generation: Int64,
+        lineage: String?,
+        onAbandon: @escaping @Sendable (Flight) -> Void,
         onTimeout: @escaping @Sendable (Flight, Duration) -> Void
     ) {
         self.onTimeout = onTimeout
@@ -128,13 +130,17 @@ final class Flight: Sendable {
             onTimeout(self, timeout)
             let problem = state.withLock { $0.lastProblem }
             throw RefresherError(
-                .timeout, "no fresh credentials within \(timeout)" + (problem.map { "; last problem: \($0)" } ?? ""))
+                .timeout,
+                "no fresh credentials within \(timeout)" + (problem.map { "; last problem: \($0)" } ?? "")
+            )
         }
     }
 
     @inline(never)
     private func register(
-        _ id: UInt64, _ continuation: CheckedContinuation<Wake, Never>, deadline: ContinuousClock.Instant
+        _ id: UInt64,
+        _ continuation: CheckedContinuation<Wake, Never>,
+        deadline: ContinuousClock.Instant
     ) {
         var ready: Wake?
         var replaced: Task<Void, Never>?

@@ -96,7 +96,8 @@ struct FlightWaiter: Sendable {
             RefresherError(
                 .outcomeUnknown,
                 "the refresh token was presented and the answer was lost (\(reason)); it is not presented again: "
-                    + "log in again (refresher session put)")
+                    + "log in again (refresher session put)"
+            )
         case .notProcessed:
             RefresherError(.refreshFailed, "the refresh failed without using the refresh token: \(reason)")
         }

@@ -7,7 +7,8 @@ import Synchronization
 /// cancelling would make an HTTP client abort a request whose answer may carry rotated tokens). The operation's own
 /// timeouts bound it.
 func race<T: Sendable>(
-    timeout: Duration, _ operation: @escaping @Sendable () async throws -> T
+    timeout: Duration,
+    _ operation: @escaping @Sendable () async throws -> T
 ) async -> (result: Result<T, any Error>?, work: Task<T, any Error>) {
     let box = RaceBox<T>()
     let work = Task {

@@ -22,14 +22,21 @@ extension RedisRefresher {
             releaseIfStillChecking(acquisition)
         }
         var waiter = FlightWaiter(
-            generation: flight.generation, pollInterval: configuration.pollInterval, pubSub: pubSub)
+            generation: flight.generation,
+            pollInterval: configuration.pollInterval,
+            pubSub: pubSub
+        )
         // Started when a check first finds another worker's lock; ended with what the callers got.
         var waitSpan: (any Span)?
         defer {
             if let waitSpan {
                 endWaitSpan(
-                    waitSpan, result: flight.result, abandonedBy: flight.abandonedBy, checks: waiter.checks,
-                    wokenBy: waiter.wokenBy)
+                    waitSpan,
+                    result: flight.result,
+                    abandonedBy: flight.abandonedBy,
+                    checks: waiter.checks,
+                    wokenBy: waiter.wokenBy
+                )
             }
         }
         while true {
@@ -44,10 +51,16 @@ extension RedisRefresher {
                 return
             }
             let request = SessionStore.CheckRequest(
-                acquisition: acquisition, lockTTL: configuration.lockTTL, generation: flight.generation,
-                lineage: flight.lineage, takeover: waiter.takeover, countWait: waiter.isFirstCheck,
-                waitingSince: waiter.waitingSince, reuseGrace: configuration.identityProviderReuseGrace,
-                attemptHorizon: configuration.attemptHorizon)
+                acquisition: acquisition,
+                lockTTL: configuration.lockTTL,
+                generation: flight.generation,
+                lineage: flight.lineage,
+                takeover: waiter.takeover,
+                countWait: waiter.isFirstCheck,
+                waitingSince: waiter.waitingSince,
+                reuseGrace: configuration.identityProviderReuseGrace,
+                attemptHorizon: configuration.attemptHorizon
+            )
             // Once sent, a check may take the lock on the server whatever happens here: it runs in a task of its
             // own, so cancelling this flight (every caller gave up) cannot drop its answer.
             let store = self.store
@@ -93,8 +106,10 @@ extension RedisRefresher {
                 finish(
                     flight,
                     with: .failure(
-                        FlightWaiter.failure(.unknown, reason: "Redis went back to a generation already refreshed")),
-                    wokenBy: waiter.wokenBy)
+                        FlightWaiter.failure(.unknown, reason: "Redis went back to a generation already refreshed")
+                    ),
+                    wokenBy: waiter.wokenBy
+                )
                 return
             case .finish(let result):
                 finish(flight, with: result, wokenBy: waiter.wokenBy)
@@ -125,8 +140,12 @@ extension RedisRefresher {
                 let tookOver = waiter.tookOver
                 let holding = Task {
                     await self.refreshAsHolder(
-                        credentials, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt,
-                        tookOver: tookOver)
+                        credentials,
+                        acquisition: acquisition,
+                        graceElapsed: graceElapsed,
+                        checkSentAt: checkSentAt,
+                        tookOver: tookOver
+                    )
                 }
                 flight.finish(await holding.value)
                 return
@@ -149,20 +168,27 @@ extension RedisRefresher {
         {
             logger.warning(
                 "Redis went back to an older generation; wrote this process's newer session back",
-                metadata: ["generation": "\(newer.generation)", "stored_generation": "\(stored.generation)"])
+                metadata: ["generation": "\(newer.generation)", "stored_generation": "\(stored.generation)"]
+            )
             return true
         }
         logger.warning(
             "Redis went back to a generation already refreshed; its refresh token is not presented again",
-            metadata: ["stored_generation": "\(stored.generation)"])
+            metadata: ["stored_generation": "\(stored.generation)"]
+        )
         _ = try? await store.fail(
-            .outcomeUnknown("Redis went back to a generation already refreshed"), generation: stored.generation,
-            lineage: stored.lineage, by: acquisition)
+            .outcomeUnknown("Redis went back to a generation already refreshed"),
+            generation: stored.generation,
+            lineage: stored.lineage,
+            by: acquisition
+        )
         return false
     }
 
     private func finish(
-        _ flight: Flight, with result: Result<Credentials, RefresherError>, wokenBy: RefresherMetrics.Wake?
+        _ flight: Flight,
+        with result: Result<Credentials, RefresherError>,
+        wokenBy: RefresherMetrics.Wake?
     ) {
         switch result {
         case .success(let credentials):

@@ -14,7 +14,10 @@ extension RedisRefresher {
     /// check, counts from there. The work is traced as a ``RefresherSpanNames/refresh`` span, the refresh function's
     /// own spans (the identity provider's request) as its children.
     func refreshAsHolder(
-        _ current: Credentials, acquisition: String, graceElapsed: Duration?, checkSentAt: ContinuousClock.Instant,
+        _ current: Credentials,
+        acquisition: String,
+        graceElapsed: Duration?,
+        checkSentAt: ContinuousClock.Instant,
         tookOver: Bool
     ) async -> Result<Credentials, RefresherError> {
         defer { clearPhase(of: acquisition) }
@@ -28,8 +31,14 @@ extension RedisRefresher {
         // lock that write gives up nor reports a lock the write itself released as lost.
         let result = await InstrumentationContext.$current.withValue(span.context) {
             await presentAndStore(
-                current, acquisition: acquisition, graceElapsed: graceElapsed, checkSentAt: checkSentAt,
-                lockLost: lockLost, finalWrite: finalWrite, span: span)
+                current,
+                acquisition: acquisition,
+                graceElapsed: graceElapsed,
+                checkSentAt: checkSentAt,
+                lockLost: lockLost,
+                finalWrite: finalWrite,
+                span: span
+            )
         }
         keeper.cancel()
         endRefreshSpan(span, result: result, acquisition: acquisition)
@@ -37,15 +46,21 @@ extension RedisRefresher {
     }
 
     private func presentAndStore(
-        _ current: Credentials, acquisition: String, graceElapsed: Duration?, checkSentAt: ContinuousClock.Instant,
-        lockLost: Flag, finalWrite: Flag, span: any Span
+        _ current: Credentials,
+        acquisition: String,
+        graceElapsed: Duration?,
+        checkSentAt: ContinuousClock.Instant,
+        lockLost: Flag,
+        finalWrite: Flag,
+        span: any Span
     ) async -> Result<Credentials, RefresherError> {
         let generation = current.generation
         let started = ContinuousClock.now
         var attempts = RefreshAttempts(policy: retryPolicy, graceElapsed: graceElapsed, now: checkSentAt)
         logger.info(
             "refreshing",
-            metadata: ["generation": "\(generation)", "in_grace": "\(graceElapsed != nil)", "lock": "\(acquisition)"])
+            metadata: ["generation": "\(generation)", "in_grace": "\(graceElapsed != nil)", "lock": "\(acquisition)"]
+        )
         while true {
             // No new presentation once shutdown began; a lock under which nothing was presented is given back.
             guard setPhase(.presenting, of: acquisition) else {
@@ -55,8 +70,11 @@ extension RedisRefresher {
                 }
                 let reason = "shut down before trying again"
                 return await record(
-                    attempts.mayHaveRotated ? .outcomeUnknown(reason) : .notProcessed(reason), current: current,
-                    acquisition: acquisition, started: started)
+                    attempts.mayHaveRotated ? .outcomeUnknown(reason) : .notProcessed(reason),
+                    current: current,
+                    acquisition: acquisition,
+                    started: started
+                )
             }
             // The attempt is recorded before the token leaves: should this process die or lose Redis from here on,
             // nobody else presents the token outside the reuse grace.
@@ -67,17 +85,25 @@ extension RedisRefresher {
                     break
                 case .lockLost:
                     return await gaveUpLock(
-                        current, acquisition: acquisition, started: started, mayHaveRotated: attempts.mayHaveRotated)
+                        current,
+                        acquisition: acquisition,
+                        started: started,
+                        mayHaveRotated: attempts.mayHaveRotated
+                    )
                 case .outcomeRecorded:
                     _ = try? await store.release(owner: acquisition, reason: "superseded")
                     return .failure(
-                        FlightWaiter.failure(.unknown, reason: "another worker recorded this token's outcome"))
+                        FlightWaiter.failure(.unknown, reason: "another worker recorded this token's outcome")
+                    )
                 }
                 // Checked after the round trip that recorded the attempt, right before the token leaves.
                 if attempts.mayHaveRotated, !attempts.insideGrace(.now) {
                     return await record(
                         .outcomeUnknown("the provider's reuse grace ended before the token could be presented again"),
-                        current: current, acquisition: acquisition, started: started)
+                        current: current,
+                        acquisition: acquisition,
+                        started: started
+                    )
                 }
                 attempts.presenting(at: .now)
                 noteAttempt(attempts.attempts, on: span)
@@ -94,7 +120,12 @@ extension RedisRefresher {
             switch action {
             case .commit(let tokens):
                 return await store(
-                    tokens, after: current, acquisition: acquisition, started: started, lockLost: lockLost)
+                    tokens,
+                    after: current,
+                    acquisition: acquisition,
+                    started: started,
+                    lockLost: lockLost
+                )
             case .retry(let delay):
                 if case .failed(let failure) = result {
                     (failure.outcome == .unknown ? metrics.inGraceRetries : metrics.notProcessedRetries).increment()
@@ -105,7 +136,8 @@ extension RedisRefresher {
                             "generation": "\(generation)", "outcome": "\(failure.outcome.rawValue)",
                             "reason": "\(failure.publishedReason)", "attempt": "\(attempts.attempts)",
                             "delay_ms": "\(delay.wholeMilliseconds)",
-                        ])
+                        ]
+                    )
                 }
                 try? await Task.sleep(for: delay)
             case .record(let failure):
@@ -117,15 +149,21 @@ extension RedisRefresher {
     /// The policy of ``RefreshAttempts`` from the configuration.
     var retryPolicy: RefreshAttempts.Policy {
         RefreshAttempts.Policy(
-            reuseGrace: configuration.identityProviderReuseGrace, maximumAttempts: configuration.retry.maximumAttempts,
-            initialBackoff: configuration.retry.initialBackoff, maximumBackoff: configuration.retry.maximumBackoff,
-            budget: configuration.retry.budget)
+            reuseGrace: configuration.identityProviderReuseGrace,
+            maximumAttempts: configuration.retry.maximumAttempts,
+            initialBackoff: configuration.retry.initialBackoff,
+            maximumBackoff: configuration.retry.maximumBackoff,
+            budget: configuration.retry.budget
+        )
     }
 
     /// One call of the refresh function, raced against ``RefresherConfiguration/refreshTimeout``. Tokens it returns
     /// after the timeout are still stored (the fenced write decides whether they are still wanted).
     private func attempt(
-        _ current: Credentials, acquisition: String, started: ContinuousClock.Instant, number: Int
+        _ current: Credentials,
+        acquisition: String,
+        started: ContinuousClock.Instant,
+        number: Int
     ) async -> RefreshAttempts.Result {
         let refresh = self.refresh
         let (outcome, work) = await race(timeout: configuration.refreshTimeout) { try await refresh(current) }
@@ -134,7 +172,8 @@ extension RedisRefresher {
             // Any answer with an access token is kept; only tokens that cannot be stored at all are not.
             if let problem = SessionRecord.unstorableReason(tokens, requireRefreshToken: false) {
                 return .failed(
-                    .outcomeUnknown("the refresh function returned tokens that cannot be stored: \(problem)"))
+                    .outcomeUnknown("the refresh function returned tokens that cannot be stored: \(problem)")
+                )
             }
             return .succeeded(tokens)
         case .some(.failure(let failure as RefreshFailure)):
@@ -163,15 +202,22 @@ extension RedisRefresher {
                 } catch {
                     self.logger.info(
                         "a refresh request that timed out failed later",
-                        metadata: ["generation": "\(current.generation)", "error_type": "\(type(of: error))"])
+                        metadata: ["generation": "\(current.generation)", "error_type": "\(type(of: error))"]
+                    )
                     return
                 }
                 guard SessionRecord.unstorableReason(tokens, requireRefreshToken: false) == nil else { return }
                 self.logger.warning(
                     "the refresh function answered after its timeout; storing its tokens",
-                    metadata: ["generation": "\(current.generation)"])
+                    metadata: ["generation": "\(current.generation)"]
+                )
                 _ = await self.store(
-                    tokens, after: current, acquisition: acquisition, started: started, lockLost: Flag())
+                    tokens,
+                    after: current,
+                    acquisition: acquisition,
+                    started: started,
+                    lockLost: Flag()
+                )
             }
             return .failed(.outcomeUnknown("no answer within \(configuration.refreshTimeout)"))
         }
@@ -200,7 +246,8 @@ extension RedisRefresher {
                     metrics.locksLost.increment()
                     logger.warning(
                         "lost the lock while refreshing; the result will be fenced if the session moved on",
-                        metadata: ["generation": "\(generation)"])
+                        metadata: ["generation": "\(generation)"]
+                    )
                     return
                 }
             } catch {
@@ -215,7 +262,10 @@ extension RedisRefresher {
     /// while another holder has the lock on the same generation, for up to ``RefresherConfiguration/commitBudget``:
     /// until then the new tokens exist only here. Gives up only when the session provably moved on without them.
     func store(
-        _ tokens: RefreshedTokens, after current: Credentials, acquisition: String, started: ContinuousClock.Instant,
+        _ tokens: RefreshedTokens,
+        after current: Credentials,
+        acquisition: String,
+        started: ContinuousClock.Instant,
         lockLost: Flag
     ) async -> Result<Credentials, RefresherError> {
         let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)
@@ -228,16 +278,23 @@ extension RedisRefresher {
                 case .committed(let generation, let at):
                     let credentials = remember(
                         Credentials(
-                            accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? current.refreshToken,
-                            expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: generation,
-                            refreshedAtMilliseconds: at, refreshedBy: acquisition, lineage: current.lineage))
+                            accessToken: tokens.accessToken,
+                            refreshToken: tokens.refreshToken ?? current.refreshToken,
+                            expiresAtMilliseconds: tokens.expiresAtMilliseconds,
+                            generation: generation,
+                            refreshedAtMilliseconds: at,
+                            refreshedBy: acquisition,
+                            lineage: current.lineage
+                        )
+                    )
                     metrics.refreshed(duration: duration)
                     logger.info(
                         "refreshed",
                         metadata: [
                             "generation": "\(generation)", "outcome": "refreshed",
                             "duration_ms": "\(duration.wholeMilliseconds)",
-                        ])
+                        ]
+                    )
                     return .success(credentials)
                 case .fenced(let stored, let holder, let moved):
                     metrics.fencedWrites.increment()
@@ -247,7 +304,8 @@ extension RedisRefresher {
                             "generation": "\(current.generation)", "stored_generation": "\(stored)",
                             "outcome": "fenced",
                             "lock_lost": "\(lockLost.isSet)", "moved": "\(moved)",
-                        ])
+                        ]
+                    )
                     if moved {
                         markStale()
                         do { return .success(try await storedCredentials()) } catch { return .failure(error) }
@@ -272,7 +330,8 @@ extension RedisRefresher {
             metadata: [
                 "generation": "\(current.generation)", "outcome": "commit_abandoned", "error": "\(lastProblem)",
                 "budget": "\(configuration.commitBudget)",
-            ])
+            ]
+        )
         return .failure(RefresherError(.redisUnavailable, "could not store the refreshed session: \(lastProblem)"))
     }
 
@@ -280,7 +339,10 @@ extension RedisRefresher {
     /// Returns the stored session when it went on; otherwise, if no earlier attempt may have used the token, a
     /// retryable ``RefresherError/Code/lockLost`` (the token is still good), else the unknown outcome is recorded.
     private func gaveUpLock(
-        _ current: Credentials, acquisition: String, started: ContinuousClock.Instant, mayHaveRotated: Bool
+        _ current: Credentials,
+        acquisition: String,
+        started: ContinuousClock.Instant,
+        mayHaveRotated: Bool
     ) async -> Result<Credentials, RefresherError> {
         _ = try? await store.release(owner: acquisition, reason: "superseded")
         if let moved = await sessionMovedOn(from: current) { return .success(moved) }
@@ -288,8 +350,11 @@ extension RedisRefresher {
             return .failure(RefresherError(.lockLost, "the lock was lost before the refresh token was presented"))
         }
         return await record(
-            .outcomeUnknown("the lock was lost between two attempts"), current: current, acquisition: acquisition,
-            started: started)
+            .outcomeUnknown("the lock was lost between two attempts"),
+            current: current,
+            acquisition: acquisition,
+            started: started
+        )
     }
 
     /// The stored session when it supersedes `current` (read from Redis), else `nil`.
@@ -301,7 +366,10 @@ extension RedisRefresher {
     /// Records a failed refresh on the session (releasing the lock), retried like the commit, and turns it into the
     /// callers' error.
     private func record(
-        _ failure: RefreshFailure, current: Credentials, acquisition: String, started: ContinuousClock.Instant
+        _ failure: RefreshFailure,
+        current: Credentials,
+        acquisition: String,
+        started: ContinuousClock.Instant
     ) async -> Result<Credentials, RefresherError> {
         let duration = ContinuousClock.now - started
         let reason = failure.publishedReason
@@ -320,7 +388,11 @@ extension RedisRefresher {
         while true {
             do {
                 let recorded = try await store.fail(
-                    failure, generation: current.generation, lineage: current.lineage, by: acquisition)
+                    failure,
+                    generation: current.generation,
+                    lineage: current.lineage,
+                    by: acquisition
+                )
                 if !recorded {
                     // Nothing to record: the session went on (a late answer of this very holder, a new login)...
                     if let moved = await sessionMovedOn(from: current) { return .success(moved) }
@@ -339,7 +411,8 @@ extension RedisRefresher {
             } catch {
                 logger.warning(
                     "could not record the failed refresh; the lock expires by itself",
-                    metadata: ["error": "\(error.message)"])
+                    metadata: ["error": "\(error.message)"]
+                )
                 break
             }
         }

@@ -48,14 +48,16 @@ extension RedisRefresher {
             metadata: [
                 "generation": "\(current.generation)",
                 "expires_in_ms": "\((current.expiresAtMilliseconds ?? 0) - UnixTime.nowMilliseconds)",
-            ])
+            ]
+        )
         Task {
             do throws(RefresherError) {
                 _ = try await self.refreshAccessTokenOrReLogin(after: current)
             } catch {
                 self.logger.debug(
                     "refresh ahead of expiry did not complete",
-                    metadata: ["generation": "\(current.generation)", "error": "\(error.code)"])
+                    metadata: ["generation": "\(current.generation)", "error": "\(error.code)"]
+                )
             }
             self.features.withLock { features in
                 if features.aheadGeneration == current.generation { features.aheadRunning = false }

@@ -100,7 +100,10 @@ public final class RedisRefresher: Sendable {
             ownsConnections = false
         } else {
             self.connections = try RefresherConnections(
-                url: configuration.redisURL, commandTimeout: configuration.ownCommandTimeout, logger: logger)
+                url: configuration.redisURL,
+                commandTimeout: configuration.ownCommandTimeout,
+                logger: logger
+            )
             ownsConnections = true
         }
         self.store = SessionStore(connection: self.connections.commands, keys: keys)
@@ -111,7 +114,10 @@ public final class RedisRefresher: Sendable {
         do {
             try await self.connections.commands.load(Scripts.all)
         } catch {
-            if ownsConnections { self.connections.commands.close(); self.connections.subscriber.close() }
+            if ownsConnections {
+                self.connections.commands.close()
+                self.connections.subscriber.close()
+            }
             throw RefresherError(redis: error)
         }
         // The cache follows the events channel: any newer generation (or a gap) makes the next read go to Redis.
@@ -222,7 +228,8 @@ public final class RedisRefresher: Sendable {
     ///   rejected, ``RefresherError/Code/refreshFailed`` when the refresh failed transiently,
     ///   ``RefresherError/Code/timeout`` when the deadline passed.
     public func refreshAccessTokenOrReLogin(
-        after stale: Credentials, timeout: Duration? = nil
+        after stale: Credentials,
+        timeout: Duration? = nil
     ) async throws(RefresherError) -> Credentials {
         // The synchronous part decides everything it can; the awaiting part keeps only a flight and a timeout, so a
         // waiting caller's task stays small (10,000 waiting callers are a design point: a few more bytes in this
@@ -247,7 +254,10 @@ public final class RedisRefresher: Sendable {
     /// Not inlined (nor is ``joinFlight(after:)``): the locals of an async function live in its task's frame, and
     /// 10,000 waiting callers are a design point.
     @inline(never)
-    private func cachedCredentials(superseding stale: Credentials, timeout: Duration) throws(RefresherError)
+    private func cachedCredentials(
+        superseding stale: Credentials,
+        timeout: Duration
+    ) throws(RefresherError)
         -> Credentials?
     {
         guard timeout > .zero else { throw RefresherError(.invalidConfiguration, "the timeout must be positive") }
@@ -262,11 +272,13 @@ public final class RedisRefresher: Sendable {
             if state.isShutDown { return nil }
             if let flight = state.flights[key] { return flight }
             let flight = Flight(
-                generation: stale.generation, lineage: stale.lineage,
+                generation: stale.generation,
+                lineage: stale.lineage,
                 onAbandon: { [weak self] flight in self?.forget(flight) },
                 onTimeout: { [weak self] flight, timeout in
                     self?.noteTimeout(generation: flight.generation, timeout: timeout)
-                })
+                }
+            )
             state.flights[key] = flight
             flight.attach(Task { await self.run(flight) })
             return flight
@@ -347,7 +359,8 @@ public final class RedisRefresher: Sendable {
                 metrics.locksLeftOnShutdown.increment()
                 logger.warning(
                     "shutting down while a refresh request may be in flight: the lock is left to expire",
-                    metadata: ["lock": "\(acquisition)"])
+                    metadata: ["lock": "\(acquisition)"]
+                )
             } else if (try? await store.release(owner: acquisition, reason: "shutdown")) == true {
                 // A check whose answer was never handled took the lock: nothing was presented under it.
                 logger.info("released the lock on shutdown", metadata: ["lock": "\(acquisition)"])

@@ -3,11 +3,11 @@ import RedisClient
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// The Redis connections a process shares between all its refreshers: one command connection (pipelined
@@ -30,7 +30,9 @@ public final class RefresherConnections: Sendable {
     /// Connections to the server at `url` (no I/O happens until first use), with a command timeout of
     /// `commandTimeout` (which must stay below a third of the lock TTL of every refresher using them).
     public convenience init(
-        url: String, ownerID: String? = nil, commandTimeout: Duration = .seconds(3),
+        url: String,
+        ownerID: String? = nil,
+        commandTimeout: Duration = .seconds(3),
         logger: Logger = Logger(label: "redis-refresher")
     ) throws(RefresherError) {
         var configuration: RedisConfiguration
@@ -45,12 +47,16 @@ public final class RefresherConnections: Sendable {
 
     /// Connections with a full client configuration.
     public init(
-        configuration: RedisConfiguration, ownerID: String? = nil, logger: Logger = Logger(label: "redis-refresher")
+        configuration: RedisConfiguration,
+        ownerID: String? = nil,
+        logger: Logger = Logger(label: "redis-refresher")
     ) throws(RefresherError) {
         let owner = ownerID ?? Self.makeOwnerID()
         guard !owner.isEmpty, owner.utf8.count <= 200, !owner.utf8.contains(where: { $0 <= 32 || $0 >= 127 }) else {
             throw RefresherError(
-                .invalidConfiguration, "an owner id must be 1-200 printable ASCII bytes without spaces")
+                .invalidConfiguration,
+                "an owner id must be 1-200 printable ASCII bytes without spaces"
+            )
         }
         do {
             var commandConfiguration = configuration

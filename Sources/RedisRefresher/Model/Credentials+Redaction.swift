@@ -17,6 +17,7 @@ extension Credentials: CustomDebugStringConvertible, CustomReflectable {
                 "refreshedBy": refreshedBy as Any,
                 "lineage": lineage as Any,
             ],
-            displayStyle: .struct)
+            displayStyle: .struct
+        )
     }
 }

@@ -22,8 +22,13 @@ public struct Credentials: Sendable, Hashable, CustomStringConvertible {
     public var lineage: String?
 
     public init(
-        accessToken: String, refreshToken: String, expiresAtMilliseconds: Int64?, generation: Int64,
-        refreshedAtMilliseconds: Int64? = nil, refreshedBy: String? = nil, lineage: String? = nil
+        accessToken: String,
+        refreshToken: String,
+        expiresAtMilliseconds: Int64?,
+        generation: Int64,
+        refreshedAtMilliseconds: Int64? = nil,
+        refreshedBy: String? = nil,
+        lineage: String? = nil
     ) {
         self.lineage = lineage
         self.accessToken = accessToken
@@ -78,8 +83,10 @@ public struct RefreshedTokens: Sendable, Hashable, CustomStringConvertible {
     /// Tokens that expire `expiresIn` from now (OAuth's `expires_in`).
     public init(accessToken: String, refreshToken: String?, expiresIn: Duration) {
         self.init(
-            accessToken: accessToken, refreshToken: refreshToken,
-            expiresAtMilliseconds: UnixTime.nowMilliseconds + expiresIn.wholeMilliseconds)
+            accessToken: accessToken,
+            refreshToken: refreshToken,
+            expiresAtMilliseconds: UnixTime.nowMilliseconds + expiresIn.wholeMilliseconds
+        )
     }
 
     public var description: String {

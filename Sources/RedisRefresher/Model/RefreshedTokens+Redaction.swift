@@ -12,6 +12,7 @@ extension RefreshedTokens: CustomDebugStringConvertible, CustomReflectable {
                 "refreshToken": refreshToken.map(TokenFingerprint.of) as Any,
                 "expiresAtMilliseconds": expiresAtMilliseconds as Any,
             ],
-            displayStyle: .struct)
+            displayStyle: .struct
+        )
     }
 }

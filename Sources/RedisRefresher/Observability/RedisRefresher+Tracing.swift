@@ -37,7 +37,10 @@ extension RedisRefresher {
     /// Ends a wait span with what its flight delivered to the callers; `abandonedBy` tells why a flight that every
     /// caller left was given up.
     func endWaitSpan(
-        _ span: any Span, result: Result<Credentials, RefresherError>?, abandonedBy: Flight.Wake?, checks: Int,
+        _ span: any Span,
+        result: Result<Credentials, RefresherError>?,
+        abandonedBy: Flight.Wake?,
+        checks: Int,
         wokenBy: RefresherMetrics.Wake?
     ) {
         guard span.isRecording else { return span.end() }
@@ -100,7 +103,9 @@ extension RedisRefresher {
         span.addEvent(
             SpanEvent(
                 name: RefresherSpanNames.retryEvent,
-                attributes: [Attribute.outcome: .string(outcome.rawValue), Attribute.attempts: .int64(Int64(attempt))]))
+                attributes: [Attribute.outcome: .string(outcome.rawValue), Attribute.attempts: .int64(Int64(attempt))]
+            )
+        )
     }
 
     /// Records a refresher error (its message never holds a token) as the span's error and status.

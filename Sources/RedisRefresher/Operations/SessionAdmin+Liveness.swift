@@ -41,7 +41,11 @@ extension SessionAdmin.Status {
 
     /// The latest sign of life of `holder`: the lock taken, and its own refresh attempt's start and heartbeat.
     static func lastSeen(
-        holder: String?, lastRefreshTime: Int64?, attemptBy: String?, attemptAt: Int64?, attemptHeartbeat: Int64?
+        holder: String?,
+        lastRefreshTime: Int64?,
+        attemptBy: String?,
+        attemptAt: Int64?,
+        attemptHeartbeat: Int64?
     ) -> Int64? {
         guard let holder else { return nil }
         var signs = [lastRefreshTime]

@@ -75,14 +75,19 @@ public struct SessionAdmin: Sendable {
     /// Releases the lock only if `owner` holds it and was not seen alive within `window` (the lock taken, or its
     /// refresh attempt started or extended), checked and done in one atomic step; `nil` skips the liveness check.
     public func release(
-        owner: String, unlessAliveWithin window: Duration?, reason: String = "operator"
+        owner: String,
+        unlessAliveWithin window: Duration?,
+        reason: String = "operator"
     ) async throws(RefresherError) -> ReleaseOutcome {
         try await store.release(owner: owner, reason: reason, unlessAliveWithin: window)
     }
 
     /// Installs a session after a fresh login: the next generation of a new lineage, a cleared rejection or unknown
     /// outcome, and a `replaced` event. Returns the new generation.
-    public func putSession(_ tokens: RefreshedTokens, by owner: String = "operator") async throws(RefresherError)
+    public func putSession(
+        _ tokens: RefreshedTokens,
+        by owner: String = "operator"
+    ) async throws(RefresherError)
         -> Int64
     {
         guard tokens.refreshToken != nil else {

@@ -10,7 +10,9 @@ extension RedisRefresher: CustomStringConvertible, CustomReflectable {
     /// The configuration, keys and connections (each hiding its secrets); not the cached credentials.
     public var customMirror: Mirror {
         Mirror(
-            self, children: ["configuration": configuration, "keys": keys, "connections": connections],
-            displayStyle: .class)
+            self,
+            children: ["configuration": configuration, "keys": keys, "connections": connections],
+            displayStyle: .class
+        )
     }
 }

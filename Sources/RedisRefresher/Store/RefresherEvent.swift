@@ -38,13 +38,19 @@ public enum RefresherEvent: Sendable, Hashable {
         switch kind {
         case "refreshed" where generation != nil:
             self = .refreshed(
-                generation: generation!, by: by, durationMilliseconds: fields["duration_ms"].flatMap { Int64($0) })
+                generation: generation!,
+                by: by,
+                durationMilliseconds: fields["duration_ms"].flatMap { Int64($0) }
+            )
         case "failed" where generation != nil:
             // `transient` is how older versions published a failure that did not use up the token.
             let outcome = fields["kind"].flatMap { RefreshFailure.Outcome(rawValue: String($0)) } ?? .notProcessed
             self = .failed(
-                generation: generation!, outcome: outcome, by: by,
-                reason: fields["reason"].map(String.init) ?? "")
+                generation: generation!,
+                outcome: outcome,
+                by: by,
+                reason: fields["reason"].map(String.init) ?? ""
+            )
         case "released":
             self = .released(by: by, reason: fields["reason"].map(String.init) ?? "")
         case "replaced" where generation != nil:

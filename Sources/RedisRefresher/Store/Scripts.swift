@@ -126,7 +126,8 @@ enum Scripts {
             redis.call('SET', KEYS[2], string.format('%d', now))
             if ARGV[5] == '1' then incr('takeovers', 1) end
             return {'acquired', redis.call('HGETALL', KEYS[3]), now, elapsed}
-            """)
+            """
+    )
 
     /// The fenced write: stores generation g+1 only while the stored generation is g, the lineage is the caller's
     /// and the lock is ours (or expired with nobody else holding it); then releases the lock and publishes
@@ -164,7 +165,8 @@ enum Scripts {
             if holder then redis.call('DEL', KEYS[1]) end
             redis.call('PUBLISH', ARGV[7], 'refreshed generation=' .. new .. ' by=' .. ARGV[1] .. ' duration_ms=' .. ARGV[6])
             return {'committed', new, now}
-            """)
+            """
+    )
 
     /// Records a failed refresh and publishes `failed`; releases the lock when it is ours.
     ///
@@ -208,7 +210,8 @@ enum Scripts {
             if ours then redis.call('DEL', KEYS[1]) end
             redis.call('PUBLISH', ARGV[5], 'failed generation=' .. ARGV[2] .. ' kind=' .. ARGV[3] .. ' by=' .. ARGV[1] .. ' reason=' .. ARGV[4])
             return 1
-            """)
+            """
+    )
 
     /// Records, just before the holder presents the refresh token, that it does so: the attempt fields of the session
     /// (`attempt_generation`, `attempt_by`, `attempt_at`, `attempt_first_at` kept from an earlier unrecorded
@@ -237,7 +240,8 @@ enum Scripts {
             redis.call('HSET', KEYS[3], 'attempt_generation', ARGV[2], 'attempt_by', ARGV[1], 'attempt_at', now,
               'attempt_first_at', first, 'attempt_heartbeat', now)
             return 1
-            """)
+            """
+    )
 
     /// Owner-checked release (compare-and-delete) that publishes `released`. An attempt record stays: whoever
     /// presented under this lock (or before it) keeps the token out of everybody else's hands until an outcome is
@@ -261,7 +265,8 @@ enum Scripts {
             redis.call('DEL', KEYS[1])
             redis.call('PUBLISH', ARGV[2], 'released by=' .. ARGV[1] .. ' reason=' .. ARGV[3])
             return 1
-            """)
+            """
+    )
 
     /// Owner-checked extension, recording the holder's heartbeat. A lock that expired (Redis was unreachable) is
     /// taken back under the rule of ``present`` (the session still at g, no outcome recorded for it, the recorded
@@ -280,7 +285,8 @@ enum Scripts {
             end
             if holder then return 1 end
             return 2
-            """)
+            """
+    )
 
     /// Writes a newer session of the same lineage back over an older stored generation (Redis went backwards), and
     /// publishes `refreshed` for it.
@@ -299,7 +305,8 @@ enum Scripts {
             redis.call('HDEL', KEYS[3], unpack(attempt_fields))
             redis.call('PUBLISH', ARGV[8], 'refreshed generation=' .. ARGV[6] .. ' by=' .. ARGV[7] .. ' duration_ms=0')
             return 1
-            """)
+            """
+    )
 
     /// Stores a session only when none exists (first writer wins), as generation 1 of a new lineage.
     ///
@@ -315,7 +322,8 @@ enum Scripts {
               'generation', 1, 'refreshed_at', now, 'refreshed_by', ARGV[4], 'lineage', ARGV[6])
             redis.call('PUBLISH', ARGV[5], 'replaced generation=1 by=' .. ARGV[4])
             return {1, 1}
-            """)
+            """
+    )
 
     /// Replaces the session after a fresh login: generation + 1 of a new lineage; clears a rejected or unknown
     /// outcome and any attempt; publishes `replaced`.
@@ -333,7 +341,8 @@ enum Scripts {
             redis.call('HDEL', KEYS[3], unpack(attempt_fields))
             redis.call('PUBLISH', ARGV[5], 'replaced generation=' .. new .. ' by=' .. ARGV[4])
             return new
-            """)
+            """
+    )
 
     static let all = [checkOrAcquire, present, commit, fail, release, extend, restore, seed, replace]
 }

@@ -28,6 +28,9 @@ public struct SessionKeys: Sendable, Hashable {
         stats = base + ":stats"
     }
 
+    /// Every key the refresher stores for this session (the events channel holds nothing), e.g. to delete them all.
+    public var storedKeys: [String] { [lock, lastRefreshTime, sessionHash, stats] }
+
     /// The keys every script takes, in the order the scripts expect.
     var scriptKeys: [RedisArgument] {
         [RedisArgument(lock), RedisArgument(lastRefreshTime), RedisArgument(sessionHash), RedisArgument(stats)]

@@ -51,7 +51,8 @@ enum SessionRecord {
             generation: generation,
             refreshedAtMilliseconds: try integer(SessionField.refreshedAt, required: false),
             refreshedBy: fields[SessionField.refreshedBy].map { String(decoding: $0.prefix(300), as: UTF8.self) },
-            lineage: fields[SessionField.lineage].map { String(decoding: $0.prefix(64), as: UTF8.self) })
+            lineage: fields[SessionField.lineage].map { String(decoding: $0.prefix(64), as: UTF8.self) }
+        )
     }
 
     /// A new lineage id: 15 hex digits (60 random bits). A session stored fresh (seed, a new login) starts a new

@@ -59,14 +59,17 @@ struct SessionStore: Sendable {
                 request.countWait ? "1" : "0", RedisArgument(request.waitingSince.map(String.init) ?? ""),
                 RedisArgument(request.reuseGrace.wholeMilliseconds),
                 RedisArgument(request.attemptHorizon.wholeMilliseconds), RedisArgument(keys.events),
-            ])
+            ]
+        )
         guard case .array(let parts) = reply, let kind = parts.first?.string else { throw unexpected("check") }
         switch kind {
         case "none":
             return .noSession
         case "corrupt":
             throw RefresherError(
-                .corruptSession, "the session's \(parts.dropFirst().first?.string ?? "data") does not parse")
+                .corruptSession,
+                "the session's \(parts.dropFirst().first?.string ?? "data") does not parse"
+            )
         case "moved" where parts.count == 2:
             guard let credentials = try SessionRecord.decode(parts[1]) else { return .noSession }
             return .moved(credentials)
@@ -78,16 +81,20 @@ struct SessionStore: Sendable {
             guard let credentials = try SessionRecord.decode(parts[1]) else { return .noSession }
             let elapsed = parts[3].int ?? -1
             return .acquired(
-                credentials, atMilliseconds: parts[2].int ?? UnixTime.nowMilliseconds,
-                graceElapsed: elapsed >= 0 ? .milliseconds(elapsed) : nil)
+                credentials,
+                atMilliseconds: parts[2].int ?? UnixTime.nowMilliseconds,
+                graceElapsed: elapsed >= 0 ? .milliseconds(elapsed) : nil
+            )
         case "failed" where parts.count == 3:
             let outcome = RefreshFailure.Outcome(rawValue: parts[1].string ?? "") ?? .notProcessed
             return .failed(outcome, reason: parts[2].string ?? "")
         case "held" where parts.count == 4:
             let pttl = parts[2].int ?? -1
             return .held(
-                holder: parts[1].string ?? "", remaining: pttl > 0 ? .milliseconds(pttl) : nil,
-                serverTime: parts[3].int)
+                holder: parts[1].string ?? "",
+                remaining: pttl > 0 ? .milliseconds(pttl) : nil,
+                serverTime: parts[3].int
+            )
         default:
             throw unexpected("check")
         }
@@ -103,7 +110,10 @@ struct SessionStore: Sendable {
     }
 
     func commit(
-        _ tokens: RefreshedTokens, after current: Credentials, by acquisition: String, duration: Duration
+        _ tokens: RefreshedTokens,
+        after current: Credentials,
+        by acquisition: String,
+        duration: Duration
     ) async throws(RefresherError) -> CommitOutcome {
         let reply = try await run(
             Scripts.commit,
@@ -113,7 +123,8 @@ struct SessionStore: Sendable {
                 RedisArgument(tokens.expiresAtMilliseconds.map(String.init) ?? ""),
                 RedisArgument(duration.wholeMilliseconds), RedisArgument(keys.events),
                 RedisArgument(current.lineage ?? ""),
-            ])
+            ]
+        )
         guard case .array(let parts) = reply, parts.count >= 3, let kind = parts[0].string, let number = parts[1].int
         else { throw unexpected("commit") }
         if kind == "committed" { return .committed(generation: number, atMilliseconds: parts[2].int) }
@@ -123,14 +134,18 @@ struct SessionStore: Sendable {
 
     /// Records a failed refresh (see ``Scripts/fail``); returns whether anything was recorded.
     func fail(
-        _ failure: RefreshFailure, generation: Int64, lineage: String?, by acquisition: String
+        _ failure: RefreshFailure,
+        generation: Int64,
+        lineage: String?,
+        by acquisition: String
     ) async throws(RefresherError) -> Bool {
         let reply = try await run(
             Scripts.fail,
             [
                 RedisArgument(acquisition), RedisArgument(generation), RedisArgument(failure.outcome.rawValue),
                 RedisArgument(failure.publishedReason), RedisArgument(keys.events), RedisArgument(lineage ?? ""),
-            ])
+            ]
+        )
         return reply.int == 1
     }
 
@@ -141,14 +156,17 @@ struct SessionStore: Sendable {
 
     /// Releases the lock if `owner` holds it and, with a window, was not seen alive within it (one atomic step).
     func release(
-        owner: String, reason: String, unlessAliveWithin window: Duration?
+        owner: String,
+        reason: String,
+        unlessAliveWithin window: Duration?
     ) async throws(RefresherError) -> SessionAdmin.ReleaseOutcome {
         let reply = try await run(
             Scripts.release,
             [
                 RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason),
                 RedisArgument(window.map { String($0.wholeMilliseconds) } ?? ""),
-            ])
+            ]
+        )
         switch reply.int {
         case 1: return .released
         case -1: return .holderAlive
@@ -169,7 +187,9 @@ struct SessionStore: Sendable {
     /// Records that `owner` presents the refresh token of generation `generation` now (see ``Scripts/present``).
     func present(owner: String, generation: Int64, ttl: Duration) async throws(RefresherError) -> PresentOutcome {
         let reply = try await run(
-            Scripts.present, [RedisArgument(owner), RedisArgument(generation), RedisArgument(ttl.wholeMilliseconds)])
+            Scripts.present,
+            [RedisArgument(owner), RedisArgument(generation), RedisArgument(ttl.wholeMilliseconds)]
+        )
         switch reply.int {
         case 1: return .recorded
         case -1: return .outcomeRecorded
@@ -199,7 +219,9 @@ struct SessionStore: Sendable {
 
     func extend(owner: String, ttl: Duration, generation: Int64) async throws(RefresherError) -> ExtendOutcome {
         let reply = try await run(
-            Scripts.extend, [RedisArgument(owner), RedisArgument(ttl.wholeMilliseconds), RedisArgument(generation)])
+            Scripts.extend,
+            [RedisArgument(owner), RedisArgument(ttl.wholeMilliseconds), RedisArgument(generation)]
+        )
         switch reply.int {
         case 1: return .extended
         case 2: return .reclaimed
@@ -261,21 +283,34 @@ struct SessionStore: Sendable {
             heartbeat: number(SessionField.attemptHeartbeat)
         )
         return SessionAdmin.Status(
-            lockHolder: holder, lockTTLMilliseconds: holder != nil && pttl >= 0 ? pttl : nil,
-            lastRefreshTime: lastRefreshTime, attemptBy: attempt.by, attemptAt: attempt.at,
+            lockHolder: holder,
+            lockTTLMilliseconds: holder != nil && pttl >= 0 ? pttl : nil,
+            lastRefreshTime: lastRefreshTime,
+            attemptBy: attempt.by,
+            attemptAt: attempt.at,
             attemptHeartbeat: attempt.heartbeat,
             holderLastSeen: SessionAdmin.Status.lastSeen(
-                holder: holder, lastRefreshTime: lastRefreshTime, attemptBy: attempt.by, attemptAt: attempt.at,
-                attemptHeartbeat: attempt.heartbeat),
-            hasSession: !session.isEmpty, generation: generation, expiresAt: number(SessionField.expiresAt),
-            refreshedAt: number(SessionField.refreshedAt), refreshedBy: text(SessionField.refreshedBy),
+                holder: holder,
+                lastRefreshTime: lastRefreshTime,
+                attemptBy: attempt.by,
+                attemptAt: attempt.at,
+                attemptHeartbeat: attempt.heartbeat
+            ),
+            hasSession: !session.isEmpty,
+            generation: generation,
+            expiresAt: number(SessionField.expiresAt),
+            refreshedAt: number(SessionField.refreshedAt),
+            refreshedBy: text(SessionField.refreshedBy),
             accessTokenFingerprint: text(SessionField.accessToken).map(TokenFingerprint.of),
             refreshTokenFingerprint: text(SessionField.refreshToken).map(TokenFingerprint.of),
             rejectedReason: number(SessionField.rejectedGeneration) == generation
                 ? text(SessionField.rejectedReason) : nil,
             unknownOutcomeReason: number(SessionField.unknownGeneration) == generation
                 ? text(SessionField.unknownReason) : nil,
-            lineage: text(SessionField.lineage), stats: stats, serverTime: serverTime)
+            lineage: text(SessionField.lineage),
+            stats: stats,
+            serverTime: serverTime
+        )
     }
 
     /// The stored session, `nil` when there is none.
@@ -317,13 +352,15 @@ struct SessionStore: Sendable {
             throw RefresherError(
                 .redisError,
                 "WRONGTYPE: \(parts[1].string ?? "a refresher key") holds a \(parts[2].string ?? "value") that the "
-                    + "refresher did not write; nothing was changed (delete or rename that key)")
+                    + "refresher did not write; nothing was changed (delete or rename that key)"
+            )
         }
         if kind == "noperm", parts.count == 2 {
             throw RefresherError(
                 .redisError,
                 "NOPERM: the Redis user may not \(parts[1].string ?? "PUBLISH") to \(channel); nothing was changed "
-                    + "(grant it in the ACL)")
+                    + "(grant it in the ACL)"
+            )
         }
     }
 

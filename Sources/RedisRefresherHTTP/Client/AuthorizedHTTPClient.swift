@@ -67,7 +67,9 @@ public struct AuthorizedHTTPClient: Sendable {
     ///   - timeout: the deadline of each attempt (the wait for fresh credentials has ``refreshTimeout``).
     ///   - logger: passed to the HTTP client, and told about retries at debug level (never a token).
     public func execute(
-        _ request: HTTPClientRequest, timeout: TimeAmount, logger: Logger? = nil
+        _ request: HTTPClientRequest,
+        timeout: TimeAmount,
+        logger: Logger? = nil
     ) async throws -> HTTPClientResponse {
         try await execute(timeout: timeout, logger: logger) { _ in request }
     }
@@ -87,15 +89,18 @@ public struct AuthorizedHTTPClient: Sendable {
         guard isUnauthorized(first), !RedisRefresher.isRunningRefreshFunction else { return first }
         logger?.debug(
             "unauthorized; refreshing the session once and retrying",
-            metadata: ["session": "\(refresher.session.rawValue)", "generation": "\(credentials.generation)"])
+            metadata: ["session": "\(refresher.session.rawValue)", "generation": "\(credentials.generation)"]
+        )
         await Self.discard(first.body, upTo: maximumDiscardedBodyBytes)
         let fresh = try await refresher.refreshAccessTokenOrReLogin(after: credentials, timeout: refreshTimeout)
         return try await send(makeRequest, fresh, timeout: timeout, logger: logger)
     }
 
     private func send(
-        _ makeRequest: @Sendable (Credentials) async throws -> HTTPClientRequest, _ credentials: Credentials,
-        timeout: TimeAmount, logger: Logger?
+        _ makeRequest: @Sendable (Credentials) async throws -> HTTPClientRequest,
+        _ credentials: Credentials,
+        timeout: TimeAmount,
+        logger: Logger?
     ) async throws -> HTTPClientResponse {
         var request = try await makeRequest(credentials)
         authorization.apply(credentials, to: &request)

@@ -84,7 +84,8 @@ public struct CookieSessionRefresh: Sendable {
 
     /// Calls the refresh endpoint once with `refreshToken`.
     public func refresh(
-        refreshToken: String, using client: HTTPClient
+        refreshToken: String,
+        using client: HTTPClient
     ) async throws(RefreshFailure) -> RefreshedTokens {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
@@ -119,7 +120,10 @@ public struct CookieSessionRefresh: Sendable {
         let refresh = setCookies.last { $0.name == refreshCookieName && !$0.value.isEmpty }
         if let expiresAt = access.expiry(nowMilliseconds: now) {
             return RefreshedTokens(
-                accessToken: access.value, refreshToken: refresh?.value, expiresAtMilliseconds: expiresAt)
+                accessToken: access.value,
+                refreshToken: refresh?.value,
+                expiresAtMilliseconds: expiresAt
+            )
         }
         if let defaultExpiresIn {
             return RefreshedTokens(accessToken: access.value, refreshToken: refresh?.value, expiresIn: defaultExpiresIn)

@@ -99,7 +99,8 @@ public struct OAuth2RefreshGrant: Sendable, CustomStringConvertible, CustomRefle
 
     /// Runs the grant once with `refreshToken`.
     public func refresh(
-        refreshToken: String, using client: HTTPClient
+        refreshToken: String,
+        using client: HTTPClient
     ) async throws(RefreshFailure) -> RefreshedTokens {
         var request = HTTPClientRequest(url: tokenEndpoint)
         request.method = .POST
@@ -155,7 +156,10 @@ public struct OAuth2RefreshGrant: Sendable, CustomStringConvertible, CustomRefle
     /// How failure reasons name the token endpoint.
     private static let endpoint = "the token endpoint"
 
-    private func tokens(from answer: TokenEndpointResponse?, status: HTTPResponseStatus) throws(RefreshFailure)
+    private func tokens(
+        from answer: TokenEndpointResponse?,
+        status: HTTPResponseStatus
+    ) throws(RefreshFailure)
         -> RefreshedTokens
     {
         guard let answer else { throw .outcomeUnknown("HTTP \(status.code) without a JSON object") }
@@ -168,8 +172,10 @@ public struct OAuth2RefreshGrant: Sendable, CustomStringConvertible, CustomRefle
         // not make sense (absurdly long, not a number) counts as missing.
         if let seconds = answer.expiresIn, seconds.isFinite, seconds <= 10 * 365 * 86_400 {
             return RefreshedTokens(
-                accessToken: accessToken, refreshToken: refreshToken,
-                expiresIn: .milliseconds(Int64((max(seconds, 0) * 1000).rounded())))
+                accessToken: accessToken,
+                refreshToken: refreshToken,
+                expiresIn: .milliseconds(Int64((max(seconds, 0) * 1000).rounded()))
+            )
         }
         if let defaultExpiresIn {
             return RefreshedTokens(accessToken: accessToken, refreshToken: refreshToken, expiresIn: defaultExpiresIn)
@@ -183,6 +189,8 @@ public struct OAuth2RefreshGrant: Sendable, CustomStringConvertible, CustomRefle
 
     public var customMirror: Mirror {
         Mirror(
-            self, children: ["tokenEndpoint": tokenEndpoint, "clientAuthentication": clientAuthentication.description])
+            self,
+            children: ["tokenEndpoint": tokenEndpoint, "clientAuthentication": clientAuthentication.description]
+        )
     }
 }

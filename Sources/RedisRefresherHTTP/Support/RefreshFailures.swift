@@ -3,11 +3,11 @@ import NIOCore
 import RedisRefresher
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// How the refresh functions of this module turn HTTP outcomes into `RefreshFailure`s. Reasons are short and fixed
@@ -55,7 +55,8 @@ enum RefreshFailures {
     static let notProcessedStatuses: Set<UInt> = [429, 503]
 
     private static let codeScalars = Set(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-".unicodeScalars)
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-".unicodeScalars
+    )
 
     /// A request that did not produce a response: `notProcessed` when the error proves the request was never
     /// written (see ``notSent(_:)``), `unknown` otherwise (a timeout, a reset or a closed connection after writing,

@@ -8,8 +8,11 @@ struct TokenEndpointResponse: Decodable {
     var error: String?
 
     enum CodingKeys: String, CodingKey {
-        case accessToken = "access_token", tokenType = "token_type", refreshToken = "refresh_token"
-        case expiresIn = "expires_in", error
+        case accessToken = "access_token"
+        case tokenType = "token_type"
+        case refreshToken = "refresh_token"
+        case expiresIn = "expires_in"
+        case error
     }
 
     init(from decoder: any Decoder) throws {

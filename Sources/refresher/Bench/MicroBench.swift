@@ -55,7 +55,8 @@ struct MicroBench {
             RefreshedTokens(accessToken: "never", refreshToken: "never", expiresIn: .seconds(60))
         }
         _ = try await refresher.seedSession(
-            RefreshedTokens(accessToken: "micro-access", refreshToken: "micro-refresh", expiresIn: .seconds(3600)))
+            RefreshedTokens(accessToken: "micro-access", refreshToken: "micro-refresh", expiresIn: .seconds(3600))
+        )
 
         // 1. The fast path.
         var bestRate = 0.0
@@ -81,7 +82,12 @@ struct MicroBench {
             progress(
                 String(
                     format: "micro: %@ GET round trip p50 %.0f µs, p99 %.0f µs; pipelined %.0f k commands/s",
-                    wire.wire, wire.getRoundTripP50Us, wire.getRoundTripP99Us, wire.pipelinedCommandsPerSecond / 1000))
+                    wire.wire,
+                    wire.getRoundTripP50Us,
+                    wire.getRoundTripP99Us,
+                    wire.pipelinedCommandsPerSecond / 1000
+                )
+            )
         }
 
         // 3. Lock acquire + owner-checked release.
@@ -120,23 +126,36 @@ struct MicroBench {
             String(
                 format:
                     "micro: %d waiting tasks: RSS +%.1f MB (bare tasks +%.1f MB), %d Redis commands while waiting, all resolved in %.0f ms",
-                waiting.resolved, waiting.rssGrowthMB, baseline.rssGrowthMB, waiting.commands, waiting.resolvedMs))
+                waiting.resolved,
+                waiting.rssGrowthMB,
+                baseline.rssGrowthMB,
+                waiting.commands,
+                waiting.resolvedMs
+            )
+        )
         await refresher.shutdown()
         var cleanup = RedisCommand(
-            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime), RedisArgument(keys.stats + ":probe"))
+            [RedisArgument("DEL")] + (keys.storedKeys + [keys.stats + ":probe"]).map { RedisArgument($0) }
+        )
         for index in 0..<100 {
             cleanup.append(RedisArgument(keys.stats + ":p\(index)"))
             cleanup.append(RedisArgument(keys.stats + ":c\(index)"))
         }
         _ = try? await redis.send(cleanup)
         return MicroResults(
-            credentialsReadsPerSecond: bestRate, getRoundTripP50Us: wires[0].getRoundTripP50Us,
-            getRoundTripP99Us: wires[0].getRoundTripP99Us, lockAcquireReleaseUs: pairUs,
-            pipelinedCommandsPerSecond: wires[0].pipelinedCommandsPerSecond, concurrentCommandsPerSecond: concurrent,
-            waitingTasks: waiting.resolved, waitingRSSGrowthMB: waiting.rssGrowthMB,
-            waitingBaselineRSSGrowthMB: baseline.rssGrowthMB, waitingRedisCommands: waiting.commands,
-            waitingResolvedMs: waiting.resolvedMs, wires: wires)
+            credentialsReadsPerSecond: bestRate,
+            getRoundTripP50Us: wires[0].getRoundTripP50Us,
+            getRoundTripP99Us: wires[0].getRoundTripP99Us,
+            lockAcquireReleaseUs: pairUs,
+            pipelinedCommandsPerSecond: wires[0].pipelinedCommandsPerSecond,
+            concurrentCommandsPerSecond: concurrent,
+            waitingTasks: waiting.resolved,
+            waitingRSSGrowthMB: waiting.rssGrowthMB,
+            waitingBaselineRSSGrowthMB: baseline.rssGrowthMB,
+            waitingRedisCommands: waiting.commands,
+            waitingResolvedMs: waiting.resolvedMs,
+            wires: wires
+        )
     }
 
     /// `GET` round trips one at a time, then `pipeline(_:)` batches of 1,000 `SET`s, on `redis`.
@@ -154,9 +173,11 @@ struct MicroBench {
         for _ in 0..<batches { _ = try await redis.pipeline(batch) }
         let pipelined = Double(batches * 1000) / (ContinuousClock.now - started).seconds
         return WireResult(
-            wire: name, getRoundTripP50Us: (roundTrips.milliseconds(atPercentile: 50) ?? 0) * 1000,
+            wire: name,
+            getRoundTripP50Us: (roundTrips.milliseconds(atPercentile: 50) ?? 0) * 1000,
             getRoundTripP99Us: (roundTrips.milliseconds(atPercentile: 99) ?? 0) * 1000,
-            pipelinedCommandsPerSecond: pipelined)
+            pipelinedCommandsPerSecond: pipelined
+        )
     }
 
     /// What one `_waiters` child process measured.
@@ -173,7 +194,9 @@ struct MicroBench {
         let completed: ChildProcess.Completed
         do {
             completed = try await ChildProcess.run(
-                .refresher(["_waiters"] + arguments, environment: ["REDIS_URL": redisURL]), timeout: .seconds(120))
+                .refresher(["_waiters"] + arguments, environment: [RedisURL.variable: redisURL]),
+                timeout: .seconds(120)
+            )
         } catch {
             throw CLIError("the waiting-tasks measurement did not finish: \(error)")
         }
@@ -195,7 +218,8 @@ struct MicroBench {
             RefreshedTokens(accessToken: "never", refreshToken: "never", expiresIn: .seconds(60))
         }
         let (seeded, _) = try await refresher.seedSession(
-            RefreshedTokens(accessToken: "waiters-access", refreshToken: "waiters-refresh", expiresIn: .seconds(3600)))
+            RefreshedTokens(accessToken: "waiters-access", refreshToken: "waiters-refresh", expiresIn: .seconds(3600))
+        )
         try await redis.send("SET", RedisArgument(keys.lock), "other-worker:1:0", "PX", "60000")
         let monitor = try RedisMonitor(configuration: RedisConfiguration(url: redisURL))
         try await monitor.start()
@@ -229,17 +253,21 @@ struct MicroBench {
             RedisCommand("HSET", RedisArgument(keys.sessionHash), "generation", RedisArgument(seeded.generation + 1)),
             RedisCommand("DEL", RedisArgument(keys.lock)),
             RedisCommand(
-                "PUBLISH", RedisArgument(keys.events),
-                RedisArgument("refreshed generation=\(seeded.generation + 1) by=other-worker:1:0 duration_ms=0")),
+                "PUBLISH",
+                RedisArgument(keys.events),
+                RedisArgument("refreshed generation=\(seeded.generation + 1) by=other-worker:1:0 duration_ms=0")
+            ),
         ])
         await group.value
         let resolvedMs = (ContinuousClock.now - started).seconds * 1000
         await refresher.shutdown()
-        _ = try? await redis.send(
-            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime))
+        await redis.deleteStoredKeys(of: keys)
         return WaitingResult(
-            rssGrowthMB: rssAfter - rssBefore, commands: commands, resolved: resolved.value, resolvedMs: resolvedMs)
+            rssGrowthMB: rssAfter - rssBefore,
+            commands: commands,
+            resolved: resolved.value,
+            resolvedMs: resolvedMs
+        )
     }
 
     /// RSS growth of `tasks` child tasks suspended on bare continuations.
@@ -291,7 +319,8 @@ final class ParkedContinuations: Sendable {
     var count: Int { list.withLock { $0.count } }
     func resumeAll() {
         for continuation in list.withLock({ list in
-            defer { list = [] }; return list
+            defer { list = [] }
+            return list
         }) { continuation.resume() }
     }
 }

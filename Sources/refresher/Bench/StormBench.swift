@@ -56,7 +56,8 @@ struct StormBench {
 
     func run(processes: Int, tasks: Int, mode: StormMode) async throws -> StormResult {
         let idp = DemoIdentityProvider(
-            configuration: .init(refreshLatency: refreshLatency, accessTokenLifetime: .seconds(3600)))
+            configuration: .init(refreshLatency: refreshLatency, accessTokenLifetime: .seconds(3600))
+        )
         let server = try await idp.serve()
         let redis = try RedisConnection(url: redisURL)
         defer { redis.close() }
@@ -67,13 +68,16 @@ struct StormBench {
         // The stored access token is one the provider no longer accepts: every task's first call is a 401.
         _ = try await admin.putSession(
             RefreshedTokens(
-                accessToken: "expired-\(login.access_token)", refreshToken: login.refresh_token,
-                expiresIn: .seconds(3600)),
-            by: "bench")
+                accessToken: "expired-\(login.access_token)",
+                refreshToken: login.refresh_token,
+                expiresIn: .seconds(3600)
+            ),
+            by: "bench"
+        )
 
         let startAt = unixSeconds() + 1.0 + Double(processes) * 0.12
         var environment = mode.environment
-        environment["REDIS_URL"] = redisURL
+        environment[RedisURL.variable] = redisURL
         environment["IDP_URL"] = server.url
         environment["SESSION"] = sessionName
         environment["TASKS"] = String(tasks)
@@ -108,9 +112,7 @@ struct StormBench {
         monitor.close()
         let counted = await counting.value
         await server.stop()
-        _ = try? await redis.send(
-            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime))
+        await redis.deleteStoredKeys(of: keys)
 
         let lines = workers.flatMap(\.lines)
         let finished = lines.filter(\.holder).compactMap(\.tFresh).min()
@@ -127,15 +129,26 @@ struct StormBench {
         let total = counted.total
         let stats = idp.stats
         return StormResult(
-            processes: processes, tasks: tasks, mode: mode, refreshes: stats.refreshes, reuseEvents: stats.reuseEvents,
-            tasksOK: lines.filter(\.ok).count, tasksTotal: processes * tasks,
-            wakeP50Ms: wakeups.milliseconds(atPercentile: 50), wakeP99Ms: wakeups.milliseconds(atPercentile: 99),
-            wakeMaxMs: wakeups.maxMilliseconds, wokenTasks: Int(wakeups.totalCount),
+            processes: processes,
+            tasks: tasks,
+            mode: mode,
+            refreshes: stats.refreshes,
+            reuseEvents: stats.reuseEvents,
+            tasksOK: lines.filter(\.ok).count,
+            tasksTotal: processes * tasks,
+            wakeP50Ms: wakeups.milliseconds(atPercentile: 50),
+            wakeP99Ms: wakeups.milliseconds(atPercentile: 99),
+            wakeMaxMs: wakeups.maxMilliseconds,
+            wokenTasks: Int(wakeups.totalCount),
             stormMs: first401.flatMap { start in lastOK.map { ($0 - start) * 1000 } },
-            redisCommands: total, redisCommandsPerProcess: Double(total) / Double(processes),
-            maxCommandsPerConnection: counted.maxPerConnection, barrierHeld: barrierHeld,
-            commandBreakdown: counted.byCommand, wakeups: wakeups,
-            timeline: StormTimeline(lines, refreshStored: mode == .none ? nil : finished))
+            redisCommands: total,
+            redisCommandsPerProcess: Double(total) / Double(processes),
+            maxCommandsPerConnection: counted.maxPerConnection,
+            barrierHeld: barrierHeld,
+            commandBreakdown: counted.byCommand,
+            wakeups: wakeups,
+            timeline: StormTimeline(lines, refreshStored: mode == .none ? nil : finished)
+        )
     }
 }
 
@@ -170,7 +183,10 @@ final class BenchWorker: Sendable {
 
     init(executable: URL, environment: [String: String]) async throws {
         var configuration = ChildProcess.Configuration.refresher(
-            ["worker"], environment: environment, standardError: .collect)
+            ["worker"],
+            environment: environment,
+            standardError: .collect
+        )
         configuration.executable = executable.path
         child = try await ChildProcess.start(configuration)
     }

@@ -7,7 +7,8 @@ import RedisRefresher
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure 401 storms (pubsub vs poll vs none) and the library's fast paths.")
+        abstract: "Measure 401 storms (pubsub vs poll vs none) and the library's fast paths."
+    )
 
     @OptionGroup var redis: RedisOptions<EmbeddedRedisServer>
     @Flag(help: "Always start an embedded throwaway redis-server, even if a URL is given.") var embeddedRedis = false
@@ -15,7 +16,9 @@ struct BenchCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "A rediss:// URL of the same server, for the plain-vs-TLS micro-benchmarks with a given server (an "
                 + "embedded server serves TLS on a second port with a certificate made by openssl).",
-            valueName: "url"))
+            valueName: "url"
+        )
+    )
     var tlsRedisURL: String?
     @Option(help: "Storms per configuration and mode.") var runs = 3
     @Option(help: "Grid points as PROCESSESxTASKS, comma-separated (default 8x16,32x4; --large adds 64x16).")
@@ -24,8 +27,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Modes, comma-separated: \(StormMode.allValueStrings.joined(separator: ", ")) (default: all).",
-            valueName: "modes"),
-        transform: StormMode.list)
+            valueName: "modes"
+        ),
+        transform: StormMode.list
+    )
     var modes = StormMode.allCases
     @Option(help: "Refresh latency of the identity provider, in milliseconds.") var latencyMs = 200
     @Flag(help: "Skip the micro-benchmarks.") var skipMicro = false
@@ -56,8 +61,10 @@ struct BenchCommand: AsyncParsableCommand {
         var storms: [StormResult] = []
         if !onlyMicro {
             let bench = StormBench(
-                redisURL: url, refreshLatency: .milliseconds(latencyMs),
-                executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath())
+                redisURL: url,
+                refreshLatency: .milliseconds(latencyMs),
+                executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            )
             for (processes, tasks) in points {
                 for run in 1...runs {
                     // Modes alternate within each run, so a noisy moment hits all of them alike.
@@ -117,11 +124,25 @@ struct BenchCommand: AsyncParsableCommand {
         return String(
             format:
                 "storm %3dx%-3d %-6@ run %d/%d: refreshes=%d reuse=%d ok=%d/%d woken=%d wake p50/p99/max=%@/%@/%@ ms storm=%@ ms cmds=%d (%.1f/process, max %d/connection)%@",
-            result.processes, result.tasks, result.mode.rawValue, run, runs, result.refreshes, result.reuseEvents,
-            result.tasksOK, result.tasksTotal, result.wokenTasks, ms(result.wakeP50Ms), ms(result.wakeP99Ms),
+            result.processes,
+            result.tasks,
+            result.mode.rawValue,
+            run,
+            runs,
+            result.refreshes,
+            result.reuseEvents,
+            result.tasksOK,
+            result.tasksTotal,
+            result.wokenTasks,
+            ms(result.wakeP50Ms),
+            ms(result.wakeP99Ms),
             ms(result.wakeMaxMs),
-            ms(result.stormMs), result.redisCommands, result.redisCommandsPerProcess, result.maxCommandsPerConnection,
-            result.barrierHeld ? "" : " (barrier missed)")
+            ms(result.stormMs),
+            result.redisCommands,
+            result.redisCommandsPerProcess,
+            result.maxCommandsPerConnection,
+            result.barrierHeld ? "" : " (barrier missed)"
+        )
     }
 }
 
@@ -146,7 +167,9 @@ struct Machine: Codable, Sendable {
         let os =
             ((try? String(contentsOfFile: "/etc/os-release", encoding: .utf8)) ?? "").split(separator: "\n")
             .first { $0.hasPrefix("PRETTY_NAME=") }?.dropFirst("PRETTY_NAME=".count).replacingOccurrences(
-                of: "\"", with: "")
+                of: "\"",
+                with: ""
+            )
             ?? "Linux"
         var version = "unknown"
         if let redis = try? RedisConnection(url: redisURL) {
@@ -155,8 +178,11 @@ struct Machine: Codable, Sendable {
         }
         return Machine(
             cpus: ProcessInfo.processInfo.activeProcessorCount,
-            memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824, cpuModel: model,
-            redisVersion: version, os: os)
+            memoryGB: Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824,
+            cpuModel: model,
+            redisVersion: version,
+            os: os
+        )
     }
 }
 
@@ -191,7 +217,9 @@ struct BenchReport: Codable, Sendable {
                 var wakeups = Histogram<UInt64>.latencies()
                 var storms = Histogram<UInt64>.latencies()
                 var commands = Histogram<UInt64>(
-                    highestTrackableValue: 100_000_000, numberOfSignificantValueDigits: .three)
+                    highestTrackableValue: 100_000_000,
+                    numberOfSignificantValueDigits: .three
+                )
                 for run in cell {
                     wakeups.add(run.wakeups)
                     if let stormMs = run.stormMs { storms.record(milliseconds: stormMs) }
@@ -206,7 +234,8 @@ struct BenchReport: Codable, Sendable {
                 lines.append(
                     "| \(result.processes)×\(result.tasks) | \(result.mode.rawValue) | \(refreshes) | \(reuse) | \(ok)/\(total) | "
                         + "\(ms(wakeups.milliseconds(atPercentile: 50))) | \(ms(wakeups.milliseconds(atPercentile: 99))) | \(ms(wakeups.maxMilliseconds)) | "
-                        + "\(ms(storms.milliseconds(atPercentile: 50))) | \(String(format: "%.1f", perProcess)) |")
+                        + "\(ms(storms.milliseconds(atPercentile: 50))) | \(String(format: "%.1f", perProcess)) |"
+                )
             }
             lines.append("")
             lines.append(
@@ -220,27 +249,42 @@ struct BenchReport: Codable, Sendable {
             lines.append(
                 String(
                     format: "| cached `credentials()`, one task | %.1f M reads/s |",
-                    micro.credentialsReadsPerSecond / 1e6))
+                    micro.credentialsReadsPerSecond / 1e6
+                )
+            )
             lines.append(
                 String(
-                    format: "| `GET` round trip (loopback) | p50 %.0f µs, p99 %.0f µs |", micro.getRoundTripP50Us,
-                    micro.getRoundTripP99Us))
+                    format: "| `GET` round trip (loopback) | p50 %.0f µs, p99 %.0f µs |",
+                    micro.getRoundTripP50Us,
+                    micro.getRoundTripP99Us
+                )
+            )
             lines.append(
-                String(format: "| lock acquire + owner-checked release | %.0f µs |", micro.lockAcquireReleaseUs))
+                String(format: "| lock acquire + owner-checked release | %.0f µs |", micro.lockAcquireReleaseUs)
+            )
             lines.append(
                 String(
                     format: "| `pipeline(_:)` of 1,000 `SET`s | %.0f k commands/s |",
-                    micro.pipelinedCommandsPerSecond / 1000))
+                    micro.pipelinedCommandsPerSecond / 1000
+                )
+            )
             lines.append(
                 String(
                     format: "| 1,000 concurrent callers, one connection | %.0f k commands/s |",
-                    micro.concurrentCommandsPerSecond / 1000))
+                    micro.concurrentCommandsPerSecond / 1000
+                )
+            )
             lines.append(
                 String(
                     format:
                         "| %d tasks waiting on one refresh | RSS +%.1f MB (the same number of bare suspended tasks: +%.1f MB); %d client commands to Redis in 2.1 s of waiting; all resolved %.0f ms after the outcome |",
-                    micro.waitingTasks, micro.waitingRSSGrowthMB, micro.waitingBaselineRSSGrowthMB,
-                    micro.waitingRedisCommands, micro.waitingResolvedMs))
+                    micro.waitingTasks,
+                    micro.waitingRSSGrowthMB,
+                    micro.waitingBaselineRSSGrowthMB,
+                    micro.waitingRedisCommands,
+                    micro.waitingResolvedMs
+                )
+            )
             lines.append(contentsOf: Self.wireTable(micro.wires))
         }
         return lines.joined(separator: "\n")
@@ -255,17 +299,25 @@ struct BenchReport: Codable, Sendable {
         for wire in wires {
             lines.append(
                 String(
-                    format: "| %@ | %.0f µs | %.0f µs | %.0f k commands/s |", wire.wire, wire.getRoundTripP50Us,
-                    wire.getRoundTripP99Us, wire.pipelinedCommandsPerSecond / 1000))
+                    format: "| %@ | %.0f µs | %.0f µs | %.0f k commands/s |",
+                    wire.wire,
+                    wire.getRoundTripP50Us,
+                    wire.getRoundTripP99Us,
+                    wire.pipelinedCommandsPerSecond / 1000
+                )
+            )
         }
         if let plain = wires.first(where: { $0.wire == "plain" }), let tls = wires.first(where: { $0.wire == "TLS" }),
             plain.getRoundTripP50Us > 0, plain.getRoundTripP99Us > 0, plain.pipelinedCommandsPerSecond > 0
         {
             lines.append(
                 String(
-                    format: "| TLS / plain | %.2f× | %.2f× | %.2f× |", tls.getRoundTripP50Us / plain.getRoundTripP50Us,
+                    format: "| TLS / plain | %.2f× | %.2f× | %.2f× |",
+                    tls.getRoundTripP50Us / plain.getRoundTripP50Us,
                     tls.getRoundTripP99Us / plain.getRoundTripP99Us,
-                    tls.pipelinedCommandsPerSecond / plain.pipelinedCommandsPerSecond))
+                    tls.pipelinedCommandsPerSecond / plain.pipelinedCommandsPerSecond
+                )
+            )
         }
         return lines
     }

@@ -13,7 +13,8 @@ struct IdpCommand: AsyncParsableCommand {
             demo_idp_resource_requests{status}, demo_idp_token_expiries, demo_idp_logins, \
             demo_idp_rejected_refreshes, demo_idp_session_revoked), to compare with the workers' \
             redis_refresher_refreshes.
-            """)
+            """
+    )
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one).") var port = 8080
@@ -27,7 +28,12 @@ struct IdpCommand: AsyncParsableCommand {
             throw CLIError("--token-ttl must be ≥ 1, --latency-ms ≥ 0, --port in 0...65535")
         }
         let idp = try await IdentityProviderLaunch.start(
-            tokenTTL: tokenTTL, latencyMs: latencyMs, host: host, port: port, metrics: true)
+            tokenTTL: tokenTTL,
+            latencyMs: latencyMs,
+            host: host,
+            port: port,
+            metrics: true
+        )
         if let name = Environment.string(session, "SESSION") {
             let url = try redis.url()
             let connection = try RedisConnection(url: url)
@@ -36,7 +42,8 @@ struct IdpCommand: AsyncParsableCommand {
             let generation = try await idp.storeLogin(in: admin, by: "idp-login")
             emit(
                 "stored session \(name) (generation \(generation)) in "
-                    + RedisConfiguration.redactingPassword(inURL: url))
+                    + RedisConfiguration.redactingPassword(inURL: url)
+            )
         }
         // Unbuffered: whoever started the provider reads its port from this line while it serves.
         emit("identity provider listening on http://\(host):\(idp.server.port) (metrics at /metrics)")

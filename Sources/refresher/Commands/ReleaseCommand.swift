@@ -27,7 +27,8 @@ struct ReleaseCommand: AsyncParsableCommand {
             released. A holder seen alive (lock taken or extended) within --live-window seconds is never released \
             without --even-if-live: a second worker would then present the same refresh token again. Exit codes: \
             0 released or no lock held, 2 held by another owner, 3 holder alive, 1 error.
-            """)
+            """
+    )
 
     @OptionGroup var options: SessionOptions
 
@@ -47,12 +48,15 @@ struct ReleaseCommand: AsyncParsableCommand {
         name: .long,
         help: ArgumentHelp(
             "A holder whose lock was taken or extended within this many seconds (server clock) is alive.",
-            valueName: "seconds"))
+            valueName: "seconds"
+        )
+    )
     var liveWindow: Double = 30
 
     @Flag(
         name: .long,
-        help: "Release even a holder seen alive within --live-window (it may be presenting the refresh token now).")
+        help: "Release even a holder seen alive within --live-window (it may be presenting the refresh token now)."
+    )
     var evenIfLive = false
 
     /// The exit code when another owner holds the lock: distinct from errors (1), for scripts.
@@ -63,11 +67,13 @@ struct ReleaseCommand: AsyncParsableCommand {
     func validate() throws {
         if force, owner != nil {
             throw ValidationError(
-                "use either --owner (release that owner's lock) or --force (release the current holder)")
+                "use either --owner (release that owner's lock) or --force (release the current holder)"
+            )
         }
         if !force, owner == nil {
             throw ValidationError(
-                "--owner OWNER is required (or --force to release whoever holds the lock, after confirmation)")
+                "--owner OWNER is required (or --force to release whoever holds the lock, after confirmation)"
+            )
         }
         if let owner, owner.isEmpty { throw ValidationError("--owner must not be empty") }
         if yes, !force { throw ValidationError("--yes only applies to --force") }
@@ -194,7 +200,12 @@ struct ReleaseCommand: AsyncParsableCommand {
                 "not released: the lock is held by \(Operator.printable(holder))"
                 + (force ? " now (it changed hands)" : ", not \(Operator.printable(expected))")
             object = JSONReport(
-                session: session, outcome: "held_by_another", released: false, holder: holder, expected: expected)
+                session: session,
+                outcome: "held_by_another",
+                released: false,
+                holder: holder,
+                expected: expected
+            )
         case .noLock(let expected):
             line = "no lock is held"
             object = JSONReport(session: session, outcome: "no_lock", released: false, holder: nil, expected: expected)
@@ -203,7 +214,12 @@ struct ReleaseCommand: AsyncParsableCommand {
             guard json else { return }
             line = ""
             object = JSONReport(
-                session: session, outcome: "holder_live", released: false, holder: live.owner, expected: live.owner)
+                session: session,
+                outcome: "holder_live",
+                released: false,
+                holder: live.owner,
+                expected: live.owner
+            )
         }
         if json {
             emit((try? Operator.json(object)) ?? "{}")

@@ -7,7 +7,8 @@ struct SessionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session",
         abstract: "Manage the stored session.",
-        subcommands: [SessionPutCommand.self])
+        subcommands: [SessionPutCommand.self]
+    )
 }
 
 /// `refresher session put`: stores tokens from a fresh login as the next generation and publishes `replaced`.
@@ -23,7 +24,8 @@ struct SessionPutCommand: AsyncParsableCommand {
             or with "expires_at" (ms since the epoch) instead of "expires_in"; without either the expiry is \
             unknown. Other fields (token_type, scope, ...) are ignored, so an OAuth token response can be piped \
             in as is. The tokens are never printed, only their fingerprints.
-            """)
+            """
+    )
 
     @OptionGroup var options: SessionOptions
 
@@ -83,8 +85,14 @@ struct SessionPutCommand: AsyncParsableCommand {
             emit(
                 try Operator.json(
                     Report(
-                        session: keys.session.rawValue, generation: generation, expiresAt: tokens.expiresAtMilliseconds,
-                        accessTokenFingerprint: access, refreshTokenFingerprint: refresh)))
+                        session: keys.session.rawValue,
+                        generation: generation,
+                        expiresAt: tokens.expiresAtMilliseconds,
+                        accessTokenFingerprint: access,
+                        refreshTokenFingerprint: refresh
+                    )
+                )
+            )
         } else {
             emit("stored generation \(generation) for session \(keys.session) (access \(access), refresh \(refresh))")
         }
@@ -105,7 +113,8 @@ struct SessionPutCommand: AsyncParsableCommand {
         }
         guard !data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
             throw CLIError(
-                "no input on \(file ?? "stdin"): expected the session JSON (see `refresher session put --help`)")
+                "no input on \(file ?? "stdin"): expected the session JSON (see `refresher session put --help`)"
+            )
         }
         return data
     }
@@ -145,7 +154,8 @@ enum SessionInput {
                 container = try decoder.container(keyedBy: CodingKeys.self)
             } catch {
                 throw CLIError(
-                    "the session JSON must be an object like {\"access_token\": ..., \"refresh_token\": ...}")
+                    "the session JSON must be an object like {\"access_token\": ..., \"refresh_token\": ...}"
+                )
             }
             func field<Value: Decodable>(_ key: CodingKeys, _ type: Value.Type, _ expected: String) throws -> Value? {
                 do {
@@ -170,7 +180,8 @@ enum SessionInput {
             throw error
         } catch {
             throw CLIError(
-                "the session input is not valid JSON (expected {\"access_token\": ..., \"refresh_token\": ...})")
+                "the session input is not valid JSON (expected {\"access_token\": ..., \"refresh_token\": ...})"
+            )
         }
         guard let access = fields.accessToken, !access.isEmpty else {
             throw CLIError("access_token is missing or empty")

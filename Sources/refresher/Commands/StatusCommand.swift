@@ -9,7 +9,8 @@ import RedisRefresher
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show a session's lock, generation, expiry, last refresh and fleet counters (never its tokens).")
+        abstract: "Show a session's lock, generation, expiry, last refresh and fleet counters (never its tokens)."
+    )
 
     @OptionGroup var options: SessionOptions
 
@@ -21,8 +22,10 @@ struct StatusCommand: AsyncParsableCommand {
         defer { admin.connection.close() }
         let status = try await Operator.talkingTo(admin.connection.configuration) { try await admin.status() }
         let report = StatusReport(
-            session: admin.keys.session.rawValue, redis: admin.connection.configuration.redactedDescription,
-            status: status)
+            session: admin.keys.session.rawValue,
+            redis: admin.connection.configuration.redactedDescription,
+            status: status
+        )
         if json {
             emit(try Operator.json(report))
         } else {
@@ -119,8 +122,11 @@ struct StatusReport: Encodable {
         reloginRequired = status.rejectedReason != nil || status.unknownOutcomeReason != nil
         lock = status.lockHolder.map {
             Lock(
-                holder: $0, ttlMilliseconds: status.lockTTLMilliseconds, lastSeen: status.holderLastSeen,
-                lastSeenAgo: status.holderLastSeenAgoMilliseconds)
+                holder: $0,
+                ttlMilliseconds: status.lockTTLMilliseconds,
+                lastSeen: status.holderLastSeen,
+                lastSeenAgo: status.holderLastSeenAgoMilliseconds
+            )
         }
         lastRefreshTime = status.lastRefreshTime
         stats = status.stats
@@ -174,7 +180,8 @@ struct StatusReport: Encodable {
             rows.append(("state", "re-login required: the refresh token was rejected"))
         case "relogin_required":
             rows.append(
-                ("state", "re-login required: the last refresh's answer was lost, its token is not presented again"))
+                ("state", "re-login required: the last refresh's answer was lost, its token is not presented again")
+            )
         case "expired": rows.append(("state", "expired (the next caller refreshes it)"))
         default: rows.append(("state", "ok"))
         }
@@ -198,7 +205,8 @@ struct StatusReport: Encodable {
             }
             if let unknownOutcomeReason {
                 rows.append(
-                    ("outcome unknown", "\(Operator.printable(unknownOutcomeReason)) (log in again: `session put`)"))
+                    ("outcome unknown", "\(Operator.printable(unknownOutcomeReason)) (log in again: `session put`)")
+                )
             }
             if let lineage { rows.append(("lineage", Operator.printable(lineage))) }
         }
@@ -207,7 +215,8 @@ struct StatusReport: Encodable {
             rows.append(("lock", "held by \(Operator.printable(lock.holder)) (\(ttl))"))
             // Whether the holder is alive: `release` refuses a holder seen within its --live-window.
             rows.append(
-                ("holder seen", lock.lastSeenAgo.map { "\(Operator.span(milliseconds: $0)) ago" } ?? "unknown"))
+                ("holder seen", lock.lastSeenAgo.map { "\(Operator.span(milliseconds: $0)) ago" } ?? "unknown")
+            )
         } else {
             rows.append(("lock", "free"))
         }

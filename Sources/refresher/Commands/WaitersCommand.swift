@@ -4,8 +4,10 @@ import Foundation
 /// `refresher _waiters`: one measurement of `refresher bench`, run in a fresh process (hidden).
 struct WaitersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "_waiters", abstract: "Measure many tasks waiting on one refresh (used by bench).",
-        shouldDisplay: false)
+        commandName: "_waiters",
+        abstract: "Measure many tasks waiting on one refresh (used by bench).",
+        shouldDisplay: false
+    )
 
     /// `bench` passes the URL in `REDIS_URL`, never in argv, where a password would be visible.
     @OptionGroup var redis: RedisOptions<LocalRedis>

@@ -6,11 +6,11 @@ import RedisRefresher
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// `refresher watch`: prints a session's events live (refreshed, failed, released, replaced), each with the local
@@ -23,7 +23,8 @@ import Synchronization
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
-        abstract: "Print a session's events live (refreshed, failed, released, replaced) until interrupted.")
+        abstract: "Print a session's events live (refreshed, failed, released, replaced) until interrupted."
+    )
 
     @OptionGroup var options: SessionOptions
 
@@ -114,7 +115,8 @@ struct WatchCommand: AsyncParsableCommand {
             if let count {
                 throw CLIError(
                     "timed out after \(Operator.span(milliseconds: Int64(timeout! * 1000))): "
-                        + "\(printed.value) of \(count) events")
+                        + "\(printed.value) of \(count) events"
+                )
             }
         case .subscriptionEnded:
             throw CLIError("the subscription ended unexpectedly")

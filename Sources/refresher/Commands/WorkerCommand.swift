@@ -22,7 +22,8 @@ struct WorkerCommand: AsyncParsableCommand {
             With --metrics-port (or METRICS_PORT) the worker serves its refresher's metrics \
             (redis_refresher_refreshes, _waits, _waiter_resolutions, _failures, ...) at http://HOST:PORT/metrics in \
             Prometheus's text format and prints `metrics at URL` on stderr; without it, it listens on no port.
-            """)
+            """
+    )
 
     /// The environment variables of `--coordination` and `--wake`, which `bench` sets for its workers.
     static let coordinationVariable = "COORDINATION"
@@ -100,7 +101,10 @@ struct WorkerCommand: AsyncParsableCommand {
         let initial: Credentials
         do {
             refresher = try await RedisRefresher(
-                configuration: configuration, logger: logger, refresh: http.refreshFunction)
+                configuration: configuration,
+                logger: logger,
+                refresh: http.refreshFunction
+            )
             initial = try await refresher.credentials()
         } catch {
             // The HTTP client must be shut down on every path (AsyncHTTPClient traps otherwise).
@@ -115,10 +119,18 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         defer { shutdown.cancel() }
         let context = WorkerContext(
-            refresher: refresher, http: http, initial: initial, start: start, coordinated: mode == .redis)
+            refresher: refresher,
+            http: http,
+            initial: initial,
+            start: start,
+            coordinated: mode == .redis
+        )
         if let runFor {
             let summary = await context.runContinuously(
-                tasks: taskCount, until: start + runFor, interval: .milliseconds(interval))
+                tasks: taskCount,
+                until: start + runFor,
+                interval: .milliseconds(interval)
+            )
             emit(summary)
         } else {
             // Tells a benchmark driver that this process is connected and waiting for START_AT.
@@ -213,7 +225,9 @@ struct WorkerContext: Sendable {
             let failure: RefresherError
             do {
                 return try await refresher.refreshAccessTokenOrReLogin(
-                    after: stale, timeout: .milliseconds(max(Int64(remaining * 1000), 1)))
+                    after: stale,
+                    timeout: .milliseconds(max(Int64(remaining * 1000), 1))
+                )
             } catch {
                 failure = error
             }
@@ -267,7 +281,10 @@ extension WorkerContext {
     fileprivate func authorizedRequest(until end: Double, summary: inout WorkerSummary) async throws {
         let remaining = max(end - unixSeconds(), 0.001) + 10
         let authorized = AuthorizedHTTPClient(
-            client: http.client, refresher: refresher, refreshTimeout: .milliseconds(Int64(remaining * 1000)))
+            client: http.client,
+            refresher: refresher,
+            refreshTimeout: .milliseconds(Int64(remaining * 1000))
+        )
         let (status, attempts) = try await http.authorizedResource(authorized)
         summary.requests += attempts.count
         summary.unauthorized += attempts.count - 1 + (status == 401 ? 1 : 0)
@@ -293,8 +310,11 @@ extension WorkerContext {
             summary.refreshCalls += 1
             let tokens = try await http.refresh(using: credentials.refreshToken)
             credentials = Credentials(
-                accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? credentials.refreshToken,
-                expiresAtMilliseconds: tokens.expiresAtMilliseconds, generation: credentials.generation + 1)
+                accessToken: tokens.accessToken,
+                refreshToken: tokens.refreshToken ?? credentials.refreshToken,
+                expiresAtMilliseconds: tokens.expiresAtMilliseconds,
+                generation: credentials.generation + 1
+            )
         }
     }
 }
@@ -310,7 +330,12 @@ struct StormLine: Codable, Sendable {
     var holder = false
 
     enum CodingKeys: String, CodingKey {
-        case t401 = "t_401", tOK = "t_ok", ok, error = "err", tFresh = "t_fresh", holder
+        case t401 = "t_401"
+        case tOK = "t_ok"
+        case ok
+        case error = "err"
+        case tFresh = "t_fresh"
+        case holder
     }
 
     func encode(to encoder: any Encoder) throws {

@@ -17,7 +17,8 @@ struct DemoCommand: AsyncParsableCommand {
             demo_idp_refresh_token_reuse, ...), and worker i (from 1) at port P+i with its refresher's counters \
             (redis_refresher_refreshes, ...). Each process prints `metrics at URL` on stderr; with P = 0 each picks \
             a free port.
-            """)
+            """
+    )
 
     @OptionGroup var redis: RedisOptions<LocalOrEmbeddedRedis>
     @Option(help: "Worker processes.") var processes = 8
@@ -143,17 +144,32 @@ struct DemoCommand: AsyncParsableCommand {
                 print(
                     String(
                         format: "  t=%5.1fs  requests=%-7d 401s=%-5d refreshes=%-3d expiries=%-3d reuse=%d waits=%d",
-                        max(0, unixSeconds() - start), stats.resourceOK + stats.resource401, stats.resource401,
-                        stats.refreshes, stats.expiries, stats.reuseEvents, fleet["waits"] ?? 0))
+                        max(0, unixSeconds() - start),
+                        stats.resourceOK + stats.resource401,
+                        stats.resource401,
+                        stats.refreshes,
+                        stats.expiries,
+                        stats.reuseEvents,
+                        fleet["waits"] ?? 0
+                    )
+                )
             }
         }
         let summaries = workers.compactMap(\.summary)
         let commandsAfter = try await Self.commandsProcessed(redis)
         let fleetStats = (try? await admin.status().stats) ?? [:]
         let report = DemoReport(
-            processes: processes, tasks: tasks, duration: duration, tokenTTL: tokenTTL, coordination: coordination,
-            idp: idp.stats, workers: summaries, workersReporting: summaries.count,
-            redisCommands: max(0, commandsAfter - commandsBefore - monitoringCommands - 1), fleetStats: fleetStats)
+            processes: processes,
+            tasks: tasks,
+            duration: duration,
+            tokenTTL: tokenTTL,
+            coordination: coordination,
+            idp: idp.stats,
+            workers: summaries,
+            workersReporting: summaries.count,
+            redisCommands: max(0, commandsAfter - commandsBefore - monitoringCommands - 1),
+            fleetStats: fleetStats
+        )
         report.print(json: json)
         if let timeline {
             pictured.sample(at: unixSeconds() - start, idp.stats)
@@ -171,9 +187,7 @@ struct DemoCommand: AsyncParsableCommand {
         fflush(nil)
 
         // Leave the user's Redis as it was.
-        _ = try? await redis.send(
-            "DEL", RedisArgument(keys.lock), RedisArgument(keys.sessionHash), RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime))
+        await redis.deleteStoredKeys(of: keys)
         redis.close()
         await server.stop()
         await metricsServer?.stop()
@@ -197,7 +211,8 @@ struct DemoCommand: AsyncParsableCommand {
             let url = try redis.url()
             if let failure = await EmbeddedRedis.failure(url) {
                 throw CLIError(
-                    "no Redis answers at \(RedisConfiguration.redactingPassword(inURL: given)): \(failure.message)")
+                    "no Redis answers at \(RedisConfiguration.redactingPassword(inURL: given)): \(failure.message)"
+                )
             }
             return (url, nil)
         }
@@ -216,7 +231,8 @@ struct DemoCommand: AsyncParsableCommand {
         print("  session   \(session)")
         print(
             "  fleet     \(processes) processes × \(tasks) tasks for \(duration) s, token TTL \(tokenTTL) s, "
-                + "refresh latency \(latencyMs) ms, coordination \(coordination.rawValue)")
+                + "refresh latency \(latencyMs) ms, coordination \(coordination.rawValue)"
+        )
     }
 
     static func commandsProcessed(_ redis: RedisConnection) async throws -> Int {

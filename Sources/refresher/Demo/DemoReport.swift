@@ -87,6 +87,7 @@ struct DemoReport: Encodable {
         Swift.print(
             passed
                 ? "\nresult: PASS — one refresh per expiry, nobody logged out"
-                : "\nresult: FAIL — the fleet was logged out")
+                : "\nresult: FAIL — the fleet was logged out"
+        )
     }
 }

@@ -29,13 +29,22 @@ struct DemoTimeline {
             title: "refresher demo: \(processes) processes × \(tasks) tasks, coordination \(coordination)",
             charts: [
                 SVGChart(
-                    title: "Requests served", xAxis: "time since the fleet's start (s)", yAxis: "requests (total)",
+                    title: "Requests served",
+                    xAxis: "time since the fleet's start (s)",
+                    yAxis: "requests (total)",
                     series: [.init(name: "requests served", color: "#2ca02c", points: served)],
-                    markers: markers, notes: [note]),
+                    markers: markers,
+                    notes: [note]
+                ),
                 SVGChart(
-                    title: "401 responses", xAxis: "time since the fleet's start (s)", yAxis: "401 responses (total)",
+                    title: "401 responses",
+                    xAxis: "time since the fleet's start (s)",
+                    yAxis: "401 responses (total)",
                     series: [.init(name: "401s seen", color: "#ff7f0e", points: unauthorized)],
-                    markers: markers, notes: [note]),
-            ])
+                    markers: markers,
+                    notes: [note]
+                ),
+            ]
+        )
     }
 }

@@ -12,9 +12,14 @@ struct SoakSample: Sendable {
 
     var line: String {
         String(
-            format: "t=%6.0fs workers RSS %.1f MB, %d threads; Redis %d clients, %d keys, %.1f MB", seconds,
+            format: "t=%6.0fs workers RSS %.1f MB, %d threads; Redis %d clients, %d keys, %.1f MB",
+            seconds,
             workerRSSMB,
-            workerThreads, redisClients, redisKeys, redisMemoryMB)
+            workerThreads,
+            redisClients,
+            redisKeys,
+            redisMemoryMB
+        )
     }
 
     static func take(workers: [DemoWorker], redis: RedisConnection, at seconds: Double) async -> SoakSample {
@@ -36,7 +41,12 @@ struct SoakSample: Sendable {
         let memory = (try? await RedisInfo.fetch("memory", from: redis))?.double("used_memory") ?? 0
         let keys = (try? await redis.send("DBSIZE").int) ?? 0
         return SoakSample(
-            seconds: seconds, workerRSSMB: rss, workerThreads: threads, redisClients: clients, redisKeys: Int(keys),
-            redisMemoryMB: memory / 1_048_576)
+            seconds: seconds,
+            workerRSSMB: rss,
+            workerThreads: threads,
+            redisClients: clients,
+            redisKeys: Int(keys),
+            redisMemoryMB: memory / 1_048_576
+        )
     }
 }

@@ -5,13 +5,17 @@ struct MetricsOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Serve Prometheus metrics at http://HOST:PORT/metrics, 0 picking a free port ($METRICS_PORT; off by default).",
-            valueName: "port"))
+            valueName: "port"
+        )
+    )
     var metricsPort: Int?
 
     @Option(
         help: ArgumentHelp(
             "The address the metrics endpoint listens on ($METRICS_HOST, default 127.0.0.1; 0.0.0.0 for every interface).",
-            valueName: "host"))
+            valueName: "host"
+        )
+    )
     var metricsHost: String?
 
     static let portVariable = "METRICS_PORT"

@@ -25,7 +25,8 @@ struct MetricsServer: Sendable {
                 boundContinuation.yield(channel.localAddress?.port ?? 0)
                 boundContinuation.finish()
             },
-            logger: logger)
+            logger: logger
+        )
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         let task = Task {
             // A server that fails to start (port taken) must still end the wait for its port.

@@ -26,8 +26,10 @@ enum PrometheusMetrics {
         bootstrap()
         router.get("/metrics") { _, _ -> Response in
             Response(
-                status: .ok, headers: [.contentType: contentType],
-                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+                status: .ok,
+                headers: [.contentType: contentType],
+                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+            )
         }
     }
 }

@@ -14,7 +14,9 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
         help: ArgumentHelp(
             "Redis URL (default: $REDIS_URL, else \(Fallback.help)); a password here is visible to `ps`. "
                 + "rediss:// for TLS, settings as query items (ca_file=PATH, ...) or $REDIS_TLS_* (CA_FILE, ...).",
-            valueName: "url"))
+            valueName: "url"
+        )
+    )
     var redisURL: String?
 
     @OptionGroup var password: RedisPasswordOptions

@@ -3,11 +3,11 @@ import Foundation
 import RedisRefresher
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// The Redis password from outside the command line: a password in `--redis-url` is visible to every user of the
@@ -23,7 +23,9 @@ struct RedisPasswordOptions: ParsableArguments {
         help: ArgumentHelp(
             "Read the Redis password from this file, one trailing newline trimmed (default: $REDIS_PASSWORD_FILE). "
                 + "Or set $REDIS_PASSWORD. Either keeps the password out of the process list.",
-            valueName: "path"))
+            valueName: "path"
+        )
+    )
     var redisPasswordFile: String?
 
     static let passwordVariable = "REDIS_PASSWORD"
@@ -40,7 +42,8 @@ struct RedisPasswordOptions: ParsableArguments {
         guard let path else { return variable.map { ($0, Self.passwordVariable) } }
         guard variable == nil else {
             throw CLIError(
-                "the Redis password is given twice, in \(Self.passwordVariable) and in a password file: give one")
+                "the Redis password is given twice, in \(Self.passwordVariable) and in a password file: give one"
+            )
         }
         return (try Self.readPassword(path: path), "the password file")
     }
@@ -73,7 +76,8 @@ struct RedisPasswordOptions: ParsableArguments {
         guard let existing = configuration.password, !existing.isEmpty else { return }
         throw CLIError(
             "the Redis password is given twice, in the URL and in \(source): give one (note: redis://NAME@host means "
-                + "password NAME; for an ACL user write redis://USER:@host)")
+                + "password NAME; for an ACL user write redis://USER:@host)"
+        )
     }
 
     /// Reads a password file: its bytes as UTF-8, one trailing `\n` (or `\r\n`) trimmed.
@@ -134,7 +138,8 @@ struct RedisPasswordOptions: ParsableArguments {
         expected.password = password
         guard (try? RedisConfiguration(url: merged)) == expected else {
             throw CLIError(
-                "cannot add the Redis password to the URL \(RedisConfiguration.redactingPassword(inURL: url))")
+                "cannot add the Redis password to the URL \(RedisConfiguration.redactingPassword(inURL: url))"
+            )
         }
         return merged
     }

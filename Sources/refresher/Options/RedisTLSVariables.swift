@@ -37,7 +37,8 @@ struct RedisTLSVariables: Sendable {
         guard url.hasPrefix("rediss://") else {
             throw CLIError(
                 "\(first.variable) is set, but the Redis URL \(shown) is not a rediss:// URL: TLS settings need "
-                    + "rediss:// (or unset the REDIS_TLS_* variables)")
+                    + "rediss:// (or unset the REDIS_TLS_* variables)"
+            )
         }
         do {
             _ = try RedisConfiguration(url: url)

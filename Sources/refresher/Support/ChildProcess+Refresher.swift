@@ -7,11 +7,16 @@ extension ChildProcess.Configuration {
     /// child is given (a second password source would be refused as ambiguous, and TLS variables would not fit the
     /// plaintext URL of an embedded server).
     static func refresher(
-        _ arguments: [String], environment: [String: String], standardError: ChildProcess.Output = .forward
+        _ arguments: [String],
+        environment: [String: String],
+        standardError: ChildProcess.Output = .forward
     ) -> Self {
         Self(
-            executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path, arguments: arguments,
-            environment: environment, removingEnvironment: RedisPasswordOptions.variables + RedisTLSVariables.names,
-            standardError: standardError)
+            executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
+            arguments: arguments,
+            environment: environment,
+            removingEnvironment: RedisPasswordOptions.variables + RedisTLSVariables.names,
+            standardError: standardError
+        )
     }
 }

@@ -19,13 +19,16 @@ struct DemoHTTP: Sendable {
     init(baseURL: String, connections: Int) {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(
-            idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(connections, 8))
+            idleTimeout: .seconds(30),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: max(connections, 8)
+        )
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         grant = OAuth2RefreshGrant(
             tokenEndpoint: self.baseURL + "/oauth/token",
-            clientAuthentication: .basic(clientID: "demo-worker", clientSecret: "demo-secret"))
+            clientAuthentication: .basic(clientID: "demo-worker", clientSecret: "demo-secret")
+        )
     }
 
     /// The refresher's refresh function.

@@ -3,7 +3,7 @@ import Foundation
 import RedisRefresher
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A throwaway `redis-server` on a free loopback port, without persistence, for the demo and benchmarks when no
@@ -38,7 +38,10 @@ final class EmbeddedRedis: Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("refresher-redis-\(port)")
         // Owner only: the directory holds the unencrypted key of the TLS certificate.
         try? FileManager.default.createDirectory(
-            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            at: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         var arguments = [
             "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
             directory.path, "--loglevel", "warning",
@@ -64,7 +67,8 @@ final class EmbeddedRedis: Sendable {
             tlsURL = nil
         }
         process = try await ChildProcess.start(
-            .init(executable: binary, arguments: arguments, standardOutput: .discard, standardError: .discard))
+            .init(executable: binary, arguments: arguments, standardOutput: .discard, standardError: .discard)
+        )
         raisedPriority =
             raisePriority
             && setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(process.processIdentifier), -10) == 0

@@ -20,7 +20,9 @@ enum Environment {
 
     /// One of the values of an option type, such as `COORDINATION=none`.
     static func value<Value: ExpressibleByArgument & CaseIterable>(
-        _ flag: Value?, _ variable: String, default fallback: Value
+        _ flag: Value?,
+        _ variable: String,
+        default fallback: Value
     ) throws -> Value {
         if let flag { return flag }
         guard let text = ProcessInfo.processInfo.environment[variable] else { return fallback }

@@ -19,14 +19,16 @@ struct GeneratedCertificates: Sendable {
             ["req", "-x509"] + key + [
                 "-keyout", path("ca.key"), "-out", caFile, "-subj", "/CN=refresher embedded CA",
                 "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
-            ])
+            ]
+        )
         // `req -x509 -CA` issues the certificate with the CA key in one step (OpenSSL 3).
         try await Self.openssl(
             ["req", "-x509"] + key + [
                 "-CA", caFile, "-CAkey", path("ca.key"), "-keyout", serverKey, "-out", serverCertificate,
                 "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
                 "-addext", "basicConstraints=critical,CA:FALSE",
-            ])
+            ]
+        )
     }
 
     private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
@@ -35,7 +37,9 @@ struct GeneratedCertificates: Sendable {
         let completed: ChildProcess.Completed
         do {
             completed = try await ChildProcess.run(
-                .init(executable: "openssl", arguments: arguments, standardOutput: .discard), timeout: .seconds(30))
+                .init(executable: "openssl", arguments: arguments, standardOutput: .discard),
+                timeout: .seconds(30)
+            )
         } catch {
             throw CLIError("cannot run openssl to make a TLS certificate (apt-get install openssl): \(error)")
         }

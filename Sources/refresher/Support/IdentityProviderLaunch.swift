@@ -10,12 +10,19 @@ struct IdentityProviderLaunch: Sendable {
     /// Starts the provider on `host:port` (port 0 picks a free one). With `metrics`, the metrics system is
     /// bootstrapped first, so the provider's counters are part of `/metrics`.
     static func start(
-        tokenTTL: Double, latencyMs: Int, host: String = "127.0.0.1", port: Int = 0, metrics: Bool = false
+        tokenTTL: Double,
+        latencyMs: Int,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        metrics: Bool = false
     ) async throws -> IdentityProviderLaunch {
         if metrics { PrometheusMetrics.bootstrap() }
         let provider = DemoIdentityProvider(
             configuration: .init(
-                refreshLatency: .milliseconds(latencyMs), accessTokenLifetime: .milliseconds(Int64(tokenTTL * 1000))))
+                refreshLatency: .milliseconds(latencyMs),
+                accessTokenLifetime: .milliseconds(Int64(tokenTTL * 1000))
+            )
+        )
         let server = try await provider.serve(host: host, port: port) { router in
             if metrics { PrometheusMetrics.addRoute(to: router) }
         }
@@ -28,8 +35,11 @@ struct IdentityProviderLaunch: Sendable {
         let login = provider.login()
         return try await admin.putSession(
             RefreshedTokens(
-                accessToken: login.access_token, refreshToken: login.refresh_token,
-                expiresIn: .seconds(login.expires_in)),
-            by: owner)
+                accessToken: login.access_token,
+                refreshToken: login.refresh_token,
+                expiresIn: .seconds(login.expires_in)
+            ),
+            by: owner
+        )
     }
 }

@@ -2,11 +2,11 @@ import Foundation
 import RedisRefresher
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Musl)
-    import Musl
+import Musl
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Formatting and I/O helpers shared by the operator commands (`status`, `watch`, `release`, `session put`).
@@ -31,8 +31,15 @@ enum Operator {
         var parts = tm()
         _ = convert(&seconds, &parts)
         return String(
-            format: format, Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour),
-            Int(parts.tm_min), Int(parts.tm_sec), Int(milliseconds.floorModulo(1000)))
+            format: format,
+            Int(parts.tm_year) + 1900,
+            Int(parts.tm_mon) + 1,
+            Int(parts.tm_mday),
+            Int(parts.tm_hour),
+            Int(parts.tm_min),
+            Int(parts.tm_sec),
+            Int(milliseconds.floorModulo(1000))
+        )
     }
 
     /// A duration for people: `850 ms`, `4.2 s`, `42 s`, `12 min 5 s`, `3 h 20 min`, `2 d 4 h`.
@@ -76,25 +83,28 @@ enum Operator {
     /// Replaces control characters, so text that came from Redis cannot forge extra output lines or move the cursor.
     static func printable(_ text: String) -> String {
         String(
-            String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
+            String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 })
+        )
     }
 
     /// Runs `body`, naming the (password-redacted) server in "Redis unavailable" errors: the first thing an operator
     /// checks is whether the command talked to the right Redis.
     static func talkingTo<Value>(
-        _ configuration: RedisConfiguration, _ body: () async throws -> Value
+        _ configuration: RedisConfiguration,
+        _ body: () async throws -> Value
     ) async throws -> Value {
         do {
             return try await body()
         } catch let error as RefresherError
-            where error.code == .redisUnavailable || error.message.hasPrefix("Redis refused the credentials")
+            where error.code == .redisUnavailable || error.redisError?.code == .authenticationFailed
         {
             throw CLIError("\(oneLine(error.message)) (\(configuration.redactedDescription))")
         } catch let error as RedisError where error.isConnectionError {
             throw CLIError("Redis unavailable: \(oneLine(error.message)) (\(configuration.redactedDescription))")
         } catch let error as RedisError where error.code == .authenticationFailed {
             throw CLIError(
-                "Redis refused the credentials: \(oneLine(error.message)) (\(configuration.redactedDescription))")
+                "Redis refused the credentials: \(oneLine(error.message)) (\(configuration.redactedDescription))"
+            )
         }
     }
 

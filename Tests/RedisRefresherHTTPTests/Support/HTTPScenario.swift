@@ -26,23 +26,32 @@ struct HTTPScenario {
 
     /// The scenario's configuration, with a short shutdown grace period.
     func configuration(
-        pollInterval: Duration = .seconds(1), refreshAhead: Duration? = nil,
+        pollInterval: Duration = .seconds(1),
+        refreshAhead: Duration? = nil,
         wakeUp: RefresherConfiguration.WakeUp = .pubSub
     ) -> RefresherConfiguration {
         base.configuration(
-            pollInterval: pollInterval, wakeUp: wakeUp, refreshAhead: refreshAhead,
-            shutdownGracePeriod: .milliseconds(300))
+            pollInterval: pollInterval,
+            wakeUp: wakeUp,
+            refreshAhead: refreshAhead,
+            shutdownGracePeriod: .milliseconds(300)
+        )
     }
 
     /// A refresher (own connections: another worker, as far as Redis can tell) using `refresh`, by default the
     /// OAuth 2.0 grant against this scenario's server.
     func refresher(
-        _ configuration: RefresherConfiguration? = nil, logger: Logger = Scenario.quietLogger,
-        metrics: (any MetricsFactory)? = nil, refresh: RedisRefresher.RefreshFunction? = nil
+        _ configuration: RefresherConfiguration? = nil,
+        logger: Logger = Scenario.quietLogger,
+        metrics: (any MetricsFactory)? = nil,
+        refresh: RedisRefresher.RefreshFunction? = nil
     ) async throws -> RedisRefresher {
         try await base.refresher(
-            configuration ?? self.configuration(), logger: logger, metrics: metrics,
-            refresh: refresh ?? grant.refreshFunction(client: http))
+            configuration ?? self.configuration(),
+            logger: logger,
+            metrics: metrics,
+            refresh: refresh ?? grant.refreshFunction(client: http)
+        )
     }
 
     /// Stores a fresh login from the authorization server as `refresher`'s worker would, without reading it through

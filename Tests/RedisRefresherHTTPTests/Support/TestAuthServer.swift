@@ -187,8 +187,12 @@ final class TestAuthServer: Sendable {
             state.stats.tokenRequests += 1
             state.tokenRequests.append(
                 TokenRequest(
-                    authorization: authorization, contentType: request.headers[.contentType], form: form,
-                    cookie: request.headers[.cookie]))
+                    authorization: authorization,
+                    contentType: request.headers[.contentType],
+                    form: form,
+                    cookie: request.headers[.cookie]
+                )
+            )
             return state.behaviour
         }
         try await Task.sleep(for: behaviour.refreshLatency)
@@ -234,8 +238,12 @@ final class TestAuthServer: Sendable {
             state.stats.cookieRequests += 1
             state.tokenRequests.append(
                 TokenRequest(
-                    authorization: request.headers[.authorization], contentType: request.headers[.contentType],
-                    form: [:], cookie: request.headers[.cookie]))
+                    authorization: request.headers[.authorization],
+                    contentType: request.headers[.contentType],
+                    form: [:],
+                    cookie: request.headers[.cookie]
+                )
+            )
             return state.behaviour
         }
         try await Task.sleep(for: behaviour.refreshLatency)
@@ -263,7 +271,8 @@ final class TestAuthServer: Sendable {
         }
         if let refresh = issued.refresh {
             response.setCookie(
-                Cookie(name: "refresh_token", value: refresh, maxAge: 30 * 86_400, path: "/refresh-token"))
+                Cookie(name: "refresh_token", value: refresh, maxAge: 30 * 86_400, path: "/refresh-token")
+            )
         }
         return response
     }
@@ -286,8 +295,10 @@ final class TestAuthServer: Sendable {
 
     static func json(_ text: String, status: HTTPResponse.Status) -> Response {
         Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: text)))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
     }
 
     /// The client id and secret of an `Authorization: Basic` header, form-decoded (RFC 6749 §2.3.1).
