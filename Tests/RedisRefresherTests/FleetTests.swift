@@ -29,19 +29,21 @@ struct FleetTests {
         }
     }
 
-    /// 8 worker processes × 16 tasks refresh after the same credentials at once; one refresh, no reuse.
+    /// 8 worker processes × 16 tasks refresh after the same credentials at once; one refresh, no reuse. The storm
+    /// starts from a barrier in Redis once every worker has read the session, however slowly they started.
     static func storm(_ scenario: Scenario) async throws {
         try await withRefresher(scenario.refresher()) { seeder in
             let initial = try await scenario.seed(using: seeder)
-            let startAt = unixNow() + 4
+            let barrier = "\(scenario.session):start"
             let workers = try await WorkerProcess.start(
                 8,
                 environment: Self.environment(
                     scenario,
-                    ["TASKS": "16", "START_AT": String(startAt), "LATENCY_MS": "200"]
+                    ["TASKS": "16", "START_KEY": barrier, "LATENCY_MS": "200"]
                 )
             )
             for worker in workers { _ = try await worker.waitUntilReady() }
+            for _ in workers { try await scenario.redis.send("RPUSH", RedisArgument(barrier), "go") }
             var results: [TaskResult] = []
             for worker in workers { results += try await worker.results() }
             #expect(results.count == 128)
