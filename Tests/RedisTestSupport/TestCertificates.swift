@@ -47,6 +47,9 @@ public final class TestCertificates: Sendable {
             "redis-tls-\(UUID().uuidString.prefix(8))"
         )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // The shared instance lives as long as the process: its files go when the process exits.
+        Self.madeDirectories.withLock { $0.append(directory.path) }
+        Self.registerRemovalAtExit
         try await makeCA("ca", subject: "redis-refresher test CA")
         try await makeCA("untrusted-ca", subject: "an untrusted CA")
         let names = "IP:127.0.0.1,DNS:localhost"
@@ -68,6 +71,17 @@ public final class TestCertificates: Sendable {
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// The directories made in this process, removed at its exit.
+    private static let madeDirectories = Mutex<[String]>([])
+
+    private static let registerRemovalAtExit: Void = {
+        atexit {
+            for path in TestCertificates.madeDirectories.withLock({ $0 }) {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+    }()
 
     private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
