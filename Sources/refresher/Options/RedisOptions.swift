@@ -6,8 +6,9 @@ import RedisRefresher
 /// password from ``RedisPasswordOptions``; TLS settings for a `rediss://` URL from its query items and the
 /// `REDIS_TLS_*` variables (see ``RedisTLSVariables``: the variables fill in what the URL leaves out).
 ///
-/// The one place the command reads `REDIS_URL` and the `REDIS_TLS_*` variables. The fallback is a type parameter only so that each command's help
-/// says what it does without a URL; commands act on it themselves (`demo` and `bench` may start an embedded server).
+/// The one place the command reads `REDIS_URL` and the `REDIS_TLS_*` variables. The fallback is a type parameter
+/// only so that each command's help says what it does without a URL; commands act on it themselves (`demo` and
+/// `bench` may start an embedded server).
 struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
     @Option(
         name: .long,
