@@ -12,18 +12,32 @@ import Glibc
 struct ChildProcessOutputTests {
     @Test("A waiter checks each line once, however many chunks arrive")
     func waitForLineChecksEachLineOnce() async throws {
+        // A hundred lines for every line of input, then "done" once the input is closed.
         let child = try await ChildProcess.start(
-            ChildProcessTests.shell("i=0; while [ $i -lt 3000 ]; do echo \"line $i\"; i=$((i+1)); done; echo done")
+            ChildProcessTests.shell(
+                "while read batch; do i=0; while [ $i -lt 100 ]; do echo \"$batch $i\"; i=$((i+1)); done; done; echo done",
+                input: .writer
+            )
         )
-        var checks = 0
-        let line = try await child.waitForLine(timeout: .seconds(30)) { line in
-            checks += 1
-            return line == "done"
+        let waiter = Task { () async throws -> (line: String, checks: Int) in
+            var checks = 0
+            let line = try await child.waitForLine(timeout: .seconds(30)) { line in
+                checks += 1
+                return line == "done"
+            }
+            return (line, checks)
         }
-        #expect(line == "done")
-        #expect(checks == 3001)
+        // Thirty batches, each one after the previous one has been read: the waiter is woken many times.
+        for batch in 1...30 {
+            child.write("\(batch)\n")
+            let read = try await waitUntil(timeout: .seconds(10)) { child.lines().count == batch * 100 }
+            #expect(read)
+        }
+        child.closeInput()
+        let found = try await waiter.value
+        #expect(found.line == "done")
+        #expect(found.checks == 3001)
         #expect(try await child.wait(timeout: .seconds(10)) == .exited(0))
-        #expect(child.lines().count == 3001)
     }
 
     @Test("Forwarded output arrives whole and in order")
