@@ -65,7 +65,12 @@ struct ChildProcessOutputTests {
         // Writes to the pipe fail (EPIPE) rather than kill this process once its read end is closed.
         signal(SIGPIPE, SIG_IGN)
         let (readEnd, writeEnd) = try Self.pipe()
-        defer { close(writeEnd) }
+        var readEndOpen = true
+        // Closing the read end unblocks the forwarder, however the test ends.
+        defer {
+            if readEndOpen { close(readEnd) }
+            close(writeEnd)
+        }
         let forwarder = OutputForwarder(descriptor: writeEnd)
         // More children than the cooperative pool has threads, each writing far more than the pipe holds.
         var children: [ChildProcess] = []
@@ -85,8 +90,9 @@ struct ChildProcessOutputTests {
         let probe = try await ChildProcess.run(ChildProcessTests.shell("echo alive"), timeout: .seconds(10))
         #expect(probe.standardOutput == ["alive"])
         #expect(children.allSatisfy { $0.isRunning })
-        // Unblocks the forwarder: the rest of the output is dropped, and the children finish.
+        // The rest of the output is dropped (EPIPE), and the children finish.
         close(readEnd)
+        readEndOpen = false
         for child in children {
             #expect(try await child.wait(timeout: .seconds(30)) == .exited(0))
         }
