@@ -99,6 +99,7 @@ let package = Package(
                 "RedisClient", "RedisRefresher", "ChildProcesses",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Tests/RedisTestSupport"
         ),

@@ -12,6 +12,10 @@ extension ChildProcess {
         public var standardInput: Input
         public var standardOutput: Output
         public var standardError: Output
+        /// Where ``Output/forward`` copies standard output: this process's standard output (tests use a pipe).
+        var standardOutputForwarder = OutputForwarder.standardOutput
+        /// Where ``Output/forward`` copies standard error: this process's standard error.
+        var standardErrorForwarder = OutputForwarder.standardError
 
         public init(
             executable: String,
@@ -58,7 +62,8 @@ extension ChildProcess {
         case collect
         /// Read and dropped, so that the child never blocks on a full pipe.
         case discard
-        /// Copied, line by line, to this process's stream of the same kind (stdout or stderr).
+        /// Copied to this process's stream of the same kind (stdout or stderr) as it is read: in chunks, each written
+        /// whole, so that forwarded output of several children interleaves chunk by chunk, not byte by byte.
         case forward
     }
 

@@ -13,7 +13,8 @@ extension ChildProcess {
     }
 
     /// Runs a child to its end and returns what it wrote. A child still running after `timeout` is killed, and the
-    /// error says so.
+    /// error says so. If the calling task is cancelled, the error is ``ChildProcessError/Kind/cancelled`` and the
+    /// child is killed, its handle going away.
     public static func run(
         _ configuration: Configuration,
         timeout: Duration

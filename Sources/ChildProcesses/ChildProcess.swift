@@ -63,7 +63,11 @@ public final class ChildProcess: Sendable {
                 ?? state.failure.map { .failure($0) }
         }
         guard case .value(let result) = started else {
+            // Tears the child down if it was spawned.
             runner.cancel()
+            if case .cancelled = started {
+                throw ChildProcessError(.cancelled, "starting \(configuration.shortDescription) was cancelled")
+            }
             throw ChildProcessError(.launchFailed, "\(configuration.shortDescription) was not started")
         }
         return ChildProcess(
@@ -75,7 +79,9 @@ public final class ChildProcess: Sendable {
         )
     }
 
-    /// Runs the child to its end inside `Subprocess.run`, which reaps it and closes its descriptors afterwards.
+    /// Runs the child to its end inside `Subprocess.run`, which reaps it and closes its descriptors once the body has
+    /// returned. The body returns once the output has ended and the child has exited, so that the child can be
+    /// signalled, through its process descriptor, until it has exited, even after it closed its output.
     private static func run(
         _ configuration: Configuration,
         monitor: ChildProcessMonitor,
@@ -101,13 +107,14 @@ public final class ChildProcess: Sendable {
                 error: .sequence
             ) { execution in
                 monitor.started(execution)
-                defer { monitor.outputEnded() }
+                defer { monitor.executionEnded() }
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask {
                         try await monitor.read(
                             execution.standardOutput,
                             from: .standardOutput,
-                            as: configuration.standardOutput
+                            as: configuration.standardOutput,
+                            forwardingTo: configuration.standardOutputForwarder
                         )
                         return true
                     }
@@ -115,7 +122,8 @@ public final class ChildProcess: Sendable {
                         try await monitor.read(
                             execution.standardError,
                             from: .standardError,
-                            as: configuration.standardError
+                            as: configuration.standardError,
+                            forwardingTo: configuration.standardErrorForwarder
                         )
                         return true
                     }
@@ -134,6 +142,7 @@ public final class ChildProcess: Sendable {
                     }
                     group.cancelAll()
                 }
+                await ChildProcessExit.wait(for: execution.processIdentifier.value)
             }
             switch result.terminationStatus {
             case .exited(let code): monitor.finish(.exited(code))
@@ -191,14 +200,14 @@ public final class ChildProcess: Sendable {
 
     // MARK: - Signals
 
-    /// Sends `signal` (`SIGTERM`, `SIGINT`, `SIGSTOP`, ...) to the child; whether it was sent. A child that has
-    /// closed its output (it is exiting) is not signalled, except by ``kill()``.
+    /// Sends `signal` (`SIGTERM`, `SIGINT`, `SIGSTOP`, ...) to the child, also after it closed its output; whether
+    /// it was sent. `false` once the child has exited: a signal never reaches another process that reuses its pid.
     @discardableResult
     public func send(_ signal: Int32) -> Bool {
         monitor.send(signal)
     }
 
-    /// Kills the child (`SIGKILL`), also after it closed its output.
+    /// Kills the child (`SIGKILL`).
     public func kill() {
         if !monitor.send(SIGKILL) {
             // Cancelling `Subprocess.run` tears the child down (SIGKILL) for as long as it has not been reaped.

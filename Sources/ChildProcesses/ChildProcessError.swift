@@ -9,6 +9,8 @@ public struct ChildProcessError: Error, Sendable, CustomStringConvertible {
         case endedEarly
         /// Reading its output failed.
         case outputFailed
+        /// The calling task was cancelled while it waited; the child was left as it was.
+        case cancelled
     }
 
     public let kind: Kind

@@ -1,18 +1,13 @@
 import Subprocess
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One child's state, shared by its ``ChildProcess`` handle and the task that runs it.
 final class ChildProcessMonitor: Sendable {
     private let state = Mutex(ChildProcessState())
-    /// Sends a signal to the child while its `Execution` is valid (from spawn until its output ends), `nil` otherwise.
-    /// Signals are sent under this lock: the body that clears it cannot return, and the process descriptor the
-    /// signal goes through cannot be closed, while a signal is on its way.
+    /// Sends a signal to the child while its `Execution` is valid, `nil` otherwise: from spawn until the child has
+    /// exited, since the body of `Subprocess.run` waits for its exit before returning, and the child is reaped (its pid
+    /// free for reuse) and its process descriptor closed only after the body returns. Signals are sent under this
+    /// lock, so the body cannot return while one is on its way.
     private let signaller = Mutex<(@Sendable (Int32) -> Bool)?>(nil)
 
     func withState<T>(_ body: (ChildProcessState) -> T) -> T {
@@ -25,34 +20,35 @@ final class ChildProcessMonitor: Sendable {
         /// The child finished without the condition holding.
         case finished
         case timedOut
+        /// The waiting task was cancelled.
+        case cancelled
     }
 
-    /// Waits until `condition` returns a value, the child finishes without it, or `timeout` passes. The condition is
-    /// checked under the lock, on every change.
+    /// Waits until `condition` returns a value, the child finishes without it, `timeout` passes, or the calling task
+    /// is cancelled. The condition is checked by the calling task, under the lock, once at first and then after every
+    /// change, so it may keep state of its own between checks.
     func wait<Value: Sendable>(
         timeout: Duration?,
-        until condition: @escaping @Sendable (ChildProcessState) -> Value?
+        until condition: (ChildProcessState) -> Value?
     ) async -> Awaited<Value> {
         let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let (id, wakeup) = state.withLock { $0.watch(continuation) }
         wakeup.run()
         defer { state.withLock { $0.unwatch(id) } }
-        return await withTaskGroup(of: Awaited<Value>.self) { group in
-            group.addTask {
-                for await _ in changes {
-                    if let value = self.state.withLock({ condition($0) }) { return .value(value) }
-                }
-                return Task.isCancelled ? .timedOut : .finished
-            }
+        return await withTaskGroup(of: Void.self) { group in
             if let timeout {
+                // The timeout ends the stream of changes; cancellation ends it too (and the sleep).
                 group.addTask {
-                    try? await Task.sleep(for: timeout)
-                    return .timedOut
+                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                    continuation.finish()
                 }
             }
-            let first = await group.next() ?? .timedOut
-            group.cancelAll()
-            return first
+            defer { group.cancelAll() }
+            for await _ in changes {
+                if let value = state.withLock({ condition($0) }) { return .value(value) }
+            }
+            if state.withLock(\.isFinished) { return .finished }
+            return Task.isCancelled ? .cancelled : .timedOut
         }
     }
 
@@ -65,22 +61,24 @@ final class ChildProcessMonitor: Sendable {
         state.withLock { $0.started(processIdentifier: execution.processIdentifier.value) }.run()
     }
 
-    /// The child's output has ended: its `Execution` is about to become invalid.
-    func outputEnded() {
+    /// The body of `Subprocess.run` is returning (the child has exited, or the run failed): its `Execution` is about
+    /// to become invalid.
+    func executionEnded() {
         signaller.withLock { $0 = nil }
     }
 
     func read(
         _ sequence: SubprocessOutputSequence,
         from stream: ChildProcess.Stream,
-        as output: ChildProcess.Output
+        as output: ChildProcess.Output,
+        forwardingTo forwarder: OutputForwarder
     ) async throws {
         for try await buffer in sequence {
             let bytes = buffer.withUnsafeBytes { Array($0) }
             switch output {
             case .collect: state.withLock { $0.append(bytes, to: stream) }.run()
             case .discard: break
-            case .forward: Self.forward(bytes, to: stream == .standardOutput ? STDOUT_FILENO : STDERR_FILENO)
+            case .forward: await forwarder.forward(bytes)
             }
         }
         state.withLock { $0.endOutput(stream) }.run()
@@ -96,19 +94,8 @@ final class ChildProcessMonitor: Sendable {
 
     // MARK: - Called by the handle
 
-    /// Sends `signal` if the child's output is still open; whether it was sent.
+    /// Sends `signal` if the child has not exited yet; whether it was sent.
     func send(_ signal: Int32) -> Bool {
         signaller.withLock { $0?(signal) ?? false }
-    }
-
-    /// Forwarded output: small chunks, written whole, like `print`.
-    private static func forward(_ chunk: [UInt8], to descriptor: Int32) {
-        var bytes = chunk[...]
-        while !bytes.isEmpty {
-            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return }
-            bytes = bytes.dropFirst(written)
-        }
     }
 }

@@ -1,6 +1,6 @@
 /// What one child has done so far: its output lines, whether it is running, how it ended, and who is waiting for a
 /// change. Mutated under ``ChildProcessMonitor``'s lock; every mutation returns the ``Wakeup`` to run after it.
-struct ChildProcessState {
+struct ChildProcessState: Sendable {
     private var standardOutput = OutputLines()
     private var standardError = OutputLines()
     private(set) var processIdentifier: Int32?
@@ -12,8 +12,16 @@ struct ChildProcessState {
     /// Exited (or never started) and its output read to the end.
     var isFinished: Bool { termination != nil || failure != nil }
 
+    /// Both output streams have ended; the child may still be running (`exec >&- 2>&-`).
+    var isOutputEnded: Bool { standardOutput.isEnded && standardError.isEnded }
+
     func lines(of stream: ChildProcess.Stream) -> [String] {
         output(stream).lines
+    }
+
+    /// See ``OutputLines/firstLine(from:where:)``.
+    func firstLine(of stream: ChildProcess.Stream, from index: inout Int, where matches: (String) -> Bool) -> String? {
+        output(stream).firstLine(from: &index, where: matches)
     }
 
     func text(of stream: ChildProcess.Stream) -> String {

@@ -5,6 +5,8 @@ struct OutputLines: Sendable {
     private(set) var lines: [String] = []
     private var partial: [UInt8] = []
     private var lastLineUnterminated = false
+    /// Whether the stream has ended (the child closed it, or exited).
+    private(set) var isEnded = false
 
     /// The text so far, byte for byte (invalid UTF-8 repaired).
     var text: String {
@@ -29,9 +31,21 @@ struct OutputLines: Sendable {
 
     /// The stream has ended: an unterminated last line counts as a line.
     mutating func finish() {
+        isEnded = true
         guard !partial.isEmpty else { return }
         lines.append(String(decoding: partial, as: UTF8.self))
         partial = []
         lastLineUnterminated = true
+    }
+
+    /// The first line at `index` or after it that `matches`. `index` moves past every line checked, so that a waiter
+    /// checks each line once however many chunks arrive.
+    func firstLine(from index: inout Int, where matches: (String) -> Bool) -> String? {
+        while index < lines.count {
+            let line = lines[index]
+            index += 1
+            if matches(line) { return line }
+        }
+        return nil
     }
 }

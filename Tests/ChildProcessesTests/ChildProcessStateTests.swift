@@ -28,6 +28,33 @@ struct ChildProcessStateTests {
         #expect(output.text == "only\n")
     }
 
+    @Test("A search from an index checks each line once and moves the index past the lines checked")
+    func firstLineFromIndex() {
+        var output = OutputLines()
+        _ = output.append(Array("a\nb\n".utf8))
+        var index = 0
+        var checked: [String] = []
+        #expect(
+            output.firstLine(from: &index) {
+                checked.append($0)
+                return $0 == "c"
+            } == nil
+        )
+        #expect(index == 2)
+        _ = output.append(Array("c\nd\n".utf8))
+        #expect(
+            output.firstLine(from: &index) {
+                checked.append($0)
+                return $0 == "c"
+            } == "c"
+        )
+        #expect(index == 3)
+        #expect(checked == ["a", "b", "c"])
+        #expect(!output.isEnded)
+        output.finish()
+        #expect(output.isEnded)
+    }
+
     @Test("A watcher checks once on registration, then on every line, and is finished with the child")
     func watcherWakeups() async {
         var state = ChildProcessState()

@@ -1,6 +1,7 @@
-import ChildProcesses
 import Foundation
 import Testing
+
+@testable import ChildProcesses
 
 #if canImport(Glibc)
 import Glibc
@@ -139,6 +140,23 @@ struct ChildProcessTests {
         try await child.waitForLine(timeout: .seconds(10)) { $0 == "bye" }
         child.kill()
         #expect(try await child.wait(timeout: .seconds(10)) == .signaled(SIGKILL))
+    }
+
+    @Test("A child that closed its output is signalled until it exits, and never after")
+    func signalAfterOutputClosed() async throws {
+        let child = try await ChildProcess.start(
+            Self.shell("trap 'exit 7' TERM; echo ready; exec >&- 2>&-; while :; do sleep 0.05; done")
+        )
+        try await child.waitForLine(timeout: .seconds(10)) { $0 == "ready" }
+        let outputEnded = await child.monitor.wait(timeout: .seconds(10)) { $0.isOutputEnded ? true : nil }
+        guard case .value = outputEnded else {
+            Issue.record("the child's output did not end")
+            return
+        }
+        #expect(child.isRunning)
+        #expect(child.send(SIGTERM))
+        #expect(try await child.wait(timeout: .seconds(10)) == .exited(7))
+        #expect(!child.send(SIGTERM))
     }
 
     @Test("Waiting for a line that never comes fails when the child ends")

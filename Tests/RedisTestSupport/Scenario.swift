@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import RedisClient
 import RedisRefresher
+import Tracing
 
 /// One test's session on a Redis server: unique names, a fake identity provider, and a connection to inspect keys.
 ///
@@ -64,7 +65,8 @@ public struct Scenario: Sendable {
 
     /// A refresher for this scenario in this process (own connections: another worker, as far as Redis can tell):
     /// with `configuration`, or else the scenario's configuration with `lockTTL`, `pollInterval` and `reuseGrace`;
-    /// refreshing with `refresh`, or else through the fake identity provider with `latency`.
+    /// refreshing with `refresh`, or else through the fake identity provider with `latency`; its spans go to
+    /// `tracer`, or else to the tracer active when a refresh or a wait starts.
     public func refresher(
         _ configuration: RefresherConfiguration? = nil,
         latency: Duration = .milliseconds(50),
@@ -73,6 +75,7 @@ public struct Scenario: Sendable {
         reuseGrace: Duration = .zero,
         logger: Logger = Scenario.quietLogger,
         metrics: (any MetricsFactory)? = nil,
+        tracer: (any Tracer)? = nil,
         refresh: RedisRefresher.RefreshFunction? = nil
     ) async throws -> RedisRefresher {
         try await RedisRefresher(
@@ -80,6 +83,7 @@ public struct Scenario: Sendable {
                 ?? self.configuration(lockTTL: lockTTL, pollInterval: pollInterval, reuseGrace: reuseGrace),
             logger: logger,
             metricsFactory: metrics,
+            tracer: tracer,
             refresh: refresh ?? refreshFunction(latency: latency)
         )
     }

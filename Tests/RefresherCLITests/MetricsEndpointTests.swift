@@ -6,101 +6,108 @@ import RedisRefresher
 import RedisTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `/metrics` as Prometheus sees it: real `refresher worker` and `refresher idp` processes, scraped over HTTP.
 @Suite("Prometheus /metrics endpoint", .serialized)
 struct MetricsEndpointTests {
     @Test("Two workers with --metrics-port 0: their scrapes add up to the one refresh the provider counted")
     func workersExposeRefreshes() async throws {
-        let fleet = try await StaleSession.make("cli-metrics")
-        let environment = fleet.workerEnvironment()
-        let first = try await CLIProcess(
-            ["worker", "--metrics-port", "0"],
-            environment: environment,
-            removing: MetricsScrape.variables
-        )
-        let second = try await CLIProcess(
-            ["worker", "--metrics-port", "0"],
-            environment: environment,
-            removing: MetricsScrape.variables
-        )
-        defer {
-            first.kill()
-            second.kill()
+        try await StaleSession.with("cli-metrics") { fleet in
+            let environment = fleet.workerEnvironment()
+            let first = try await CLIProcess(
+                ["worker", "--metrics-port", "0"],
+                environment: environment,
+                removing: MetricsScrape.variables
+            )
+            defer { first.kill() }
+            let second = try await CLIProcess(
+                ["worker", "--metrics-port", "0"],
+                environment: environment,
+                removing: MetricsScrape.variables
+            )
+            defer { second.kill() }
+            let workers = [first, second]
+            var announced: [String] = []
+            for worker in workers { announced.append(try await MetricsScrape.announcedURL(of: worker)) }
+            let urls = announced
+            let series = "redis_refresher_refreshes{session=\"\(fleet.name)\"}"
+            try await waitUntil(timeout: .seconds(30), "the refresh shows in the workers' scrapes") {
+                var total = 0.0
+                for url in urls { total += try await MetricsScrape.get(url).samples[series] ?? 0 }
+                return total == 1
+            }
+            var refreshes: [Double] = []
+            for url in urls {
+                let scrape = try await MetricsScrape.get(url)
+                #expect(scrape.contentType.hasPrefix("text/plain; version=0.0.4"))
+                #expect(scrape.text.contains("# TYPE redis_refresher_refreshes counter"))
+                // Every counter exists from the start, so a worker that did not refresh reports 0 rather than nothing.
+                refreshes.append(try #require(scrape.samples[series], "\(scrape.text)"))
+            }
+            #expect(refreshes.sorted() == [0, 1])
+            #expect(fleet.idp.stats.refreshes == 1)
+            #expect(fleet.idp.stats.reuseEvents == 0)
+            // The refresh's duration went into the holder's timer, a Prometheus histogram.
+            let holder = urls[refreshes[0] == 1 ? 0 : 1]
+            let durations = try await MetricsScrape.get(holder).samples
+            #expect(durations["redis_refresher_refresh_duration_count{session=\"\(fleet.name)\"}"] == 1)
+            // Each worker listens on its metrics port and nothing else, on loopback only: without METRICS_HOST the
+            // endpoint is not reachable from other machines.
+            for (worker, url) in zip(workers, urls) {
+                let announced = try #require(URL(string: url))
+                let port = try #require(announced.port)
+                #expect(announced.host == "127.0.0.1")
+                #expect(try MetricsScrape.listeningPorts(of: worker.pid) == [port])
+                #expect(try MetricsScrape.listeningAddresses(of: worker.pid) == ["127.0.0.1:\(port)"])
+            }
+            for worker in workers { worker.signal(SIGTERM) }
+            for worker in workers { _ = try await worker.waitForExit() }
         }
-        let workers = [first, second]
-        var announced: [String] = []
-        for worker in workers { announced.append(try await MetricsScrape.announcedURL(of: worker)) }
-        let urls = announced
-        let series = "redis_refresher_refreshes{session=\"\(fleet.name)\"}"
-        try await waitUntil(timeout: .seconds(30), "the refresh shows in the workers' scrapes") {
-            var total = 0.0
-            for url in urls { total += try await MetricsScrape.get(url).samples[series] ?? 0 }
-            return total == 1
-        }
-        var refreshes: [Double] = []
-        for url in urls {
-            let scrape = try await MetricsScrape.get(url)
-            #expect(scrape.contentType.hasPrefix("text/plain; version=0.0.4"))
-            #expect(scrape.text.contains("# TYPE redis_refresher_refreshes counter"))
-            // Every counter exists from the start, so a worker that did not refresh reports 0 rather than nothing.
-            refreshes.append(try #require(scrape.samples[series], "\(scrape.text)"))
-        }
-        #expect(refreshes.sorted() == [0, 1])
-        #expect(fleet.idp.stats.refreshes == 1)
-        #expect(fleet.idp.stats.reuseEvents == 0)
-        // The refresh's duration went into the holder's timer, a Prometheus histogram.
-        let holder = urls[refreshes[0] == 1 ? 0 : 1]
-        let durations = try await MetricsScrape.get(holder).samples
-        #expect(durations["redis_refresher_refresh_duration_count{session=\"\(fleet.name)\"}"] == 1)
-        // Each worker listens on its metrics port and nothing else.
-        for (worker, url) in zip(workers, urls) {
-            #expect(try MetricsScrape.listeningPorts(of: worker.pid) == [try #require(URL(string: url)?.port)])
-        }
-        for worker in workers { worker.signal(SIGTERM) }
-        for worker in workers { _ = try await worker.waitForExit() }
-        try await fleet.stop()
     }
 
     @Test("A worker without --metrics-port or METRICS_PORT listens on no port")
     func workerWithoutFlagServesNothing() async throws {
-        let fleet = try await StaleSession.make("cli-nometrics")
-        let worker = try await CLIProcess(
-            ["worker"],
-            environment: fleet.workerEnvironment(),
-            removing: MetricsScrape.variables
-        )
-        defer { worker.kill() }
-        // Once the worker has refreshed, its refresher, HTTP client and tasks are all up.
-        try await waitUntil(timeout: .seconds(30), "the worker refreshes") {
-            try await fleet.admin.status().generation == 2
+        try await StaleSession.with("cli-nometrics") { fleet in
+            let worker = try await CLIProcess(
+                ["worker"],
+                environment: fleet.workerEnvironment(),
+                removing: MetricsScrape.variables
+            )
+            defer { worker.kill() }
+            // Once the worker has refreshed, its refresher, HTTP client and tasks are all up.
+            try await waitUntil(timeout: .seconds(30), "the worker refreshes") {
+                try await fleet.admin.status().generation == 2
+            }
+            #expect(worker.isRunning)
+            #expect(try MetricsScrape.listeningPorts(of: worker.pid) == [])
+            #expect(!worker.stderr.contains("metrics at"))
+            worker.signal(SIGTERM)
+            _ = try await worker.waitForExit()
         }
-        #expect(worker.isRunning)
-        #expect(try MetricsScrape.listeningPorts(of: worker.pid) == [])
-        #expect(!worker.stderr.contains("metrics at"))
-        worker.signal(SIGTERM)
-        _ = try await worker.waitForExit()
-        try await fleet.stop()
     }
 
     @Test("METRICS_PORT turns the endpoint on like the flag; a bad value is a one-line error")
     func metricsPortVariable() async throws {
-        let fleet = try await StaleSession.make("cli-metricsenv")
-        var environment = fleet.workerEnvironment()
-        environment["METRICS_PORT"] = "0"
-        let worker = try await CLIProcess(["worker"], environment: environment, removing: ["METRICS_HOST"])
-        defer { worker.kill() }
-        let url = try await MetricsScrape.announcedURL(of: worker)
-        let series = "redis_refresher_refreshes{session=\"\(fleet.name)\"}"
-        try await waitUntil(timeout: .seconds(30), "the refresh shows in the scrape") {
-            try await MetricsScrape.get(url).samples[series] == 1
+        try await StaleSession.with("cli-metricsenv") { fleet in
+            var environment = fleet.workerEnvironment()
+            environment["METRICS_PORT"] = "0"
+            let worker = try await CLIProcess(["worker"], environment: environment, removing: ["METRICS_HOST"])
+            defer { worker.kill() }
+            let url = try await MetricsScrape.announcedURL(of: worker)
+            let series = "redis_refresher_refreshes{session=\"\(fleet.name)\"}"
+            try await waitUntil(timeout: .seconds(30), "the refresh shows in the scrape") {
+                try await MetricsScrape.get(url).samples[series] == 1
+            }
+            worker.signal(SIGTERM)
+            _ = try await worker.waitForExit()
+            environment["METRICS_PORT"] = "nine"
+            let refused = try await CLI.run(["worker"], environment: environment, timeout: .seconds(30))
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("METRICS_PORT must be an integer"), "\(refused.stderr)")
         }
-        worker.signal(SIGTERM)
-        _ = try await worker.waitForExit()
-        environment["METRICS_PORT"] = "nine"
-        let refused = try await CLI.run(["worker"], environment: environment, timeout: .seconds(30))
-        #expect(refused.status == 1)
-        #expect(refused.stderr.contains("METRICS_PORT must be an integer"), "\(refused.stderr)")
-        try await fleet.stop()
     }
 
     @Test("demo --metrics-port 0: the demo and each worker serve /metrics while the fleet runs")
@@ -144,91 +151,43 @@ struct MetricsEndpointTests {
     @Test("refresher idp stores its login and serves /metrics on its own port with the provider's counters")
     func identityProviderExposesCounters() async throws {
         let name = "cli-idpmetrics-\(UUID().uuidString.prefix(8))"
-        let idp = try await CLIProcess(
-            ["idp", "--port", "0", "--session", name, "--latency-ms", "0"],
-            environment: ["REDIS_URL": TestRedis.url]
-        )
-        defer { idp.kill() }
-        @Sendable func listening() -> String? {
-            let line = idp.stdout.split(separator: "\n").first { $0.contains("listening on ") }
-            return line?.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init)
+        try await SessionAdmin.with(session: name) { admin in
+            let idp = try await CLIProcess(
+                ["idp", "--port", "0", "--session", name, "--latency-ms", "0"],
+                environment: ["REDIS_URL": TestRedis.url]
+            )
+            defer { idp.kill() }
+            @Sendable func listening() -> String? {
+                let line = idp.stdout.split(separator: "\n").first { $0.contains("listening on ") }
+                return line?.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init)
+            }
+            try await waitUntil(timeout: .seconds(30), "the identity provider says where it listens") {
+                if !idp.isRunning { throw TestSupportError("idp exited: \(idp.stderr)") }
+                return listening() != nil
+            }
+            let base = try #require(listening())
+            #expect(try await admin.status().generation == 1)
+
+            // A second login, one refresh, the same refresh token again (reuse: the session is revoked), and a
+            // request without a token.
+            let login = try await MetricsScrape.post(base + "/login", body: "")
+            let tokens = try JSONDecoder().decode(DemoIdentityProvider.Tokens.self, from: Data(login.body.utf8))
+            let form = "grant_type=refresh_token&refresh_token=\(tokens.refresh_token)&client_id=metrics-test"
+            #expect(try await MetricsScrape.post(base + "/oauth/token", body: form).status == 200)
+            #expect(try await MetricsScrape.post(base + "/oauth/token", body: form).status == 400)
+            #expect(try await MetricsScrape.get(base + "/resource", bearer: "never-issued").status == 401)
+
+            let samples = try await MetricsScrape.get(base + "/metrics").samples
+            #expect(samples["demo_idp_logins"] == 2, "\(samples)")
+            #expect(samples["demo_idp_refreshes"] == 1)
+            #expect(samples["demo_idp_rejected_refreshes"] == 1)
+            #expect(samples["demo_idp_refresh_token_reuse"] == 1)
+            #expect(samples["demo_idp_session_revoked"] == 1)
+            #expect(samples["demo_idp_resource_requests{status=\"401\"}"] == 1)
+            #expect(!(try await MetricsScrape.get(base + "/metrics").text.contains(tokens.refresh_token)))
+            idp.signal(SIGTERM)
+            _ = try await idp.waitForExit()
         }
-        try await waitUntil(timeout: .seconds(30), "the identity provider says where it listens") {
-            if !idp.isRunning { throw TestSupportError("idp exited: \(idp.stderr)") }
-            return listening() != nil
-        }
-        let base = try #require(listening())
-        let redis = try RedisConnection(url: TestRedis.url)
-        defer { redis.close() }
-        let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(name)))
-        #expect(try await admin.status().generation == 1)
-
-        // A second login, one refresh, the same refresh token again (reuse: the session is revoked), and a request
-        // without a token.
-        let login = try await MetricsScrape.post(base + "/login", body: "")
-        let tokens = try JSONDecoder().decode(DemoIdentityProvider.Tokens.self, from: Data(login.body.utf8))
-        let form = "grant_type=refresh_token&refresh_token=\(tokens.refresh_token)&client_id=metrics-test"
-        #expect(try await MetricsScrape.post(base + "/oauth/token", body: form).status == 200)
-        #expect(try await MetricsScrape.post(base + "/oauth/token", body: form).status == 400)
-        #expect(try await MetricsScrape.get(base + "/resource", bearer: "never-issued").status == 401)
-
-        let samples = try await MetricsScrape.get(base + "/metrics").samples
-        #expect(samples["demo_idp_logins"] == 2, "\(samples)")
-        #expect(samples["demo_idp_refreshes"] == 1)
-        #expect(samples["demo_idp_rejected_refreshes"] == 1)
-        #expect(samples["demo_idp_refresh_token_reuse"] == 1)
-        #expect(samples["demo_idp_session_revoked"] == 1)
-        #expect(samples["demo_idp_resource_requests{status=\"401\"}"] == 1)
-        #expect(!(try await MetricsScrape.get(base + "/metrics").text.contains(tokens.refresh_token)))
-        idp.signal(SIGTERM)
-        _ = try await idp.waitForExit()
-        _ = try await redis.send("DEL", RedisArgument(admin.keys.sessionHash), RedisArgument(admin.keys.stats))
-    }
-}
-
-/// A session in Redis whose access token the provider never issued: every worker's first request is a 401 and
-/// one of them refreshes.
-struct StaleSession {
-    let name: String
-    let idp: DemoIdentityProvider
-    let server: DemoIdentityProvider.Server
-    let redis: RedisConnection
-    let admin: SessionAdmin
-
-    static func make(_ prefix: String) async throws -> StaleSession {
-        let idp = DemoIdentityProvider(
-            configuration: .init(refreshLatency: .milliseconds(20), accessTokenLifetime: .seconds(60))
-        )
-        let server = try await idp.serve()
-        let name = "\(prefix)-\(UUID().uuidString.prefix(8))"
-        let redis = try RedisConnection(url: TestRedis.url)
-        let admin = SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName(name)))
-        let login = idp.login()
-        _ = try await admin.putSession(
-            RefreshedTokens(accessToken: "stale", refreshToken: login.refresh_token, expiresIn: .seconds(60))
-        )
-        return StaleSession(name: name, idp: idp, server: server, redis: redis, admin: admin)
-    }
-
-    /// Continuous mode for longer than any test waits: the tests end the workers with SIGTERM.
-    func workerEnvironment() -> [String: String] {
-        [
-            "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": name, "TASKS": "4",
-            "START_AT": String(Date().timeIntervalSince1970 + 0.3), "DURATION": "60", "REQUEST_INTERVAL_MS": "50",
-        ]
-    }
-
-    func stop() async throws {
-        await server.stop()
-        let keys = admin.keys
-        _ = try await redis.send(
-            "DEL",
-            RedisArgument(keys.lock),
-            RedisArgument(keys.sessionHash),
-            RedisArgument(keys.stats),
-            RedisArgument(keys.lastRefreshTime)
-        )
-        redis.close()
     }
 }
 
@@ -293,9 +252,22 @@ enum MetricsScrape {
         return url
     }
 
-    /// The TCP ports on which process `pid` listens: its socket descriptors matched with the kernel's table of
-    /// listening sockets.
+    /// The TCP ports on which process `pid` listens.
     static func listeningPorts(of pid: Int32) throws -> [Int] {
+        try listeningSockets(of: pid).map(\.port).sorted()
+    }
+
+    /// The local addresses (`HOST:PORT`, `[HOST]:PORT` for IPv6) on which process `pid` listens.
+    static func listeningAddresses(of pid: Int32) throws -> [String] {
+        try listeningSockets(of: pid).map {
+            $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)"
+        }
+        .sorted()
+    }
+
+    /// The TCP sockets on which process `pid` listens: its socket descriptors matched with the kernel's table of
+    /// listening sockets.
+    private static func listeningSockets(of pid: Int32) throws -> [(host: String, port: Int)] {
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
         let inodes = Set(
             descriptors.compactMap { descriptor -> String? in
@@ -308,18 +280,36 @@ enum MetricsScrape {
                 return String(target.dropFirst("socket:[".count).dropLast())
             }
         )
-        var ports: [Int] = []
+        var sockets: [(host: String, port: Int)] = []
         for table in ["tcp", "tcp6"] {
             let text = (try? String(contentsOfFile: "/proc/\(pid)/net/\(table)", encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n").dropFirst() {
                 // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
                 let fields = line.split(separator: " ")
-                guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])),
-                    let port = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) })
+                guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])) else { continue }
+                let local = fields[1].split(separator: ":")
+                guard local.count == 2, let host = address(hex: local[0]), let port = Int(local[1], radix: 16)
                 else { continue }
-                ports.append(port)
+                sockets.append((host, port))
             }
         }
-        return ports.sorted()
+        return sockets
+    }
+
+    /// An address as the kernel's tables print it (each 32-bit word of the network-order bytes in hex, as the host
+    /// reads it), in the usual text form.
+    private static func address(hex: Substring) -> String? {
+        guard hex.count == 8 || hex.count == 32 else { return nil }
+        var bytes: [UInt8] = []
+        var rest = hex
+        while !rest.isEmpty {
+            guard let word = UInt32(rest.prefix(8), radix: 16) else { return nil }
+            withUnsafeBytes(of: word) { bytes.append(contentsOf: $0) }
+            rest = rest.dropFirst(8)
+        }
+        let family = bytes.count == 4 ? AF_INET : AF_INET6
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(family, bytes, &text, socklen_t(text.count)) != nil else { return nil }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

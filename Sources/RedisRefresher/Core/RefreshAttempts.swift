@@ -1,6 +1,6 @@
 /// The lock holder's decisions for one refresh, as a pure state machine: given how an attempt ended, what to do next.
 ///
-/// The driver (``RedisRefresher/refreshAsHolder(_:acquisition:graceElapsed:checkSentAt:)``) presents the refresh token
+/// The driver (``RedisRefresher/refreshAsHolder(_:acquisition:graceElapsed:checkSentAt:tookOver:)``) presents the refresh token
 /// when told to, reports each attempt's result, and carries out the returned action; the machine holds no I/O and
 /// no clock of its own, so every rule is unit-tested with made-up instants.
 ///

@@ -60,18 +60,8 @@ struct WatchCommand: AsyncParsableCommand {
         defer { subscriber.close() }
 
         // Signals become values of a stream, so stopping is one more racing task rather than a handler that calls
-        // exit() under the subscription. SIG_IGN first: the default action would kill the process before the
-        // dispatch source could see the signal.
-        let (signals, signalContinuation) = AsyncStream.makeStream(of: Int32.self)
-        var sources: [any DispatchSourceSignal] = []
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { signalContinuation.yield(number) }
-            source.resume()
-            sources.append(source)
-        }
-        defer { for source in sources { source.cancel() } }
+        // exit() under the subscription.
+        let signals = SignalPipe.stream(of: [SIGINT, SIGTERM])
 
         let printed = Counter()
         let (json, count, timeout) = (self.json, self.count, self.timeout)

@@ -105,8 +105,9 @@ struct DemoCommand: AsyncParsableCommand {
         ]
         for index in 1...processes {
             var worker = environment
-            if let port = metricsAddress?.port {
-                worker[MetricsOptions.portVariable] = String(port == 0 ? 0 : port + index)
+            if let address = metricsAddress {
+                worker[MetricsOptions.portVariable] = String(address.port == 0 ? 0 : address.port + index)
+                worker[MetricsOptions.hostVariable] = address.host
             }
             fleet.add(try await DemoWorker(environment: worker))
         }

@@ -2,32 +2,22 @@ import Foundation
 
 /// SIGTERM/SIGINT handling for long-running subcommands: run a cleanup (release held locks), then exit 143/130.
 enum ShutdownSignal {
-    /// Installs the handlers; cancel the returned token to remove them.
+    /// Installs the handlers; cancel the returned token to stop reacting (the signals are then ignored).
     static func install(_ cleanup: @escaping @Sendable () async -> Void) -> Token {
-        var sources: [any DispatchSourceSignal] = []
-        for (number, code) in [(SIGTERM, Int32(143)), (SIGINT, Int32(130))] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                Task {
-                    await cleanup()
-                    Foundation.exit(code)
-                }
+        let signals = SignalPipe.stream(of: [SIGTERM, SIGINT])
+        let task = Task {
+            for await number in signals {
+                await cleanup()
+                Foundation.exit(number == SIGTERM ? 143 : 130)
             }
-            source.resume()
-            sources.append(source)
         }
-        return Token(sources: sources)
+        return Token(task: task)
     }
 
-    /// Keeps the signal sources alive.
-    ///
-    /// `@unchecked Sendable`: dispatch sources are thread-safe; the array is never mutated after creation.
-    struct Token: @unchecked Sendable {
-        let sources: [any DispatchSourceSignal]
+    /// Keeps the reaction alive until cancelled.
+    struct Token: Sendable {
+        let task: Task<Void, Never>
 
-        func cancel() {
-            for source in sources { source.cancel() }
-        }
+        func cancel() { task.cancel() }
     }
 }
