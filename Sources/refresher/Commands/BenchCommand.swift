@@ -39,7 +39,7 @@ struct BenchCommand: AsyncParsableCommand {
         let embedded: EmbeddedRedis? = given == nil ? try await EmbeddedRedis(raisePriority: true) : nil
         let url = try embedded?.url ?? redis.url()
         defer { if let embedded { Task { await embedded.stop() } } }
-        let cleanup = ShutdownSignal.install { await embedded?.stop() }
+        let cleanup = try ShutdownSignal.install { await embedded?.stop() }
         defer { cleanup.cancel() }
         let say: (String) -> Void = { line in json ? printError(line) : print(line) }
 
