@@ -73,10 +73,7 @@ struct ChildProcessTests {
         let child = try await ChildProcess.start(
             Self.shell("printf 'Continue? [y/N] '; read answer; echo \"answer: $answer\"", input: .writer)
         )
-        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
-        while !child.text().hasSuffix("[y/N] "), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        _ = try await waitUntil(timeout: .seconds(10)) { child.text().hasSuffix("[y/N] ") }
         #expect(child.text() == "Continue? [y/N] ")
         #expect(child.lines().isEmpty)
         child.write("y\n")

@@ -123,6 +123,11 @@ struct FleetTests {
             try await waitUntil(timeout: .seconds(10), "the worker holds the lock") {
                 try await scenario.isLockHeld(by: pausedOwner)
             }
+            // Paused only once its refresh token is out (the attempt is recorded just before): paused earlier, it
+            // would find the session moved on when it wakes, present nothing and have nothing to fence.
+            try await waitUntil(timeout: .seconds(10), "the paused worker presented its refresh token") {
+                try await scenario.sessionField("attempt_by") == scenario.lockValue()
+            }
             paused.signal(SIGSTOP)
             // Another worker takes over once the lock expires (inside the reuse grace) and refreshes for real.
             try await withRefresher(

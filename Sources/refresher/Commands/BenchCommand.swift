@@ -48,7 +48,7 @@ struct BenchCommand: AsyncParsableCommand {
         let url = try embedded?.url ?? redis.url()
         let tlsURL = try embedded.map { $0.tlsURL } ?? tlsRedisURL.map { try redis.completing($0) }
         defer { if let embedded { Task { await embedded.stop() } } }
-        let cleanup = ShutdownSignal.install { await embedded?.stop() }
+        let cleanup = try ShutdownSignal.install { await embedded?.stop() }
         defer { cleanup.cancel() }
         let say: (String) -> Void = { line in json ? printError(line) : print(line) }
 

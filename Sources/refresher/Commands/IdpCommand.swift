@@ -49,7 +49,7 @@ struct IdpCommand: AsyncParsableCommand {
         emit("identity provider listening on http://\(host):\(idp.server.port) (metrics at /metrics)")
         // Serve until SIGINT/SIGTERM.
         let stopped = AsyncStream<Void>.makeStream()
-        let signals = ShutdownSignal.install {
+        let signals = try ShutdownSignal.install {
             await idp.server.stop()
             stopped.continuation.finish()
         }

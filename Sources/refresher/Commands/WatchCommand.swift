@@ -61,7 +61,7 @@ struct WatchCommand: AsyncParsableCommand {
 
         // Signals become values of a stream, so stopping is one more racing task rather than a handler that calls
         // exit() under the subscription.
-        let signals = SignalPipe.stream(of: [SIGINT, SIGTERM])
+        let signals = try SignalPipe.stream(of: [SIGINT, SIGTERM])
 
         let printed = Counter()
         let (json, count, timeout) = (self.json, self.count, self.timeout)

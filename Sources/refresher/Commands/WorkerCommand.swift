@@ -112,7 +112,7 @@ struct WorkerCommand: AsyncParsableCommand {
             await metricsServer?.stop()
             throw error
         }
-        let shutdown = ShutdownSignal.install { [metricsServer] in
+        let shutdown = try ShutdownSignal.install { [metricsServer] in
             await refresher.shutdown(gracePeriod: .seconds(1))
             await http.shutdown()
             await metricsServer?.stop()

@@ -78,7 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
         let redis = try RedisConnection(url: url)
         let admin = SessionAdmin(connection: redis, keys: keys)
         let fleet = DemoFleet()
-        let cleanup = ShutdownSignal.install { [metricsServer] in
+        let cleanup = try ShutdownSignal.install { [metricsServer] in
             fleet.send(SIGTERM)
             await server.stop()
             await metricsServer?.stop()

@@ -3,8 +3,8 @@ import Foundation
 /// SIGTERM/SIGINT handling for long-running subcommands: run a cleanup (release held locks), then exit 143/130.
 enum ShutdownSignal {
     /// Installs the handlers; cancel the returned token to stop reacting (the signals are then ignored).
-    static func install(_ cleanup: @escaping @Sendable () async -> Void) -> Token {
-        let signals = SignalPipe.stream(of: [SIGTERM, SIGINT])
+    static func install(_ cleanup: @escaping @Sendable () async -> Void) throws(CLIError) -> Token {
+        let signals = try SignalPipe.stream(of: [SIGTERM, SIGINT])
         let task = Task {
             for await number in signals {
                 await cleanup()

@@ -22,8 +22,8 @@ enum SignalPipe {
     private static let started = Mutex(false)
 
     /// Every later delivery of `numbers` to this process, until the stream is dropped. The handlers stay installed.
-    static func stream(of numbers: [Int32]) -> AsyncStream<Int32> {
-        startOnce()
+    static func stream(of numbers: [Int32]) throws(CLIError) -> AsyncStream<Int32> {
+        try startOnce()
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         let id = UUID()
         listeners.withLock { $0[id] = (Set(numbers), continuation) }
@@ -38,18 +38,23 @@ enum SignalPipe {
         return stream
     }
 
-    private static func startOnce() {
-        let first = started.withLock { started in
-            defer { started = true }
-            return !started
+    private static func startOnce() throws(CLIError) {
+        // Under the lock, so a failed attempt leaves it to the next caller and two callers never make two pipes.
+        let failure: Int32? = started.withLock { started in
+            guard !started else { return nil }
+            var ends: [Int32] = [-1, -1]
+            guard pipe(&ends) == 0 else { return errno }
+            started = true
+            start(reading: ends[0], writing: ends[1])
+            return nil
         }
-        guard first else { return }
-        var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { fatalError("cannot create the signal pipe (errno \(errno))") }
+        if let failure { throw CLIError("cannot create the signal pipe (errno \(failure))") }
+    }
+
+    private static func start(reading readEnd: Int32, writing: Int32) {
         // Children (workers, redis-server) must not inherit either end.
-        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
-        writeEnd = ends[1]
-        let readEnd = ends[0]
+        for end in [readEnd, writing] { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        writeEnd = writing
         // A blocking read on a thread of its own, never on Swift's cooperative pool.
         Thread.detachNewThread {
             var byte: UInt8 = 0
