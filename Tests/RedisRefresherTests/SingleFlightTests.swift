@@ -55,6 +55,29 @@ struct SingleFlightTests {
         }
     }
 
+    @Test("A caller arriving right after a failed flight presents again instead of getting that flight's old answer")
+    func callerAfterAFailedFlightStartsItsOwn() async throws {
+        let scenario = try Scenario()
+        var configuration = scenario.configuration()
+        configuration.retry = .init(maximumAttempts: 1)
+        let presented = Atomic<Int>(0)
+        // The provider is down: nothing was processed, so the token stays valid and every new call may present it.
+        let refresh: RedisRefresher.RefreshFunction = { _ in
+            presented.add(1, ordering: .relaxed)
+            throw RefreshFailure.notProcessed("HTTP 503")
+        }
+        try await withRefresher(scenario.refresher(configuration, refresh: refresh)) { refresher in
+            let seeded = try await scenario.seedWithoutReading(by: refresher)
+            // The finished flight stays registered until its task's cleanup runs; each call here comes in that window.
+            for round in 1...200 {
+                await #expect(throws: RefresherError.self) {
+                    try await refresher.refreshAccessTokenOrReLogin(after: seeded, timeout: .seconds(10))
+                }
+                #expect(presented.load(ordering: .relaxed) == round)
+            }
+        }
+    }
+
     @Test("Waiters resolve through the poll fallback when no message is ever published")
     func pollFallback() async throws {
         let scenario = try Scenario()

@@ -82,6 +82,9 @@ final class Flight: Sendable {
     /// Why the flight was abandoned (`timedOut` or `cancelled`), `nil` while a caller is left.
     var abandonedBy: Wake? { state.withLock { $0.abandonedBy } }
 
+    /// Whether a caller may still join: no result yet and not abandoned.
+    var isOpen: Bool { state.withLock { $0.result == nil && $0.abandonedBy == nil } }
+
     /// What the flight delivered to its callers, `nil` until it finished.
     var result: Result<Credentials, RefresherError>? { state.withLock { $0.result } }
 

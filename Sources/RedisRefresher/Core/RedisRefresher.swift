@@ -270,7 +270,9 @@ public final class RedisRefresher: Sendable {
         let key = FlightKey(generation: stale.generation, lineage: stale.lineage)
         let flight = state.withLock { state -> Flight? in
             if state.isShutDown { return nil }
-            if let flight = state.flights[key] { return flight }
+            // A flight that already delivered its result (or lost its callers) may linger until its task's cleanup
+            // runs; a caller that arrives meanwhile starts a new one instead of getting that old answer.
+            if let flight = state.flights[key], flight.isOpen { return flight }
             let flight = Flight(
                 generation: stale.generation,
                 lineage: stale.lineage,
