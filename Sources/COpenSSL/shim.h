@@ -23,6 +23,18 @@ static inline void copenssl_configure_context(SSL_CTX *ctx) {
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
 }
 
+/// Refuses a passphrase: without this OpenSSL's default callback would prompt on the terminal (or read stdin) from
+/// the connection's I/O thread, and the connect would hang instead of failing.
+static int copenssl_no_passphrase(char *buffer, int size, int rwflag, void *userdata) {
+    (void)buffer;
+    (void)size;
+    (void)rwflag;
+    (void)userdata;
+    return 0;
+}
+
+static inline void copenssl_refuse_passphrases(SSL_CTX *ctx) { SSL_CTX_set_default_passwd_cb(ctx, copenssl_no_passphrase); }
+
 /// Sends the server name (SNI).
 static inline int copenssl_set_server_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);

@@ -119,6 +119,29 @@ struct FailureTests {
         }
     }
 
+    /// A read that takes whole buffers of replies and then meets the close must hand over those replies first:
+    /// the value fills the wire's 16 KiB reads exactly, QUIT's `+OK` ends them, then the server closes.
+    @Test(arguments: TestWire.allCases)
+    func repliesThatArriveWithTheCloseAreDelivered(over wire: TestWire) async throws {
+        try await withRedisServer(over: wire) { server in
+            let redis = try RedisConnection(configuration: configuration(for: server))
+            let total = 2 * 16 * 1024
+            // GET's reply is `$<n>\r\n<n bytes>\r\n`, QUIT's `+OK\r\n`.
+            var length = total - 5 - 4
+            while "$\(length)\r\n".utf8.count + length + 2 + 5 != total { length -= 1 }
+            let value = [UInt8](repeating: UInt8(ascii: "v"), count: length)
+            #expect(try await redis.send("SET", "big", RedisArgument(value)) == .status("OK"))
+            for round in 0..<30 {
+                // A connection of its own each round: a command sent right after QUIT's reply races the close.
+                let quitting = try RedisConnection(configuration: configuration(for: server))
+                defer { quitting.close() }
+                let replies = try await quitting.pipeline([RedisCommand("GET", "big"), RedisCommand("QUIT")])
+                #expect(try replies[0].get() == .bulk(value), "round \(round)")
+                #expect(try replies[1].get() == .status("OK"), "round \(round)")
+            }
+        }
+    }
+
     @Test(arguments: TestWire.allCases)
     func commandTimeout(over wire: TestWire) async throws {
         try await withRedisServer(over: wire) { server in

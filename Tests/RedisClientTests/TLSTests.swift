@@ -112,6 +112,25 @@ struct TLSTests {
         }
     }
 
+    @Test func encryptedClientKeyFailsAtOnceInsteadOfPromptingForAPassphrase() async throws {
+        try await withTLSServer(requireClientCertificates: true) { _, port in
+            let error = try await connectError(
+                "rediss://127.0.0.1:\(port)?ca_file=\(certificates.caFile)"
+                    + "&cert_file=\(certificates.clientCertificate)&key_file=\(certificates.encryptedClientKey)"
+            )
+            #expect(error?.code == .tlsFailed, "\(String(describing: error))")
+            #expect(error?.message.contains("passphrase") == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test func withoutVerificationAMissingClientCertificateIsStillNamed() async throws {
+        try await withTLSServer(requireClientCertificates: true) { _, port in
+            let error = try await connectError("rediss://127.0.0.1:\(port)?insecure_skip_verify=true")
+            #expect(error?.code == .tlsFailed, "\(String(describing: error))")
+            #expect(error?.message.contains("requires a client certificate") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func mutualTLSWithoutAClientCertificateFailsAtConnect() async throws {
         try await withTLSServer(requireClientCertificates: true) { _, port in
             let error = try await connectError("rediss://127.0.0.1:\(port)?ca_file=\(certificates.caFile)")

@@ -28,6 +28,8 @@ public final class TestCertificates: Sendable {
     /// A client certificate and key issued by ``caFile``.
     public var clientCertificate: String { path("client.pem") }
     public var clientKey: String { path("client.key") }
+    /// ``clientKey`` encrypted with a passphrase (`secret-passphrase`), which the client does not support.
+    public var encryptedClientKey: String { path("client-encrypted.key") }
 
     private static let cache = Mutex<Task<TestCertificates, any Error>?>(nil)
 
@@ -65,6 +67,9 @@ public final class TestCertificates: Sendable {
         try await issue("other-host", subject: "other.example", names: "DNS:other.example", by: "ca")
         try await issue("untrusted", subject: "localhost", names: names, by: "untrusted-ca")
         try await issue("client", subject: "redis-refresher test client", names: nil, by: "ca")
+        try await openssl([
+            "pkey", "-in", clientKey, "-aes256", "-passout", "pass:secret-passphrase", "-out", encryptedClientKey,
+        ])
         try FileManager.default.createDirectory(atPath: caDirectory, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: caFile, toPath: "\(caDirectory)/test-ca.pem")
         try await openssl(["rehash", caDirectory])

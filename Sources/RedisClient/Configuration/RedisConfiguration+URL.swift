@@ -34,7 +34,10 @@ extension RedisConfiguration {
     private init(tcpURL rest: Substring) throws(RedisError) {
         var rest = rest
         guard !rest.contains("?"), !rest.contains("#") else {
-            throw RedisError(.invalidURL, "query strings and fragments are not supported in redis:// URLs")
+            throw RedisError(
+                .invalidURL,
+                "a fragment, or a query string outside rediss:// URLs (where it holds TLS settings), is not supported"
+            )
         }
         var username: String?
         var password: String?
@@ -135,6 +138,7 @@ extension RedisConfiguration {
     private static func tlsSettings(query: Substring) throws(RedisError) -> TLS {
         var tls = TLS()
         guard !query.isEmpty else { return tls }
+        guard !query.contains("#") else { throw RedisError(.invalidURL, "fragments are not supported in URLs") }
         var seen: Set<Substring> = []
         for pair in query.split(separator: "&", omittingEmptySubsequences: false) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)

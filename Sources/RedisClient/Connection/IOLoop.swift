@@ -31,16 +31,13 @@ protocol IOLoopDriver: AnyObject {
 /// This is how the client keeps socket waits and hiredis off Swift's cooperative thread pool: the wire is only ever
 /// used from this thread, and async callers only enqueue work and await a continuation.
 ///
-/// `@unchecked Sendable`: `wakeFD`, `configuration` and `name` are immutable; `isStopped` is atomic; `wire`,
-/// `tlsContext` and `driver` are touched only on the loop's own thread (the driver is handed in before the thread
-/// starts).
+/// `@unchecked Sendable`: `wakeFD`, `configuration` and `name` are immutable; `isStopped` is atomic; `wire` and
+/// `driver` are touched only on the loop's own thread (the driver is handed in before the thread starts).
 final class IOLoop: @unchecked Sendable {
     let configuration: RedisConfiguration
     private let wakeFD: Int32
     private let isStopped = Atomic<Bool>(false)
     private var wire: RedisWire?
-    /// Loaded by the first TLS connect and kept for reconnects.
-    private var tlsContext: TLSClientContext?
     private var driver: (any IOLoopDriver)?
     private let name: String
 
@@ -82,8 +79,10 @@ final class IOLoop: @unchecked Sendable {
     /// Connects if not connected (on this thread, bounded by the connect timeout).
     func connect() throws(RedisError) {
         if wire != nil { return }
-        if let settings = configuration.tls, tlsContext == nil { tlsContext = try TLSClientContext(settings) }
-        wire = try RedisWire(configuration: configuration, tls: tlsContext)
+        // Loaded on every connect (a reconnect is rare and the files are small): certificates rotated on disk are
+        // used by the next reconnect instead of failing it once the old ones expire.
+        let tls = try configuration.tls.map { settings throws(RedisError) in try TLSClientContext(settings) }
+        wire = try RedisWire(configuration: configuration, tls: tls)
     }
 
     /// Buffers a command for writing; the loop writes it before it polls again.

@@ -24,6 +24,9 @@ final class RedisWire {
     /// Whether the server sent anything yet: a close before that hints at a TLS port spoken to in plaintext.
     private var hasReceived = false
     private let isTLS: Bool
+    /// A close or error met by a ``read()`` that had already fed bytes: reported by ``nextReply()`` once the replies
+    /// those bytes complete were taken, so a reply that arrived (a script's result, say) is never thrown away.
+    private var failureAfterData: RedisError?
 
     /// How much one read takes; a TLS record holds at most 16 KiB.
     private static let readSize = 16 * 1024
@@ -111,18 +114,24 @@ final class RedisWire {
     ///
     /// A short read from a plain socket means the kernel buffer is empty; TLS may still hold decrypted bytes that
     /// `poll` cannot see, so reading goes on while ``Transport/hasBufferedInput`` says so.
+    ///
+    /// A close or error after this call fed bytes is held back for ``nextReply()``: take the replies first.
     func read() throws(RedisError) {
+        if let failureAfterData { throw failureAfterData }
+        var fed = false
         for _ in 0..<Self.readsPerTurn {
             let result: TransportResult
             do {
                 result = try transport.read(into: inputBuffer)
             } catch {
-                throw hasReceived || isTLS ? error : Self.plaintextHint(error)
+                try fail(hasReceived || isTLS ? error : Self.plaintextHint(error), afterData: fed)
+                return
             }
             switch result {
             case .transferred(let count):
                 readWait = .readable
                 hasReceived = true
+                fed = true
                 guard redisReaderFeed(reader, inputBuffer.baseAddress, count) == REDIS_OK else { throw readerError() }
                 if count < inputBuffer.count && !transport.hasBufferedInput { return }
             case .wouldBlock(let wait):
@@ -130,9 +139,16 @@ final class RedisWire {
                 return
             case .closed:
                 let error = RedisError(.connectionClosed, "the server closed the connection")
-                throw hasReceived || isTLS ? error : Self.plaintextHint(error)
+                try fail(hasReceived || isTLS ? error : Self.plaintextHint(error), afterData: fed)
+                return
             }
         }
+    }
+
+    /// Throws `error` now, or, when bytes were fed in this read, keeps it for ``nextReply()``.
+    private func fail(_ error: RedisError, afterData: Bool) throws(RedisError) {
+        guard afterData else { throw error }
+        failureAfterData = error
     }
 
     /// A TLS server drops a plaintext client (a close or a reset) before sending anything: say so.
@@ -141,11 +157,15 @@ final class RedisWire {
         return RedisError(error.code, "\(error.message) before answering (is this a TLS port? use rediss://)")
     }
 
-    /// The next complete reply already read, or `nil` when more bytes are needed.
+    /// The next complete reply already read, or `nil` when more bytes are needed; once the replies are taken, the
+    /// close or error that followed them.
     func nextReply() throws(RedisError) -> RedisValue? {
         var reply: UnsafeMutableRawPointer?
         guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw readerError() }
-        guard let reply else { return nil }
+        guard let reply else {
+            if let failureAfterData { throw failureAfterData }
+            return nil
+        }
         defer { freeReplyObject(reply) }
         return RedisValue(hiredisReply: reply.assumingMemoryBound(to: redisReply.self))
     }

@@ -8,8 +8,9 @@ import Musl
 
 /// Opens non-blocking, close-on-exec sockets with one deadline for name resolution and every connect attempt.
 enum SocketConnector {
-    /// Connects to `endpoint`, trying each resolved address in turn until one answers or `deadline` passes;
-    /// returns the connected socket (the caller owns it).
+    /// Connects to `endpoint`, trying each resolved address in turn (IPv4 first, as hiredis does) until one answers
+    /// or `deadline` passes; returns the connected socket (the caller owns it). Each address gets an equal share of
+    /// the time left, so an address whose packets are silently dropped cannot use up the whole connect timeout.
     static func connect(
         to endpoint: RedisConfiguration.Endpoint,
         keepAlive: Bool,
@@ -20,13 +21,16 @@ enum SocketConnector {
             let target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             let addresses: [SocketAddress]
             do {
-                addresses = try AddressResolver.resolve(host: host, port: port, until: deadline)
+                let resolved = try AddressResolver.resolve(host: host, port: port, until: deadline)
+                addresses = resolved.filter { $0.family == AF_INET } + resolved.filter { $0.family != AF_INET }
             } catch {
                 throw RedisError(.connectionFailed, "cannot connect to \(target): \(error.message)")
             }
             var failures: [String] = []
-            for address in addresses {
-                switch attempt(address, until: deadline) {
+            for (index, address) in addresses.enumerated() {
+                let left = ContinuousClock.now.duration(to: deadline)
+                let share = ContinuousClock.now.advanced(by: left / (addresses.count - index))
+                switch attempt(address, until: share) {
                 case .success(let fd):
                     // Best effort: a socket without them still works.
                     _ = chiredis_set_nodelay(fd)

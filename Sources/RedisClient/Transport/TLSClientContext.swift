@@ -1,7 +1,7 @@
 import COpenSSL
 
 /// An OpenSSL client context built from ``RedisConfiguration/TLS``: trust store, client certificate, TLS 1.2
-/// minimum. Built once per connection object (the first connect loads the files) and reused by its reconnects.
+/// minimum. Built for every connect, so certificates rotated on disk are picked up by the next reconnect.
 final class TLSClientContext {
     let settings: RedisConfiguration.TLS
     let raw: OpaquePointer
@@ -14,6 +14,7 @@ final class TLSClientContext {
         self.raw = context
         guard copenssl_set_min_tls12(context) == 1 else { throw TLSErrors.failure("cannot require TLS 1.2") }
         copenssl_configure_context(context)
+        copenssl_refuse_passphrases(context)
         if settings.caFile != nil || settings.caDirectory != nil {
             guard SSL_CTX_load_verify_locations(context, settings.caFile, settings.caDirectory) == 1 else {
                 throw TLSErrors.failure("cannot load the CA certificates from \(Self.describe(settings))")
@@ -28,7 +29,9 @@ final class TLSClientContext {
             }
             let keyFile = settings.keyFile ?? certificateFile
             guard SSL_CTX_use_PrivateKey_file(context, keyFile, SSL_FILETYPE_PEM) == 1 else {
-                throw TLSErrors.failure("cannot load the client key \(keyFile)")
+                throw TLSErrors.failure(
+                    "cannot load the client key \(keyFile) (keys protected by a passphrase are not supported)"
+                )
             }
             guard SSL_CTX_check_private_key(context) == 1 else {
                 throw TLSErrors.failure("the client key \(keyFile) does not match the certificate \(certificateFile)")

@@ -35,13 +35,7 @@ final class EmbeddedRedis: Sendable {
             throw CLIError("no Redis answers and redis-server is not installed (apt-get install redis-server)")
         }
         port = try Self.freePort()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("refresher-redis-\(port)")
-        // Owner only: the directory holds the unencrypted key of the TLS certificate.
-        try? FileManager.default.createDirectory(
-            at: directory,
-            withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700]
-        )
+        directory = try Self.privateDirectory()
         var arguments = [
             "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
             directory.path, "--loglevel", "warning",
@@ -137,5 +131,22 @@ final class EmbeddedRedis: Sendable {
         }
         guard status == 0 else { throw CLIError("cannot find a free port") }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A new directory only this user can enter (`mkdtemp`: mode 0700, a name nobody could have taken before): it
+    /// holds the unencrypted key of the TLS certificate.
+    private static func privateDirectory() throws -> URL {
+        var template = Array(
+            FileManager.default.temporaryDirectory.appendingPathComponent("refresher-redis-XXXXXX").path.utf8CString
+        )
+        let created = template.withUnsafeMutableBufferPointer { buffer in
+            mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
+        }
+        guard let created else {
+            throw CLIError(
+                "cannot create a directory for the embedded redis-server: \(String(cString: strerror(errno)))"
+            )
+        }
+        return URL(fileURLWithPath: created)
     }
 }
