@@ -61,27 +61,10 @@ extension RedisConfiguration {
                 ("ca_file", caFile), ("ca_dir", caDirectory), ("cert_file", certificateFile), ("key_file", keyFile),
                 ("server_name", serverName),
             ] {
-                if let value { items.append("\(name)=\(Self.percentEncoded(value))") }
+                if let value { items.append("\(name)=\(URLText.percentEncoded(value, keeping: "/:"))") }
             }
             if insecureSkipVerify { items.append("insecure_skip_verify=true") }
             return items
-        }
-
-        /// `text` with every byte but unreserved characters, "/" and ":" percent-encoded.
-        private static func percentEncoded(_ text: String) -> String {
-            var encoded = ""
-            for byte in text.utf8 {
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                    UInt8(ascii: "~"), UInt8(ascii: "/"), UInt8(ascii: ":"):
-                    encoded.unicodeScalars.append(Unicode.Scalar(byte))
-                default:
-                    let hex = Array("0123456789ABCDEF".utf8)
-                    encoded += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]], as: UTF8.self)
-                }
-            }
-            return encoded
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RedisClient
 import RedisRefresher
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import RedisClient
 import RedisRefresher
 
 /// TLS settings for a `rediss://` URL from `REDIS_TLS_*` environment variables, one per URL query item:

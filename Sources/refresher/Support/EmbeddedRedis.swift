@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import RedisClient
 import RedisRefresher
 
 #if canImport(Glibc)

@@ -1,7 +1,8 @@
-/// Percent-encoding for the parts of Redis URLs the CLI writes (passwords, TLS query items).
-enum URLText {
+/// Percent-encoding for the parts of Redis URLs this package writes (passwords, TLS query items), the inverse of
+/// the decoding in ``RedisConfiguration/init(url:)``.
+package enum URLText {
     /// Every byte of `text` but the URL-unreserved ones (`A-Z a-z 0-9 - . _ ~`) and those in `kept` as `%XX`.
-    static func percentEncoded(_ text: String, keeping kept: String = "") -> String {
+    package static func percentEncoded(_ text: String, keeping kept: String = "") -> String {
         let keptBytes = Set(kept.utf8)
         var encoded = ""
         for byte in text.utf8 {
