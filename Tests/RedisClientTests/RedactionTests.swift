@@ -35,6 +35,7 @@ struct RedactionTests {
         arguments: [
             "redis://:\(secret)@127.0.0.1:6390/2", "redis://alice:\(secret)@[::1]:6390", "redis://\(secret)@localhost",
             "unix:///tmp/redis.sock?db=1&user=alice&password=\(secret)",
+            "redis-sentinel://:\(secret)@127.0.0.1:26379,127.0.0.1:26380/1?sentinel_password=\(secret)#mymaster",
         ]
     )
     func configuration(_ url: String) throws {
@@ -74,6 +75,10 @@ struct RedactionTests {
             ("redis://\(secret)@h", "redis://***@h"),
             ("rediss://u:\(secret)@h:6380", "rediss://u:***@h:6380"),
             ("unix:///tmp/a@b.sock?password=\(secret)&db=2", "unix:///tmp/a@b.sock?password=***&db=2"),
+            (
+                "redis-sentinel://:\(secret)@h:1,h:2/0?sentinel_username=s&sentinel_password=\(secret)",
+                "redis-sentinel://:***@h:1,h:2/0?sentinel_username=s&sentinel_password=***"
+            ),
             // Malformed: "/", "?", "@" and "&" inside the password, a bad port, no scheme.
             ("redis://:pa/ss\(secret)@h", "redis://:***@h"),
             ("redis://:\(secret)?x@h", "redis://:***@h"),

@@ -22,7 +22,7 @@ extension RefresherFeatures {
             let scenario = try Scenario()
             let metrics = TestMetrics()
             try await withRefresher(scenario.refresher(latency: .milliseconds(50), metrics: metrics)) { refresher in
-                #expect(metrics.counters.count == 16)
+                #expect(metrics.counters.count == 19)
                 #expect(metrics.timers.count == 2)
                 #expect(metrics.counters.allSatisfy { $0.dimensions.first! == ("session", scenario.session) })
                 let seeded = try await scenario.seedWithoutReading(by: refresher)
@@ -35,7 +35,7 @@ extension RefresherFeatures {
                 #expect((duration.lastValue ?? 0) >= 50_000_000)
                 #expect(metrics.counterTotal(label: RefresherMetricNames.failures) == 0)
                 // Nothing new was created on the way.
-                #expect(metrics.counters.count == 16)
+                #expect(metrics.counters.count == 19)
                 #expect(metrics.timers.count == 2)
             }
         }

@@ -38,7 +38,7 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
     ///
     /// Works on any text, also one that ``init(url:)`` rejects: the password of `scheme://user:password@host`
     /// (everything before the last `@` when the user info is malformed) and every `password=` query item are
-    /// replaced. A text that holds no password comes back unchanged.
+    /// replaced, and so is every `sentinel_password=` item. A text that holds no password comes back unchanged.
     public static func redactingPassword(inURL url: String) -> String {
         var redacted = ""
         var rest = Substring(url)
@@ -65,9 +65,37 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
         let items = rest[rest.index(after: questionMark)...].split(separator: "&", omittingEmptySubsequences: false)
         return redacted
             + items.map { item in
-                if item.hasPrefix("password=") { return item.count == "password=".count ? item : "password=***" }
+                for name in ["password=", "sentinel_password="] where item.hasPrefix(name) {
+                    return item.count == name.count ? item : name + "***"
+                }
                 // An item without "=" may be the rest of a password that held an "&".
                 return item.isEmpty || item.contains("=") ? item : "***"
             }.joined(separator: "&")
+    }
+}
+
+/// Printing Sentinel settings never shows the sentinels' password.
+extension RedisConfiguration.Sentinel: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The sentinels, the primary's name, the user, and `***` for a password.
+    public var description: String {
+        "Sentinel(nodes: \(nodes.map(\.description).joined(separator: ",")), primaryName: \(primaryName), "
+            + "username: \(username ?? "nil"), password: \(password == nil ? "nil" : RedisConfiguration.redactedPassword))"
+    }
+
+    /// The same as ``description``.
+    public var debugDescription: String { description }
+
+    /// The stored properties, with `***` for the password (`nil` when there is none).
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "nodes": nodes,
+                "primaryName": primaryName,
+                "username": username as Any,
+                "password": password.map { _ in RedisConfiguration.redactedPassword } as Any,
+            ],
+            displayStyle: .struct
+        )
     }
 }

@@ -7,7 +7,11 @@ extension RedisConfiguration {
     /// - `rediss://…` (TLS), the same with optional query items, percent-encoded: `ca_file`, `ca_dir`,
     ///   `cert_file`, `key_file`, `server_name` and `insecure_skip_verify=true` (see ``TLS``), e.g.
     ///   `rediss://:password@cache.internal:6380/0?ca_file=/etc/redis/ca.pem`;
-    /// - `unix:///path/to/redis.sock[?db=N&user=U&password=P]`.
+    /// - `unix:///path/to/redis.sock[?db=N&user=U&password=P]`;
+    /// - `redis-sentinel://[user[:password]@]host1[:port1][,host2[:port2]…][/db][?query]#primaryName` (Redis
+    ///   Sentinel; ports default to 26379; user and password are the data nodes'), with optional query items
+    ///   `sentinel_username` and `sentinel_password` (the sentinels' own credentials, when they need any); the same
+    ///   with `rediss-sentinel://` for TLS to sentinels and data nodes, where the TLS items of `rediss://` also apply.
     ///
     /// Anything else (other schemes, bad ports or databases, stray characters, bad percent-escapes, unknown query
     /// items) throws ``RedisError/Code/invalidURL``. The error never repeats the password.
@@ -25,38 +29,116 @@ extension RedisConfiguration {
             let queryStart = rest.firstIndex(of: "?") ?? rest.endIndex
             try self.init(tcpURL: rest[..<queryStart])
             tls = try Self.tlsSettings(query: rest[queryStart...].dropFirst())
+        } else if url.hasPrefix("redis-sentinel://") {
+            try self.init(sentinelURL: url.dropFirst("redis-sentinel://".count), tls: false)
+        } else if url.hasPrefix("rediss-sentinel://") {
+            try self.init(sentinelURL: url.dropFirst("rediss-sentinel://".count), tls: true)
         } else {
-            throw RedisError(.invalidURL, "the URL must start with redis://, rediss:// or unix://")
+            throw RedisError(
+                .invalidURL,
+                "the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://"
+            )
         }
         try validate()
     }
 
     private init(tcpURL rest: Substring) throws(RedisError) {
-        var rest = rest
         guard !rest.contains("?"), !rest.contains("#") else {
             throw RedisError(
                 .invalidURL,
                 "a fragment, or a query string outside rediss:// URLs (where it holds TLS settings), is not supported"
             )
         }
+        let (username, password, hosts, database) = try Self.authorityAndDatabase(rest)
+        let (host, port) = try Self.hostAndPort(hosts, defaultPort: 6379)
+        self.init(endpoint: .tcp(host: host, port: port), username: username, password: password, database: database)
+    }
+
+    /// `[user:password@]host:port[,host:port…][/db][?query]#name`, after the scheme.
+    private init(sentinelURL rest: Substring, tls: Bool) throws(RedisError) {
+        guard let hash = rest.firstIndex(of: "#") else {
+            throw RedisError(.invalidURL, "a Sentinel URL names its primary after '#', like …/0#mymaster")
+        }
+        let primaryName = try Self.percentDecode(rest[rest.index(after: hash)...], what: "primary name")
+        let beforeName = rest[..<hash]
+        let queryStart = beforeName.firstIndex(of: "?") ?? beforeName.endIndex
+        let (username, password, hosts, database) = try Self.authorityAndDatabase(beforeName[..<queryStart])
+        var nodes: [Sentinel.Node] = []
+        for entry in hosts.split(separator: ",", omittingEmptySubsequences: false) {
+            let (host, port) = try Self.hostAndPort(entry, defaultPort: 26379)
+            nodes.append(Sentinel.Node(host: host, port: port))
+        }
+        var sentinel = Sentinel(nodes: nodes, primaryName: primaryName)
+        var tlsQuery: [Substring] = []
+        var seen: Set<Substring> = []
+        if queryStart < beforeName.endIndex {
+            for pair in beforeName[beforeName.index(after: queryStart)...].split(
+                separator: "&",
+                omittingEmptySubsequences: false
+            ) {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2 else { throw RedisError(.invalidURL, "a query item lacks '='") }
+                guard seen.insert(parts[0]).inserted else {
+                    throw RedisError(.invalidURL, "the query item \(parts[0]) appears twice")
+                }
+                switch parts[0] {
+                case "sentinel_username":
+                    sentinel.username = try Self.percentDecode(parts[1], what: "sentinel_username")
+                case "sentinel_password":
+                    sentinel.password = try Self.percentDecode(parts[1], what: "sentinel_password")
+                default:
+                    guard tls else {
+                        throw RedisError(
+                            .invalidURL,
+                            "unknown query item; expected sentinel_username or sentinel_password (TLS settings need "
+                                + "rediss-sentinel://)"
+                        )
+                    }
+                    tlsQuery.append(pair)
+                }
+            }
+        }
+        self.init(endpoint: .sentinel(sentinel), username: username, password: password, database: database)
+        if tls { self.tls = try Self.tlsSettings(query: Substring(tlsQuery.joined(separator: "&"))) }
+    }
+
+    /// Splits `[user[:password]@]hosts[/db]` (no query, no fragment) into its decoded parts.
+    private static func authorityAndDatabase(
+        _ rest: Substring
+    ) throws(RedisError) -> (username: String?, password: String?, hosts: Substring, database: Int) {
         var username: String?
         var password: String?
         // The authority ends at the first "/"; the user info at its last "@".
         let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         var authority = rest[..<authorityEnd]
-        rest = rest[authorityEnd...]
         if let at = authority.lastIndex(of: "@") {
             let userInfo = authority[..<at]
             authority = authority[authority.index(after: at)...]
             if let colon = userInfo.firstIndex(of: ":") {
-                let user = try Self.percentDecode(userInfo[..<colon], what: "user")
+                let user = try percentDecode(userInfo[..<colon], what: "user")
                 username = user.isEmpty ? nil : user
-                password = try Self.percentDecode(userInfo[userInfo.index(after: colon)...], what: "password")
+                password = try percentDecode(userInfo[userInfo.index(after: colon)...], what: "password")
             } else {
                 // `redis://secret@host` is the password-only form many clients accept.
-                password = try Self.percentDecode(userInfo, what: "password")
+                password = try percentDecode(userInfo, what: "password")
             }
         }
+        var database = 0
+        let path = rest[authorityEnd...].dropFirst()
+        if !path.isEmpty {
+            guard isDigits(path), let value = Int(path) else {
+                throw RedisError(.invalidURL, "the path must be a database number, like /0")
+            }
+            database = value
+        }
+        return (username, password, authority, database)
+    }
+
+    /// Parses `host[:port]` or `[ipv6][:port]`.
+    private static func hostAndPort(
+        _ authority: Substring,
+        defaultPort: Int
+    ) throws(RedisError) -> (host: String, port: Int) {
         let host: String
         var portText: Substring?
         if authority.hasPrefix("[") {
@@ -66,7 +148,7 @@ extension RedisConfiguration {
             host = String(authority[authority.index(after: authority.startIndex)..<close])
             // Like names below, the literal must not smuggle stray characters through: hex digits, ":" and "."
             // (an embedded IPv4 tail) only.
-            guard host.contains(":"), host.utf8.allSatisfy({ Self.isIPv6LiteralByte($0) }) else {
+            guard host.contains(":"), host.utf8.allSatisfy({ isIPv6LiteralByte($0) }) else {
                 throw RedisError(.invalidURL, "the IPv6 host in brackets is not an IPv6 address")
             }
             let after = authority[authority.index(after: close)...]
@@ -81,30 +163,20 @@ extension RedisConfiguration {
             } else {
                 host = String(authority)
             }
-            guard host.utf8.allSatisfy({ Self.isHostByte($0) }) else {
+            guard host.utf8.allSatisfy({ isHostByte($0) }) else {
                 throw RedisError(.invalidURL, "the host contains characters a host name cannot have")
             }
         }
         guard !host.isEmpty else { throw RedisError(.invalidURL, "the URL has no host") }
-        var port = 6379
+        var port = defaultPort
         if let portText {
             // Digits only: `Int` alone would also accept a sign ("+6379").
-            guard Self.isDigits(portText), let value = Int(portText), (1...65535).contains(value) else {
+            guard isDigits(portText), let value = Int(portText), (1...65535).contains(value) else {
                 throw RedisError(.invalidURL, "the port must be a number in 1...65535")
             }
             port = value
         }
-        var database = 0
-        if !rest.isEmpty {
-            let path = rest.dropFirst()
-            if !path.isEmpty {
-                guard Self.isDigits(path), let value = Int(path) else {
-                    throw RedisError(.invalidURL, "the path must be a database number, like /0")
-                }
-                database = value
-            }
-        }
-        self.init(endpoint: .tcp(host: host, port: port), username: username, password: password, database: database)
+        return (host, port)
     }
 
     private init(unixURL rest: Substring) throws(RedisError) {

@@ -1,7 +1,8 @@
 /// Where and how to connect to Redis.
 ///
 /// Build one from a URL with ``init(url:)`` (`redis://[user[:password]@]host[:port][/db]`, the same with
-/// `rediss://` for TLS, or `unix:///path/to/redis.sock[?db=N&password=...]`) and adjust the timeouts.
+/// `rediss://` for TLS, `unix:///path/to/redis.sock[?db=N&password=...]`, or
+/// `redis-sentinel://[user[:password]@]host1:port1[,host2:port2…][/db]#primaryName`) and adjust the timeouts.
 public struct RedisConfiguration: Sendable, Hashable {
     /// The address of the server.
     public enum Endpoint: Sendable, Hashable {
@@ -9,6 +10,9 @@ public struct RedisConfiguration: Sendable, Hashable {
         case tcp(host: String, port: Int)
         /// A Unix domain socket path.
         case unix(path: String)
+        /// The primary that Redis Sentinel names: found by asking the sentinels at connect, checked with `ROLE`,
+        /// and followed through failovers (`+switch-master`, `READONLY`, a lost connection).
+        case sentinel(Sentinel)
     }
 
     /// The server address.
@@ -62,6 +66,7 @@ public struct RedisConfiguration: Sendable, Hashable {
                 throw RedisError(.invalidConfiguration, "port \(port) is outside 1...65535")
             }
         }
+        if case .sentinel(let sentinel) = endpoint { try sentinel.validate() }
         if case .unix(let path) = endpoint, path.isEmpty || path.utf8.count > 107 {
             throw RedisError(.invalidConfiguration, "a Unix socket path must have 1...107 bytes")
         }
@@ -73,7 +78,7 @@ public struct RedisConfiguration: Sendable, Hashable {
             throw RedisError(.invalidConfiguration, "a client name must be non-empty printable ASCII without spaces")
         }
         if let tls {
-            guard case .tcp = endpoint else {
+            if case .unix = endpoint {
                 throw RedisError(.invalidConfiguration, "TLS needs a TCP endpoint, not a Unix socket")
             }
             try tls.validate()
@@ -91,6 +96,13 @@ public struct RedisConfiguration: Sendable, Hashable {
             return "rediss://\(auth)\(shownHost):\(port)/\(database)" + (query.isEmpty ? "" : "?\(query)")
         case .unix(let path):
             return "unix://\(path)?db=\(database)" + (password == nil ? "" : "&password=***")
+        case .sentinel(let sentinel):
+            let hosts = sentinel.nodes.map(\.description).joined(separator: ",")
+            var query = tls?.queryItems ?? []
+            if let user = sentinel.username { query.append("sentinel_username=\(URLText.percentEncoded(user))") }
+            if sentinel.password != nil { query.append("sentinel_password=***") }
+            return "\(tls == nil ? "redis" : "rediss")-sentinel://\(auth)\(hosts)/\(database)"
+                + (query.isEmpty ? "" : "?\(query.joined(separator: "&"))") + "#\(sentinel.primaryName)"
         }
     }
 }

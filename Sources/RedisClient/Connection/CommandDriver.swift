@@ -49,6 +49,8 @@ final class CommandDriver: IOLoopDriver {
     private let commandTimeout: Duration
     private var inFlight: [InFlight] = []
     private var head = 0
+    /// A `READONLY` or `LOADING` reply seen on this connection.
+    private var staleReply: String?
 
     init(queue: CommandQueue, commandTimeout: Duration) {
         self.queue = queue
@@ -91,6 +93,7 @@ final class CommandDriver: IOLoopDriver {
         }
         if case .error(let message) = value {
             inFlight[head].replies.append(.failure(RedisError(.server, message)))
+            if message.hasPrefix("READONLY") || message.hasPrefix("LOADING") { staleReply = message }
         } else {
             inFlight[head].replies.append(.success(value))
         }
@@ -98,9 +101,16 @@ final class CommandDriver: IOLoopDriver {
         guard entry.replies.count == entry.request.commands.count else { return }
         entry.request.finish(.success(entry.replies))
         popHead()
+        // The node stopped being the primary (Sentinel demoted it, or it restarted): once nothing else is in flight
+        // on it, leave it; with Sentinel the next command finds the primary again.
+        if let reply = staleReply, head == inFlight.count {
+            staleReply = nil
+            loop.leaveStalePrimary(reply)
+        }
     }
 
     func connectionLost(_ error: RedisError, _ loop: IOLoop) {
+        staleReply = nil
         failInFlight(error)
     }
 

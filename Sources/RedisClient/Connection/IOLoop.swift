@@ -31,23 +31,45 @@ protocol IOLoopDriver: AnyObject {
 /// This is how the client keeps socket waits and hiredis off Swift's cooperative thread pool: the wire is only ever
 /// used from this thread, and async callers only enqueue work and await a continuation.
 ///
-/// `@unchecked Sendable`: `wakeFD`, `configuration` and `name` are immutable; `isStopped` is atomic; `wire` and
-/// `driver` are touched only on the loop's own thread (the driver is handed in before the thread starts).
+/// `@unchecked Sendable`: `wakeFD`, `configuration`, `target` and `name` are immutable; `isStopped` is atomic and
+/// `movedTo` a mutex; `wire`, `node`, `discovery` and `driver` are touched only on the loop's own thread (the driver
+/// is handed in before the thread starts).
 final class IOLoop: @unchecked Sendable {
+    /// What a loop connects to.
+    enum Target {
+        /// The configured server: the endpoint itself, or for ``RedisConfiguration/Endpoint/sentinel(_:)`` the
+        /// primary the sentinels name.
+        case server
+        /// Any of the configured sentinels (to watch them).
+        case sentinels
+    }
+
     let configuration: RedisConfiguration
+    private let target: Target
     private let wakeFD: Int32
     private let isStopped = Atomic<Bool>(false)
     private var wire: RedisWire?
     private var driver: (any IOLoopDriver)?
     private let name: String
+    /// Sentinel discovery, for a Sentinel configuration.
+    private var discovery: SentinelDiscovery?
+    /// The primary this loop is connected to, when it was found through Sentinel.
+    private var node: RedisConfiguration.Sentinel.Node?
+    /// Where `+switch-master` said the primary moved, not yet acted on.
+    private let movedTo = Mutex<RedisConfiguration.Sentinel.Node?>(nil)
 
-    init(configuration: RedisConfiguration, name: String) throws(RedisError) {
+    init(configuration: RedisConfiguration, name: String, target: Target = .server) throws(RedisError) {
         let fd = chiredis_eventfd()
         guard fd >= 0 else { throw RedisError(.io, "cannot create an eventfd (errno \(errno))") }
         self.configuration = configuration
+        self.target = target
         self.wakeFD = fd
         self.name = name
+        discovery = configuration.sentinel.map { SentinelDiscovery(configuration: configuration, sentinel: $0) }
     }
+
+    /// Whether this loop follows a primary through Sentinel.
+    var followsSentinelPrimary: Bool { discovery != nil && target == .server }
 
     deinit { close(wakeFD) }
 
@@ -58,6 +80,14 @@ final class IOLoop: @unchecked Sendable {
             self.driver = nil
             throw RedisError(.io, "cannot start the connection's thread")
         }
+        if followsSentinelPrimary { SentinelWatcher.watch(self, configuration: configuration) }
+    }
+
+    /// Tells the loop that Sentinel moved the primary to `node` (`+switch-master`): a connection to another node is
+    /// closed, so the next command or resubscription finds the new primary. Callable from any thread.
+    func primaryMoved(to node: RedisConfiguration.Sentinel.Node) {
+        movedTo.withLock { $0 = node }
+        wake()
     }
 
     /// Wakes the loop so the driver's ``IOLoopDriver/wakeUp(_:)`` runs. Callable from any thread.
@@ -82,7 +112,30 @@ final class IOLoop: @unchecked Sendable {
         // Loaded on every connect (a reconnect is rare and the files are small): certificates rotated on disk are
         // used by the next reconnect instead of failing it once the old ones expire.
         let tls = try configuration.tls.map { settings throws(RedisError) in try TLSClientContext(settings) }
-        wire = try RedisWire(configuration: configuration, tls: tls)
+        guard var discovery else {
+            wire = try RedisWire(configuration: configuration, tls: tls)
+            return
+        }
+        defer { self.discovery = discovery }
+        switch target {
+        case .server:
+            (wire, node) = try discovery.connectToPrimary(tls: tls)
+        case .sentinels:
+            wire = try discovery.connectToSentinel(tls: tls)
+        }
+    }
+
+    /// Closes the connection when it is to a node that is no longer the primary (a `READONLY` or `LOADING` reply),
+    /// so the next command finds the primary again. Does nothing without Sentinel: the same address would be
+    /// connected to again.
+    func leaveStalePrimary(_ reply: String) {
+        guard followsSentinelPrimary, wire != nil else { return }
+        disconnect(
+            RedisError(
+                .connectionClosed,
+                "\(node?.description ?? "the node") answered \(reply.prefix { $0 != " " }): finding the primary again"
+            )
+        )
     }
 
     /// Buffers a command for writing; the loop writes it before it polls again.
@@ -122,6 +175,7 @@ final class IOLoop: @unchecked Sendable {
     func disconnect(_ error: RedisError) {
         guard wire != nil else { return }
         wire = nil
+        node = nil
         driver?.connectionLost(error, self)
     }
 
@@ -152,6 +206,14 @@ final class IOLoop: @unchecked Sendable {
                 var counter: eventfd_t = 0
                 eventfd_read(wakeFD, &counter)
             }
+            if let moved = movedTo.withLock({ moved in
+                defer { moved = nil }
+                return moved
+            }), wire != nil,
+                node != moved
+            {
+                disconnect(RedisError(.connectionClosed, "Sentinel moved the primary to \(moved.description)"))
+            }
             // Let the driver take new work on every turn: cheap, and a wake-up is never lost to a race.
             driver.wakeUp(self)
             if let wire, count == 2, fds[1].revents != 0 || buffered {
@@ -167,6 +229,7 @@ final class IOLoop: @unchecked Sendable {
         driver.stopped()
         wire = nil
         self.driver = nil
+        if followsSentinelPrimary { SentinelWatcher.unwatch(self, configuration: configuration) }
     }
 }
 

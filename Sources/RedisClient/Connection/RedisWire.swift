@@ -33,10 +33,17 @@ final class RedisWire {
     /// How many full reads one ``read()`` does at most, so a flood of replies cannot starve the loop's other work.
     private static let readsPerTurn = 16
 
-    /// Connects, runs the handshake and returns when the connection is ready for commands; bounded by
-    /// `configuration.connectTimeout`. `tls` is the context for ``RedisConfiguration/tls`` (`nil`: plaintext).
-    init(configuration: RedisConfiguration, tls: TLSClientContext?) throws(RedisError) {
-        let deadline = ContinuousClock.now.advanced(by: configuration.connectTimeout)
+    /// Connects, runs the handshake and returns when the connection is ready for commands; bounded by `deadline`
+    /// (by default `configuration.connectTimeout` from now). `tls` is the context for ``RedisConfiguration/tls``
+    /// (`nil`: plaintext). With `requirePrimary`, the handshake also sends `ROLE` and fails unless the node says it is
+    /// a primary (`master`): a sentinel's answer may be out of date.
+    init(
+        configuration: RedisConfiguration,
+        tls: TLSClientContext?,
+        until deadline: ContinuousClock.Instant? = nil,
+        requirePrimary: Bool = false
+    ) throws(RedisError) {
+        let deadline = deadline ?? ContinuousClock.now.advanced(by: configuration.connectTimeout)
         transport = try Self.openTransport(configuration, tls: tls, until: deadline)
         isTLS = tls != nil
         guard let reader = redisReaderCreate() else {
@@ -44,7 +51,7 @@ final class RedisWire {
         }
         self.reader = reader
         inputBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
-        try handshake(configuration, until: deadline)
+        try handshake(configuration, requirePrimary: requirePrimary, until: deadline)
     }
 
     /// A connected socket, wrapped in TLS when `tls` is given (the TLS handshake runs later, in ``handshake``).
@@ -182,9 +189,11 @@ final class RedisWire {
         let failure: (code: RedisError.Code, what: String)?
     }
 
-    /// The transport's handshake, then AUTH, SELECT and CLIENT SETNAME pipelined; the first error reply fails it.
+    /// The transport's handshake, then AUTH, SELECT, CLIENT SETNAME (and ROLE) pipelined; the first error reply fails
+    /// it.
     private func handshake(
         _ configuration: RedisConfiguration,
+        requirePrimary: Bool,
         until deadline: ContinuousClock.Instant
     )
         throws(RedisError)
@@ -226,11 +235,29 @@ final class RedisWire {
                 )
             )
         }
+        if requirePrimary { steps.append(Step(command: RedisCommand("ROLE"), failure: (.connectionFailed, "ROLE"))) }
         // TLS 1.3 servers reject a missing client certificate after the client considers the handshake done: a
         // round trip makes that (and any other late TLS failure) surface here, at connect.
         if isTLS && steps.isEmpty { steps.append(Step(command: RedisCommand("PING"), failure: nil)) }
         guard !steps.isEmpty else { return }
-        for step in steps { try append(step.command) }
+        let replies = try roundTrip(steps.map(\.command), until: deadline)
+        for (step, reply) in zip(steps, replies) {
+            if let failure = step.failure, case .error(let message) = reply {
+                throw RedisError(failure.code, "\(failure.what) failed: \(message)")
+            }
+        }
+        if requirePrimary, let role = replies.last?.array?.first?.string, role != "master" {
+            throw RedisError(.connectionFailed, "the node is not the primary: its ROLE is \(role)")
+        }
+    }
+
+    /// Writes `commands` and reads their replies, blocking this thread until `deadline`: for the handshake and for
+    /// the short exchanges of Sentinel discovery, which run on the connection's own thread.
+    func roundTrip(
+        _ commands: [RedisCommand],
+        until deadline: ContinuousClock.Instant
+    ) throws(RedisError) -> [RedisValue] {
+        for command in commands { try append(command) }
         do {
             while hasPendingOutput {
                 try flush()
@@ -239,14 +266,10 @@ final class RedisWire {
         } catch {
             throw explainedWriteFailure(error)
         }
-        var firstFailure: RedisError?
-        for step in steps {
-            let reply = try nextHandshakeReply(until: deadline)
-            if firstFailure == nil, let failure = step.failure, case .error(let message) = reply {
-                firstFailure = RedisError(failure.code, "\(failure.what) failed: \(message)")
-            }
-        }
-        if let firstFailure { throw firstFailure }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands { replies.append(try nextHandshakeReply(until: deadline)) }
+        return replies
     }
 
     /// A TLS server that refuses the client (no client certificate, say) sends an alert and closes, so the write

@@ -22,17 +22,29 @@ public final class RedisSubscriber: Sendable {
     ///   - name: the name of the connection's thread.
     ///   - pingInterval: how long the connection may stay silent before a keepalive `PING`; a PING not answered
     ///     within the command timeout closes the connection and triggers a reconnect.
-    public init(
+    public convenience init(
         configuration: RedisConfiguration,
         name: String = "redis-sub",
         pingInterval: Duration = .seconds(2)
     )
         throws(RedisError)
     {
+        try self.init(configuration: configuration, name: name, pingInterval: pingInterval, connectTo: .server)
+    }
+
+    /// A subscriber to `target`: the configured server, or (to watch a Sentinel setup) any of its sentinels.
+    init(
+        configuration: RedisConfiguration,
+        name: String,
+        pingInterval: Duration = .seconds(2),
+        connectTo target: IOLoop.Target
+    )
+        throws(RedisError)
+    {
         try configuration.validate()
         guard pingInterval > .zero else { throw RedisError(.invalidConfiguration, "pingInterval must be positive") }
         driver = SubscriberDriver(pingInterval: pingInterval, commandTimeout: configuration.commandTimeout)
-        loop = try IOLoop(configuration: configuration, name: name)
+        loop = try IOLoop(configuration: configuration, name: name, target: target)
         try loop.start(driver: driver)
     }
 

@@ -27,6 +27,26 @@ extension RedisConnection {
         }
     }
 
+    /// Runs a script and then `commands` in one write on this connection (one round trip), e.g. `WAIT` for the
+    /// script's writes to reach replicas. Returns the script's reply and the others'; a script missing from the
+    /// server's cache (`NOSCRIPT`: it did not run) is sent again with `EVAL`, with `commands` after it again.
+    public func run(
+        _ script: RedisScript,
+        keys: [RedisArgument] = [],
+        arguments: [RedisArgument] = [],
+        followedBy commands: [RedisCommand]
+    ) async throws(RedisError) -> (RedisValue, [Result<RedisValue, RedisError>]) {
+        var replies = try await pipeline(
+            [Self.scriptCommand("EVALSHA", script.sha1, keys: keys, arguments: arguments)] + commands
+        )
+        if case .failure(let error) = replies[0], error.code == .server, error.serverErrorPrefix == "NOSCRIPT" {
+            replies = try await pipeline(
+                [Self.scriptCommand("EVAL", script.source, keys: keys, arguments: arguments)] + commands
+            )
+        }
+        return (try replies[0].get(), Array(replies.dropFirst()))
+    }
+
     /// Loads scripts into the server's cache with `SCRIPT LOAD` (optional: ``run(_:keys:arguments:)`` loads on
     /// demand); one round trip for all of them.
     public func load(_ scripts: [RedisScript]) async throws(RedisError) {

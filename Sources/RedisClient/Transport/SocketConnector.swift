@@ -48,6 +48,9 @@ enum SocketConnector {
             case .failure(let failure):
                 throw RedisError(.connectionFailed, "cannot connect to \(path): \(failure.reason)")
             }
+        case .sentinel:
+            // Sentinel discovery connects to the addresses the sentinels name, never to this case.
+            throw RedisError(.invalidConfiguration, "a Sentinel setup has no single address to connect to")
         }
     }
 

@@ -39,6 +39,7 @@ extension RefresherConfiguration: CustomStringConvertible, CustomDebugStringConv
                 "wakeUp": wakeUp,
                 "refreshAhead": refreshAhead as Any,
                 "shutdownGracePeriod": shutdownGracePeriod,
+                "replicaAcknowledgement": replicaAcknowledgement as Any,
             ],
             displayStyle: .struct
         )

@@ -51,6 +51,11 @@ public struct RefresherConfiguration: Sendable {
     /// outcome). The default is the default ``refreshTimeout``.
     public var shutdownGracePeriod: Duration
 
+    /// Whether the holder waits for replicas to hold its lock before presenting the refresh token, and the new session
+    /// before forgetting its tokens (see ``ReplicaAcknowledgement``). `nil` (the default) picks
+    /// ``ReplicaAcknowledgement/automatic(for:)``: one replica within 1 s with a `redis-sentinel://` URL, off otherwise.
+    public var replicaAcknowledgement: ReplicaAcknowledgement?
+
     /// How the lock holder tries again.
     public struct RetryPolicy: Sendable, Hashable {
         /// How many times in all the refresh token may be presented for one refresh.
@@ -92,7 +97,7 @@ public struct RefresherConfiguration: Sendable {
 
     /// A configuration with the defaults: prefix `refresher`, lock TTL 10 s, poll 1 s, refresh timeout 30 s,
     /// default timeout 100 s, no refresh ahead of expiry, no provider reuse grace, the default retry policy, a
-    /// commit budget of 2 minutes, shutdown grace period 30 s.
+    /// commit budget of 2 minutes, shutdown grace period 30 s, replica acknowledgement automatic.
     public init(
         redisURL: String,
         session: String,
@@ -106,8 +111,10 @@ public struct RefresherConfiguration: Sendable {
         shutdownGracePeriod: Duration = .seconds(30),
         identityProviderReuseGrace: Duration = .zero,
         retry: RetryPolicy = RetryPolicy(),
-        commitBudget: Duration = .seconds(120)
+        commitBudget: Duration = .seconds(120),
+        replicaAcknowledgement: ReplicaAcknowledgement? = nil
     ) {
+        self.replicaAcknowledgement = replicaAcknowledgement
         self.identityProviderReuseGrace = identityProviderReuseGrace
         self.retry = retry
         self.commitBudget = commitBudget
@@ -170,6 +177,7 @@ public struct RefresherConfiguration: Sendable {
                     + "budget non-negative"
             )
         }
+        try replicaAcknowledgement?.validate()
         guard commitBudget >= lockTTL, commitBudget <= .seconds(86_400) else {
             throw RefresherError(.invalidConfiguration, "commitBudget must be between lockTTL and 1 day")
         }

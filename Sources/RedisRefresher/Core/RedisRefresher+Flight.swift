@@ -26,6 +26,8 @@ extension RedisRefresher {
             pollInterval: configuration.pollInterval,
             pubSub: pubSub
         )
+        // How often replicas did not acknowledge this flight's lock (it backs off longer each time).
+        var withdrawals = 0
         // Started when a check first finds another worker's lock; ended with what the callers got.
         var waitSpan: (any Span)?
         defer {
@@ -147,8 +149,16 @@ extension RedisRefresher {
                         tookOver: tookOver
                     )
                 }
-                flight.finish(await holding.value)
-                return
+                let (result, withdrew) = await holding.value
+                guard withdrew else {
+                    flight.finish(result)
+                    return
+                }
+                // Replicas did not acknowledge the lock, and it was given back: back off, then compete again.
+                if case .failure(let error) = result { flight.note(problem: error.message) }
+                withdrawals += 1
+                let backoff = min(Duration.milliseconds(100) * (1 << min(withdrawals, 5)), configuration.pollInterval)
+                try? await Task.sleep(for: backoff * Double.random(in: 0.5...1))
             case .wait(let duration):
                 let event = await mailbox.next(timeout: duration)
                 if case .finish(let result) = waiter.woke(event) {

@@ -13,17 +13,21 @@ extension RedisRefresher {
     /// `checkSentAt` is when the check that took the lock was sent: a takeover's grace, measured by the server at the
     /// check, counts from there. The work is traced as a ``RefresherSpanNames/refresh`` span, the refresh function's
     /// own spans (the identity provider's request) as its children.
+    ///
+    /// `withdrew` is true when replicas did not acknowledge the lock and it was given back with nothing presented: the
+    /// flight competes for it again.
     func refreshAsHolder(
         _ current: Credentials,
         acquisition: String,
         graceElapsed: Duration?,
         checkSentAt: ContinuousClock.Instant,
         tookOver: Bool
-    ) async -> Result<Credentials, RefresherError> {
+    ) async -> (result: Result<Credentials, RefresherError>, withdrew: Bool) {
         defer { clearPhase(of: acquisition) }
         let span = startRefreshSpan(after: current, acquisition: acquisition, tookOver: tookOver)
         let lockLost = Flag()
         let finalWrite = Flag()
+        let withdrew = Flag()
         let keeper = Task {
             await self.keepLock(acquisition, generation: current.generation, lost: lockLost, finalWrite: finalWrite)
         }
@@ -37,12 +41,13 @@ extension RedisRefresher {
                 checkSentAt: checkSentAt,
                 lockLost: lockLost,
                 finalWrite: finalWrite,
+                withdrew: withdrew,
                 span: span
             )
         }
         keeper.cancel()
         endRefreshSpan(span, result: result, acquisition: acquisition)
-        return result
+        return (result, withdrew.isSet)
     }
 
     private func presentAndStore(
@@ -52,6 +57,7 @@ extension RedisRefresher {
         checkSentAt: ContinuousClock.Instant,
         lockLost: Flag,
         finalWrite: Flag,
+        withdrew: Flag,
         span: any Span
     ) async -> Result<Credentials, RefresherError> {
         let generation = current.generation
@@ -80,9 +86,30 @@ extension RedisRefresher {
             // nobody else presents the token outside the reuse grace.
             let result: RefreshAttempts.Result
             do {
-                switch try await store.present(owner: acquisition, generation: generation, ttl: configuration.lockTTL) {
+                let (presented, replicas) = try await store.presentAcknowledged(
+                    owner: acquisition,
+                    generation: generation,
+                    ttl: configuration.lockTTL
+                )
+                var unacknowledged: String?
+                switch presented {
                 case .recorded:
-                    break
+                    if let shortfall = acknowledgementShortfall(replicas, of: "the lock") {
+                        metrics.unacknowledgedLocks.increment()
+                        // Nothing was ever presented on this generation: give the lock and the record back and let
+                        // the flight compete again. Otherwise the token may be out already: keep the lock and try
+                        // again like a request that was not processed.
+                        if attempts.attempts == 0 && !attempts.mayHaveRotated && graceElapsed == nil {
+                            logger.info(
+                                "replicas did not acknowledge the lock; giving it back",
+                                metadata: ["generation": "\(generation)", "reason": "\(shortfall)"]
+                            )
+                            await withdraw(acquisition, generation: generation)
+                            withdrew.set()
+                            return .failure(RefresherError(.lockLost, "nothing was presented: \(shortfall)"))
+                        }
+                        unacknowledged = shortfall
+                    }
                 case .lockLost:
                     return await gaveUpLock(
                         current,
@@ -96,18 +123,31 @@ extension RedisRefresher {
                         FlightWaiter.failure(.unknown, reason: "another worker recorded this token's outcome")
                     )
                 }
-                // Checked after the round trip that recorded the attempt, right before the token leaves.
-                if attempts.mayHaveRotated, !attempts.insideGrace(.now) {
-                    return await record(
-                        .outcomeUnknown("the provider's reuse grace ended before the token could be presented again"),
-                        current: current,
+                if let unacknowledged {
+                    attempts.presenting(at: .now)
+                    noteAttempt(attempts.attempts, on: span)
+                    result = .failed(.notProcessed(unacknowledged))
+                } else {
+                    // Checked after the round trip that recorded the attempt, right before the token leaves.
+                    if attempts.mayHaveRotated, !attempts.insideGrace(.now) {
+                        return await record(
+                            .outcomeUnknown(
+                                "the provider's reuse grace ended before the token could be presented again"
+                            ),
+                            current: current,
+                            acquisition: acquisition,
+                            started: started
+                        )
+                    }
+                    attempts.presenting(at: .now)
+                    noteAttempt(attempts.attempts, on: span)
+                    result = await attempt(
+                        current,
                         acquisition: acquisition,
-                        started: started
+                        started: started,
+                        number: attempts.attempts
                     )
                 }
-                attempts.presenting(at: .now)
-                noteAttempt(attempts.attempts, on: span)
-                result = await attempt(current, acquisition: acquisition, started: started, number: attempts.attempts)
             } catch {
                 // Nothing left this process: as far as the provider knows, this attempt never happened. (Counted,
                 // so the attempt budget bounds a Redis that keeps failing.)
@@ -274,7 +314,13 @@ extension RedisRefresher {
         var lastProblem = ""
         while true {
             do {
-                switch try await store.commit(tokens, after: current, by: acquisition, duration: duration) {
+                let (outcome, replicas) = try await store.commitAcknowledged(
+                    tokens,
+                    after: current,
+                    by: acquisition,
+                    duration: duration
+                )
+                switch outcome {
                 case .committed(let generation, let at):
                     let credentials = remember(
                         Credentials(
@@ -295,6 +341,20 @@ extension RedisRefresher {
                             "duration_ms": "\(duration.wholeMilliseconds)",
                         ]
                     )
+                    if let shortfall = acknowledgementShortfall(replicas, of: "the new session") {
+                        metrics.unacknowledgedCommits.increment()
+                        logger.info(
+                            "replicas did not acknowledge the new session yet; keeping its tokens",
+                            metadata: ["generation": "\(generation)", "reason": "\(shortfall)"]
+                        )
+                        keepUntilAcknowledged(
+                            tokens,
+                            stored: credentials,
+                            after: current,
+                            acquisition: acquisition,
+                            duration: duration
+                        )
+                    }
                     return .success(credentials)
                 case .fenced(let stored, let holder, let moved):
                     metrics.fencedWrites.increment()
@@ -333,6 +393,106 @@ extension RedisRefresher {
             ]
         )
         return .failure(RefresherError(.redisUnavailable, "could not store the refreshed session: \(lastProblem)"))
+    }
+
+    /// Why a write is not acknowledged enough (`replicas` of the required ones), or `nil` when it is (or
+    /// acknowledgement is off).
+    private func acknowledgementShortfall(_ replicas: Int?, of what: String) -> String? {
+        guard let replicas, let setting = store.acknowledgement?.setting, replicas < setting.replicas else {
+            return nil
+        }
+        return "\(replicas) of \(setting.replicas) replicas acknowledged \(what) within \(setting.timeout)"
+    }
+
+    /// Gives back a lock under which nothing was presented; retried briefly, since a lock left behind with its attempt
+    /// record makes the fleet wait for an attempt that never happened.
+    private func withdraw(_ acquisition: String, generation: Int64) async {
+        let deadline = ContinuousClock.now.advanced(by: configuration.lockTTL / 2)
+        var delay = Duration.milliseconds(50)
+        while true {
+            do {
+                _ = try await store.withdraw(owner: acquisition, generation: generation)
+                return
+            } catch {
+                guard ContinuousClock.now.advanced(by: delay) < deadline else {
+                    logger.warning(
+                        "could not give back an unacknowledged lock; it expires by itself",
+                        metadata: ["error": "\(error.message)"]
+                    )
+                    return
+                }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .milliseconds(500))
+            }
+        }
+    }
+
+    /// Keeps `tokens` (stored as `stored`, which replicas did not acknowledge) until they do, or the session goes
+    /// on: a failover to a replica that lacks them would otherwise lose the only valid refresh token. After such a
+    /// failover (the session is back at `current`'s generation, or gone) the tokens are stored again. Runs in the
+    /// background for up to ``RefresherConfiguration/commitBudget``; shutdown waits for it like for a request.
+    private func keepUntilAcknowledged(
+        _ tokens: RefreshedTokens,
+        stored: Credentials,
+        after current: Credentials,
+        acquisition: String,
+        duration: Duration
+    ) {
+        let phase = "\(acquisition)/unacknowledged"
+        _ = setPhase(.presenting, of: phase, evenIfShutDown: true)
+        Task {
+            defer { self.clearPhase(of: phase) }
+            let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)
+            var delay = Duration.milliseconds(100)
+            var lastProblem = "not acknowledged yet"
+            while ContinuousClock.now.advanced(by: delay) < deadline {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(1))
+                do throws(RefresherError) {
+                    switch try await store.confirm(stored, by: acquisition) {
+                    case .present(let replicas):
+                        guard let shortfall = acknowledgementShortfall(replicas, of: "the new session") else {
+                            logger.info(
+                                "replicas acknowledged the new session",
+                                metadata: ["generation": "\(stored.generation)"]
+                            )
+                            return
+                        }
+                        lastProblem = shortfall
+                    case .moved:
+                        return
+                    case .lost:
+                        logger.warning(
+                            "the stored session went back (a failover lost it); storing the new tokens again",
+                            metadata: ["generation": "\(stored.generation)"]
+                        )
+                        let (outcome, replicas) = try await store.commitAcknowledged(
+                            tokens,
+                            after: current,
+                            by: acquisition,
+                            duration: duration
+                        )
+                        switch outcome {
+                        case .committed:
+                            guard let shortfall = acknowledgementShortfall(replicas, of: "the new session") else {
+                                return
+                            }
+                            lastProblem = shortfall
+                        case .fenced(_, let holder, let moved):
+                            if moved { return }
+                            lastProblem = "the lock is held by \(holder)"
+                        }
+                    }
+                } catch {
+                    lastProblem = error.message
+                }
+            }
+            metrics.commitsUnacknowledged.increment()
+            logger.error(
+                "replicas did not acknowledge the new session within the commit budget; a failover may still lose it",
+                metadata: ["generation": "\(stored.generation)", "error": "\(lastProblem)"]
+            )
+        }
     }
 
     /// The lock is no longer this holder's (or the session moved on) before a presentation: nothing is presented.

@@ -106,7 +106,14 @@ public final class RedisRefresher: Sendable {
             )
             ownsConnections = true
         }
-        self.store = SessionStore(connection: self.connections.commands, keys: keys)
+        let acknowledgement =
+            configuration.replicaAcknowledgement ?? .automatic(for: self.connections.commands.configuration)
+        self.store = SessionStore(
+            connection: self.connections.commands,
+            keys: keys,
+            acknowledgement: acknowledgement.isOn
+                ? .init(connection: try self.connections.acknowledgedWrites(), setting: acknowledgement) : nil
+        )
         var logger = logger
         logger[metadataKey: "session"] = "\(session.rawValue)"
         logger[metadataKey: "owner"] = "\(self.connections.ownerID)"

@@ -24,6 +24,8 @@ public final class RefresherConnections: Sendable {
     let subscriber: RedisSubscriber
     let hub: EventHub
     let logger: Logger
+    /// The connection for writes that replicas must acknowledge, made when a refresher first needs it.
+    private let acknowledged = Mutex<RedisConnection?>(nil)
     private let shutdownHooks = Mutex<[UInt64: @Sendable (Duration) async -> Void]>([:])
     private let nextHookID = Atomic<UInt64>(0)
 
@@ -83,9 +85,32 @@ public final class RefresherConnections: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for hook in hooks { group.addTask { await hook(gracePeriod) } }
         }
+        closeConnections()
+    }
+
+    /// The connection for the holder's writes that replicas must acknowledge (``ReplicaAcknowledgement``): its own,
+    /// because each such write is followed by a `WAIT` that holds up everything queued behind it. Its command timeout
+    /// leaves room for the longest `WAIT` (10 s).
+    func acknowledgedWrites() throws(RefresherError) -> RedisConnection {
+        let result: Result<RedisConnection, RedisError> = acknowledged.withLock { connection in
+            if let connection { return .success(connection) }
+            var configuration = commands.configuration
+            configuration.commandTimeout = configuration.commandTimeout + .seconds(10)
+            configuration.clientName = (configuration.clientName ?? "refresher") + "-ack"
+            let created = Result { () throws(RedisError) in
+                try RedisConnection(configuration: configuration, name: "refresher-ack")
+            }
+            if case .success(let made) = created { connection = made }
+            return created
+        }
+        do { return try result.get() } catch { throw RefresherError(redis: error) }
+    }
+
+    private func closeConnections() {
         hub.close()
         subscriber.close()
         commands.close()
+        acknowledged.withLock { $0 }?.close()
     }
 
     /// A new lock owner id for one acquisition: ``ownerID`` plus `-N`.
@@ -110,9 +135,7 @@ public final class RefresherConnections: Sendable {
 
     /// Closes the connections of a value dropped without ``shutdown(gracePeriod:)``, so their I/O threads end.
     deinit {
-        hub.close()
-        subscriber.close()
-        commands.close()
+        closeConnections()
     }
 
     /// `host:pid:random`, where random is 8 hex digits, so two processes never share an id.

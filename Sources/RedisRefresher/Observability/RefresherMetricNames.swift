@@ -43,6 +43,13 @@ public enum RefresherMetricNames {
     /// Counter: new tokens this process could not store within ``RefresherConfiguration/commitBudget`` (each is
     /// logged at error level): the provider's answer is lost unless the operator stores it by hand.
     public static let commitsAbandoned = "redis_refresher_commits_abandoned"
+    /// Counter: holder writes that fewer replicas acknowledged than ``ReplicaAcknowledgement/replicas`` asks, by
+    /// `write`: `lock` (the lock was given back before anything was presented) or `commit` (the holder kept the new
+    /// tokens and checked again).
+    public static let unacknowledgedWrites = "redis_refresher_unacknowledged_writes"
+    /// Counter: new sessions that replicas had still not acknowledged when ``RefresherConfiguration/commitBudget``
+    /// ran out (logged at error level): a failover of the primary now could lose them.
+    public static let commitsUnacknowledged = "redis_refresher_commits_unacknowledged"
     /// Counter: shutdowns that left a lock to expire because a refresh request may still have been in flight.
     public static let locksLeftOnShutdown = "redis_refresher_locks_left_on_shutdown"
 }

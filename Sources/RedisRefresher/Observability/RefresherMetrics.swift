@@ -12,6 +12,9 @@ struct RefresherMetrics: Sendable {
     let inGraceRetries: Counter
     let locksLost: Counter
     let commitsAbandoned: Counter
+    let unacknowledgedLocks: Counter
+    let unacknowledgedCommits: Counter
+    let commitsUnacknowledged: Counter
     let locksLeftOnShutdown: Counter
     let waits: Counter
     let pubSubResolutions: Counter
@@ -44,6 +47,9 @@ struct RefresherMetrics: Sendable {
         inGraceRetries = counter(RefresherMetricNames.retries, [("reason", "in_grace")])
         locksLost = counter(RefresherMetricNames.locksLost)
         commitsAbandoned = counter(RefresherMetricNames.commitsAbandoned)
+        unacknowledgedLocks = counter(RefresherMetricNames.unacknowledgedWrites, [("write", "lock")])
+        unacknowledgedCommits = counter(RefresherMetricNames.unacknowledgedWrites, [("write", "commit")])
+        commitsUnacknowledged = counter(RefresherMetricNames.commitsUnacknowledged)
         locksLeftOnShutdown = counter(RefresherMetricNames.locksLeftOnShutdown)
         waits = counter(RefresherMetricNames.waits)
         pubSubResolutions = counter(RefresherMetricNames.resolutions, [("via", "pubsub")])

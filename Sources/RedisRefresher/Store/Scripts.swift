@@ -268,6 +268,47 @@ enum Scripts {
             """
     )
 
+    /// Gives back a lock under which nothing was presented because the replicas did not acknowledge it (see
+    /// ``ReplicaAcknowledgement``): deletes the lock when it is `owner`'s, removes the attempt record when it is
+    /// `owner`'s first on generation g (nothing was presented on g before it), and publishes `released`.
+    ///
+    /// ARGV: 1 owner, 2 channel, 3 g. Returns 1 when the lock was ours and is gone, 0 otherwise, or
+    /// `{"noperm", "PUBLISH"}`.
+    static let withdraw = RedisScript(
+        prelude + """
+            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+            if not can_publish(ARGV[2]) then return {'noperm', 'PUBLISH'} end
+            local a = redis.call('HMGET', KEYS[3], 'attempt_generation', 'attempt_by', 'attempt_at', 'attempt_first_at')
+            if a[2] == ARGV[1] and tonumber(a[1] or '') == tonumber(ARGV[3]) and a[3] == a[4] then
+              redis.call('HDEL', KEYS[3], unpack(attempt_fields))
+            end
+            redis.call('DEL', KEYS[1])
+            redis.call('PUBLISH', ARGV[2], 'released by=' .. ARGV[1] .. ' reason=unacknowledged')
+            return 1
+            """
+    )
+
+    /// Whether the session `owner` stored as generation g+1 is still there, for a holder waiting for replicas to
+    /// acknowledge it; when it is, rewrites one field with its own value, so that a `WAIT` after this script
+    /// measures the session's replication even on a new connection.
+    ///
+    /// ARGV: 1 owner, 2 g+1, 3 lineage. Returns 1 when the session is `owner`'s g+1, 0 when it is at g of that
+    /// lineage or gone (a failover lost the commit: store it again), -1 when it went on otherwise.
+    static let confirm = RedisScript(
+        prelude + """
+            local s = redis.call('HMGET', KEYS[3], 'generation', 'lineage', 'refreshed_by')
+            if not s[1] then return 0 end
+            local gen = tonumber(s[1])
+            if ARGV[3] ~= '' and (s[2] or '') ~= ARGV[3] then return -1 end
+            if gen == tonumber(ARGV[2]) and s[3] == ARGV[1] then
+              redis.call('HSET', KEYS[3], 'refreshed_by', ARGV[1])
+              return 1
+            end
+            if gen == tonumber(ARGV[2]) - 1 then return 0 end
+            return -1
+            """
+    )
+
     /// Owner-checked extension, recording the holder's heartbeat. A lock that expired (Redis was unreachable) is
     /// taken back under the rule of ``present`` (the session still at g, no outcome recorded for it, the recorded
     /// attempt this holder's own or none).
@@ -344,5 +385,7 @@ enum Scripts {
             """
     )
 
-    static let all = [checkOrAcquire, present, commit, fail, release, extend, restore, seed, replace]
+    static let all = [
+        checkOrAcquire, present, commit, fail, release, extend, restore, seed, replace, withdraw, confirm,
+    ]
 }

@@ -7,6 +7,21 @@ import RedisClient
 struct SessionStore: Sendable {
     let connection: RedisConnection
     let keys: SessionKeys
+    /// Where the holder's writes that replicas must acknowledge go (``ReplicaAcknowledgement``); `nil` when off.
+    var acknowledgement: Acknowledgement?
+
+    /// A connection of its own for acknowledged writes (a `WAIT` blocks its connection until the replicas answer)
+    /// and the setting.
+    struct Acknowledgement: Sendable {
+        let connection: RedisConnection
+        let setting: ReplicaAcknowledgement
+    }
+
+    init(connection: RedisConnection, keys: SessionKeys, acknowledgement: Acknowledgement? = nil) {
+        self.connection = connection
+        self.keys = keys
+        self.acknowledgement = acknowledgement
+    }
 
     /// What the check-or-acquire script found.
     enum CheckOutcome: Sendable, Equatable {
@@ -115,7 +130,18 @@ struct SessionStore: Sendable {
         by acquisition: String,
         duration: Duration
     ) async throws(RefresherError) -> CommitOutcome {
-        let reply = try await run(
+        try await commitAcknowledged(tokens, after: current, by: acquisition, duration: duration).outcome
+    }
+
+    /// ``commit(_:after:by:duration:)``, then (with acknowledgement on, in the same round trip) `WAIT`: `replicas`
+    /// is how many replicas hold the write, `nil` with acknowledgement off.
+    func commitAcknowledged(
+        _ tokens: RefreshedTokens,
+        after current: Credentials,
+        by acquisition: String,
+        duration: Duration
+    ) async throws(RefresherError) -> (outcome: CommitOutcome, replicas: Int?) {
+        let (reply, replicas) = try await runAcknowledged(
             Scripts.commit,
             [
                 RedisArgument(acquisition), RedisArgument(current.generation), RedisArgument(tokens.accessToken),
@@ -127,9 +153,40 @@ struct SessionStore: Sendable {
         )
         guard case .array(let parts) = reply, parts.count >= 3, let kind = parts[0].string, let number = parts[1].int
         else { throw unexpected("commit") }
-        if kind == "committed" { return .committed(generation: number, atMilliseconds: parts[2].int) }
+        if kind == "committed" { return (.committed(generation: number, atMilliseconds: parts[2].int), replicas) }
         guard kind == "fenced", parts.count == 4 else { throw unexpected("commit") }
-        return .fenced(storedGeneration: number, holder: parts[2].string ?? "", moved: parts[3].int == 1)
+        return (.fenced(storedGeneration: number, holder: parts[2].string ?? "", moved: parts[3].int == 1), replicas)
+    }
+
+    /// What ``confirm(_:by:)`` found.
+    enum ConfirmOutcome: Sendable, Equatable {
+        /// The session is still the holder's; `replicas` acknowledged it (`nil` with acknowledgement off).
+        case present(replicas: Int?)
+        /// The session is back at the generation before it (or gone): store the tokens again.
+        case lost
+        /// The session went on without it.
+        case moved
+    }
+
+    /// Whether `stored` (a session this holder committed) is still there, and how many replicas hold it.
+    func confirm(_ stored: Credentials, by owner: String) async throws(RefresherError) -> ConfirmOutcome {
+        let (reply, replicas) = try await runAcknowledged(
+            Scripts.confirm,
+            [RedisArgument(owner), RedisArgument(stored.generation), RedisArgument(stored.lineage ?? "")]
+        )
+        switch reply.int {
+        case 1: return .present(replicas: replicas)
+        case 0: return .lost
+        default: return .moved
+        }
+    }
+
+    /// Gives back a lock under which nothing was presented (see ``Scripts/withdraw``); returns whether it was ours.
+    func withdraw(owner: String, generation: Int64) async throws(RefresherError) -> Bool {
+        try await run(
+            Scripts.withdraw,
+            [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(generation)]
+        ).int == 1
     }
 
     /// Records a failed refresh (see ``Scripts/fail``); returns whether anything was recorded.
@@ -186,14 +243,24 @@ struct SessionStore: Sendable {
 
     /// Records that `owner` presents the refresh token of generation `generation` now (see ``Scripts/present``).
     func present(owner: String, generation: Int64, ttl: Duration) async throws(RefresherError) -> PresentOutcome {
-        let reply = try await run(
+        try await presentAcknowledged(owner: owner, generation: generation, ttl: ttl).outcome
+    }
+
+    /// ``present(owner:generation:ttl:)``, then (with acknowledgement on, in the same round trip) `WAIT`: `replicas`
+    /// is how many replicas hold the lock and the attempt record, `nil` with acknowledgement off.
+    func presentAcknowledged(
+        owner: String,
+        generation: Int64,
+        ttl: Duration
+    ) async throws(RefresherError) -> (outcome: PresentOutcome, replicas: Int?) {
+        let (reply, replicas) = try await runAcknowledged(
             Scripts.present,
             [RedisArgument(owner), RedisArgument(generation), RedisArgument(ttl.wholeMilliseconds)]
         )
         switch reply.int {
-        case 1: return .recorded
-        case -1: return .outcomeRecorded
-        default: return .lockLost
+        case 1: return (.recorded, replicas)
+        case -1: return (.outcomeRecorded, replicas)
+        default: return (.lockLost, replicas)
         }
     }
 
@@ -342,6 +409,33 @@ struct SessionStore: Sendable {
         }
         try Self.refuseScriptRefusal(reply, channel: keys.events)
         return reply
+    }
+
+    /// Runs a script on the acknowledgement connection followed by `WAIT` in the same round trip (the `WAIT` counts
+    /// the replicas that hold everything written before it); without acknowledgement, like ``run(_:_:)`` with no
+    /// count.
+    private func runAcknowledged(
+        _ script: RedisScript,
+        _ arguments: [RedisArgument]
+    ) async throws(RefresherError) -> (RedisValue, replicas: Int?) {
+        guard let acknowledgement else { return (try await run(script, arguments), nil) }
+        let reply: RedisValue
+        let waited: Result<RedisValue, RedisError>
+        do {
+            let (scriptReply, rest) = try await acknowledgement.connection.run(
+                script,
+                keys: keys.scriptKeys,
+                arguments: arguments,
+                followedBy: [acknowledgement.setting.command]
+            )
+            reply = scriptReply
+            waited = rest[0]
+        } catch {
+            throw RefresherError(redis: error)
+        }
+        try Self.refuseScriptRefusal(reply, channel: keys.events)
+        // A server that refuses WAIT (a replica, an ACL without it) acknowledges nothing.
+        return (reply, (try? waited.get())?.int.map { Int($0) } ?? 0)
     }
 
     /// Throws ``RefresherError/Code/redisError`` for a script's `{"wrongtype", key, type}` or `{"noperm", command}`

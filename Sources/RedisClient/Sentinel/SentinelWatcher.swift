@@ -1,0 +1,105 @@
+import Synchronization
+
+/// Listens to the sentinels' `+switch-master` announcements for one Sentinel setup and tells every connection to its
+/// primary when the primary moved, so they reconnect at once instead of waiting for a timeout or a `READONLY` reply.
+///
+/// One watcher (one subscriber connection to a sentinel) serves every connection of the process with the same
+/// settings: ``shared(for:)`` hands it out, and it closes when its last connection goes away.
+final class SentinelWatcher: Sendable {
+    typealias Node = RedisConfiguration.Sentinel.Node
+
+    private struct Key: Hashable {
+        let sentinel: RedisConfiguration.Sentinel
+        let tls: RedisConfiguration.TLS?
+    }
+    private static let watchers = Mutex<[Key: SentinelWatcher]>([:])
+
+    private let key: Key
+    private let subscriber: RedisSubscriber
+    private let loops = Mutex<[ObjectIdentifier: WeakLoop]>([:])
+    private let listener = Mutex<Task<Void, Never>?>(nil)
+
+    private struct WeakLoop {
+        weak var loop: IOLoop?
+    }
+
+    private init(key: Key, configuration: RedisConfiguration) throws(RedisError) {
+        self.key = key
+        subscriber = try RedisSubscriber(configuration: configuration, name: "redis-sentinel", connectTo: .sentinels)
+    }
+
+    /// Registers `loop` (a connection to the primary of `configuration`'s Sentinel setup) for `+switch-master`.
+    static func watch(_ loop: IOLoop, configuration: RedisConfiguration) {
+        guard let sentinel = configuration.sentinel else { return }
+        let key = Key(sentinel: sentinel, tls: configuration.tls)
+        let watcher: SentinelWatcher? = watchers.withLock { watchers in
+            if let existing = watchers[key] { return existing }
+            guard let created = try? SentinelWatcher(key: key, configuration: configuration) else { return nil }
+            watchers[key] = created
+            created.start()
+            return created
+        }
+        // Without a watcher (no thread could be started) connections still follow a failover, later: on READONLY,
+        // a lost connection or a command timeout.
+        watcher?.loops.withLock { $0[ObjectIdentifier(loop)] = WeakLoop(loop: loop) }
+    }
+
+    /// Unregisters `loop`; the last one closes the watcher.
+    static func unwatch(_ loop: IOLoop, configuration: RedisConfiguration) {
+        guard let sentinel = configuration.sentinel else { return }
+        let key = Key(sentinel: sentinel, tls: configuration.tls)
+        let closing: SentinelWatcher? = watchers.withLock { watchers in
+            guard let watcher = watchers[key] else { return nil }
+            let empty = watcher.loops.withLock { loops in
+                loops[ObjectIdentifier(loop)] = nil
+                return loops.values.allSatisfy { $0.loop == nil }
+            }
+            guard empty else { return nil }
+            watchers[key] = nil
+            return watcher
+        }
+        closing?.close()
+    }
+
+    private func start() {
+        let subscriber = self.subscriber
+        let name = key.sentinel.primaryName
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                do {
+                    try await subscriber.subscribe(to: ["+switch-master"]) { subscription in
+                        for await event in subscription {
+                            guard case .message(_, let payload) = event,
+                                let node = Self.newPrimary(in: payload, named: name)
+                            else { continue }
+                            self?.primaryMoved(to: node)
+                        }
+                    }
+                    return  // The subscriber was closed.
+                } catch {
+                    // No sentinel answers now: the subscriber's own reconnect handles later ones; try again soon.
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+        listener.withLock { $0 = task }
+    }
+
+    private func close() {
+        listener.withLock { $0 }?.cancel()
+        subscriber.close()
+    }
+
+    private func primaryMoved(to node: Node) {
+        let targets = loops.withLock { $0.values.compactMap(\.loop) }
+        for loop in targets { loop.primaryMoved(to: node) }
+    }
+
+    /// The new primary in a `+switch-master` payload (`<name> <old-ip> <old-port> <new-ip> <new-port>`) when it
+    /// is about `name`.
+    static func newPrimary(in payload: [UInt8], named name: String) -> Node? {
+        let fields = String(decoding: payload, as: UTF8.self).split(separator: " ")
+        guard fields.count == 5, fields[0] == name, let port = Int(fields[4]) else { return nil }
+        return Node(host: String(fields[3]), port: port)
+    }
+}
