@@ -8,7 +8,10 @@ import Testing
 @Suite("Fleet of processes", .serialized)
 struct FleetTests {
     static func environment(_ scenario: Scenario, _ extra: [String: String]) -> [String: String] {
-        var environment = ["REDIS_URL": scenario.url, "SESSION": scenario.session, "IDP_NAMESPACE": scenario.session]
+        var environment = [
+            "REDIS_URL": scenario.url, "SESSION": scenario.session, "IDP_NAMESPACE": scenario.session,
+            "IDP_REDIS_URL": scenario.idpURL,
+        ]
         for (key, value) in extra { environment[key] = value }
         return environment
     }

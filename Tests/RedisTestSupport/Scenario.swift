@@ -15,13 +15,20 @@ public struct Scenario: Sendable {
     public let keys: SessionKeys
     public let redis: RedisConnection
     public let idp: FakeIdentityProvider
+    /// Where the fake identity provider keeps its state: the session's Redis, or (for failover tests, whose
+    /// failovers may lose writes) a server of its own.
+    public let idpURL: String
 
-    public init(url: String = TestRedis.url, name: String = "s") throws {
+    public init(url: String = TestRedis.url, name: String = "s", idpURL: String? = nil) throws {
         self.url = url
+        self.idpURL = idpURL ?? url
         session = "\(name)-\(UUID().uuidString.prefix(8))"
         keys = SessionKeys(session: try SessionName(session))
         redis = try RedisConnection(url: url)
-        idp = FakeIdentityProvider(connection: redis, namespace: session)
+        idp = FakeIdentityProvider(
+            connection: try idpURL.map { try RedisConnection(url: $0) } ?? redis,
+            namespace: session
+        )
     }
 
     /// A refresh function backed by the fake identity provider, with a latency; the tokens it returns live

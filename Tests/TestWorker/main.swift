@@ -16,6 +16,8 @@
 //   expired  - the IdP rotates and answers with an access token that expires at once (expires_in 0).
 // START_KEY, when set, is a start barrier kept in Redis: after "ready" the worker pops one element from that list
 // (BLPOP, up to 60 s), so the test releases a whole fleet at once after every worker has read the session.
+// IDP_REDIS_URL is where the fake identity provider keeps its state (default REDIS_URL; failover tests keep it apart).
+// REPLICA_ACKS and REPLICA_ACK_TIMEOUT_MS set the replica acknowledgement (default automatic).
 // IDP_REUSE_GRACE_MS sets the refresher's identityProviderReuseGrace (default 0); SHUTDOWN_GRACE_MS how long the
 // final shutdown waits for a request still in flight (default REFRESH_TIMEOUT_MS).
 // Prints "ready <owner>" once connected, then one JSON line per task:
@@ -65,7 +67,7 @@ func microsecondsNow() -> Int64 {
 }
 
 do {
-    let idpConnection = try RedisConnection(url: redisURL)
+    let idpConnection = try RedisConnection(url: setting("IDP_REDIS_URL", redisURL))
     let idp = FakeIdentityProvider(connection: idpConnection, namespace: namespace)
     let refresher = try await RedisRefresher(
         configuration: .init(
@@ -75,7 +77,13 @@ do {
             pollInterval: pollInterval,
             refreshTimeout: refreshTimeout,
             shutdownGracePeriod: shutdownGrace,
-            identityProviderReuseGrace: reuseGrace
+            identityProviderReuseGrace: reuseGrace,
+            replicaAcknowledgement: environment["REPLICA_ACKS"].flatMap { Int($0) }.map {
+                ReplicaAcknowledgement(
+                    replicas: $0,
+                    timeout: .milliseconds(Int(setting("REPLICA_ACK_TIMEOUT_MS", "1000")) ?? 1000)
+                )
+            }
         ),
         refresh: { current in
             func rotate() async throws -> RefreshedTokens {

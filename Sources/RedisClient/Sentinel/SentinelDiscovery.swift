@@ -1,9 +1,10 @@
 /// Finds the primary through the sentinels, on a connection's own I/O thread (it blocks that thread, never the
 /// cooperative pool), within the connect timeout.
 ///
-/// The sentinels are asked in turn, starting with the one that answered last; each gets an equal share of the time
-/// left, so one that does not answer cannot use it all. The address a sentinel names is then connected to and
-/// checked with `ROLE`: a sentinel that has not yet seen a failover may name the old primary.
+/// The sentinels are asked in turn, starting with the one that answered last; each (with the primary it names) gets
+/// an equal share of the time left, so one that does not answer, or names a primary that does not, cannot use it
+/// all. The address a sentinel names is connected to and checked with `ROLE`: a sentinel that has not yet seen a
+/// failover may name the old primary.
 struct SentinelDiscovery {
     typealias Node = RedisConfiguration.Sentinel.Node
 
@@ -56,7 +57,7 @@ struct SentinelDiscovery {
                 let wire = try RedisWire(
                     configuration: configuration.node(host: host, port: port),
                     tls: tls,
-                    until: deadline,
+                    until: share,
                     requirePrimary: true
                 )
                 preferred = index
