@@ -66,6 +66,10 @@ let package = Package(
             ]
         ),
         .target(
+            name: "RedisTopology",
+            dependencies: ["ChildProcesses", "RedisClient"]
+        ),
+        .target(
             name: "DemoIdentityProvider",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -82,6 +86,7 @@ let package = Package(
                 "RedisRefresherHTTP",
                 "DemoIdentityProvider",
                 "ChildProcesses",
+                "RedisTopology",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -96,7 +101,7 @@ let package = Package(
         .target(
             name: "RedisTestSupport",
             dependencies: [
-                "RedisClient", "RedisRefresher", "ChildProcesses",
+                "RedisClient", "RedisRefresher", "ChildProcesses", "RedisTopology",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -106,6 +111,10 @@ let package = Package(
         .testTarget(
             name: "ChildProcessesTests",
             dependencies: ["ChildProcesses"]
+        ),
+        .testTarget(
+            name: "RedisTopologyTests",
+            dependencies: ["RedisTopology"]
         ),
         .testTarget(
             name: "RedisClientTests",

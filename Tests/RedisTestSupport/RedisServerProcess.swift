@@ -1,6 +1,7 @@
 import ChildProcesses
 import Foundation
 import RedisClient
+import RedisTopology
 import Synchronization
 
 #if canImport(Glibc)
@@ -99,37 +100,15 @@ public final class RedisServerProcess: Sendable {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago, never handed out before in this process.
-///
-/// Chosen below the kernel's ephemeral range (`ip_local_port_range`): a port the kernel picks for `bind` to port 0 is
-/// also where the local ends of outgoing connections come from, and the tests open thousands of those, so such a
-/// port is often taken again before the server binds it.
+/// A port on 127.0.0.1 that was free a moment ago, never handed out before in this process (see
+/// ``LoopbackPort/free()``, which the topologies' nodes share).
 public func freeLoopbackPort() throws -> Int {
-    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
-        .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
-    let ephemeralStart = range?.first ?? 32768
-    let candidates = ephemeralStart > 12000 ? 10000..<ephemeralStart : 61000..<65536
-    for _ in 0..<1000 {
-        let port = Int.random(in: candidates)
-        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
-        if let fd = try? bindLoopbackSocket(port: port) {
-            close(fd)
-            return port
-        }
-    }
-    throw TestSupportError("no free loopback port in \(candidates)")
+    try LoopbackPort.free()
 }
-
-private let handedOutPorts = Mutex<Set<Int>>([])
 
 /// A TCP socket bound (not listening) to a free port on 127.0.0.1; the caller closes it.
 public func bindLoopbackSocket() throws -> (fd: Int32, port: Int) {
     try bindLoopbackSocket(requesting: 0)
-}
-
-/// A TCP socket bound (not listening) to `port` on 127.0.0.1; the caller closes it.
-func bindLoopbackSocket(port: Int) throws -> Int32 {
-    try bindLoopbackSocket(requesting: port).fd
 }
 
 private func bindLoopbackSocket(requesting requested: Int) throws -> (fd: Int32, port: Int) {

@@ -1,0 +1,14 @@
+import RedisClient
+
+extension RedisNodeProcess {
+    /// Sends one command on the node's ``connection()`` and returns its reply; an error reply throws.
+    @discardableResult
+    public func send(_ arguments: RedisArgument...) async throws -> RedisValue {
+        try await connection().send(RedisCommand(arguments))
+    }
+
+    /// What the node answers to `ROLE`.
+    public func role() async throws -> NodeRole {
+        try NodeRole(reply: try await send("ROLE"))
+    }
+}
