@@ -122,7 +122,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "refresher-test-worker",
-            dependencies: ["RedisRefresher", "RedisTestSupport"],
+            dependencies: ["RedisRefresher", "RedisTestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestWorker"
         ),
         .testTarget(

@@ -31,7 +31,7 @@ struct SentinelTests {
             do {
                 try await RedisConnection(url: wrong).send("PING")
                 Issue.record("a wrong primary name connected")
-            } catch {
+            } catch let error as RedisError {
                 #expect(error.code == .invalidConfiguration)
                 #expect(error.message.contains("knows no primary named 'nope'"), "\(error.message)")
             }
@@ -42,7 +42,7 @@ struct SentinelTests {
             do {
                 try await RedisConnection(configuration: configuration).send("PING")
                 Issue.record("connected without sentinels")
-            } catch {
+            } catch let error as RedisError {
                 #expect(error.code == .connectionFailed)
                 for sentinel in topology.sentinels {
                     #expect(error.message.contains("127.0.0.1:\(sentinel.port)"), "\(error.message)")
@@ -63,6 +63,7 @@ struct SentinelTests {
             }
             let script = RedisScript("return redis.call('INCR', KEYS[1])")
             #expect(try await connection.run(script, keys: ["sentinel-script"]).int == 1)
+            #expect(try await connection.send("WAIT", "1", "5000").int == 1)
             let oldPort = try await Self.port(of: connection)
             try await subscriber.subscribe(to: ["sentinel-events"]) { subscription in
                 let failover = try await topology.failover()
@@ -121,7 +122,7 @@ struct SentinelTests {
             do {
                 try await RedisConnection(url: topology.sentinelURL).send("PING")
                 Issue.record("connected without the sentinels' password")
-            } catch {
+            } catch let error as RedisError {
                 #expect(error.message.contains("NOAUTH") || error.message.contains("auth"), "\(error.message)")
                 #expect(!error.message.contains("Pa55"))
             }

@@ -76,3 +76,27 @@ struct SentinelURLTests {
         }
     }
 }
+
+@Suite("Sentinel announcements")
+struct SentinelAnnouncementTests {
+    @Test("+switch-master and +promoted-slave name the new primary of the watched name only")
+    func parses() {
+        let switched = Array("mymaster 127.0.0.1 6379 10.0.0.2 6380".utf8)
+        #expect(
+            SentinelAnnouncement.newPrimary(announcedOn: "+switch-master", in: switched, named: "mymaster")
+                == .init(host: "10.0.0.2", port: 6380)
+        )
+        #expect(SentinelAnnouncement.newPrimary(announcedOn: "+switch-master", in: switched, named: "other") == nil)
+        let promoted = Array("slave 10.0.0.2:6380 10.0.0.2 6380 @ mymaster 127.0.0.1 6379".utf8)
+        #expect(
+            SentinelAnnouncement.newPrimary(announcedOn: "+promoted-slave", in: promoted, named: "mymaster")
+                == .init(host: "10.0.0.2", port: 6380)
+        )
+        #expect(SentinelAnnouncement.newPrimary(announcedOn: "+promoted-slave", in: promoted, named: "my") == nil)
+        #expect(SentinelAnnouncement.newPrimary(announcedOn: "+sdown", in: promoted, named: "mymaster") == nil)
+        #expect(
+            SentinelAnnouncement.newPrimary(announcedOn: "+switch-master", in: Array("garbage".utf8), named: "garbage")
+                == nil
+        )
+    }
+}

@@ -8,7 +8,9 @@ import Testing
 /// Replica acknowledgement (`WAIT`) of the holder's lock and commit, on a real primary with and without replicas.
 @Suite("Replica acknowledgement", .serialized)
 struct AcknowledgementTests {
-    @Test("A primary without replicas, acknowledgement on: nothing is presented, callers fail by their deadline saying why")
+    @Test(
+        "A primary without replicas, acknowledgement on: nothing is presented, callers fail by their deadline saying why"
+    )
     func noReplicas() async throws {
         try await SentinelTopology.with(.init(replicas: 0, sentinels: 1)) { topology in
             let scenario = try Scenario(url: topology.sentinelURL, name: "no-replica", idpURL: TestRedis.url)
@@ -22,7 +24,7 @@ struct AcknowledgementTests {
                 do {
                     _ = try await refresher.refreshAccessTokenOrReLogin(after: initial, timeout: .seconds(3))
                     Issue.record("refreshed without a replica")
-                } catch {
+                } catch let error as RefresherError {
                     #expect(error.code == .timeout)
                     #expect(error.message.contains("0 of 1 replicas acknowledged the lock"), "\(error.message)")
                 }

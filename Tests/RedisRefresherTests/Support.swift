@@ -15,7 +15,7 @@ final class WorkerProcess: Sendable {
 
     init(environment: [String: String]) async throws {
         child = try await ChildProcess.start(
-            .init(executable: Self.executable.path, environment: environment, standardError: .discard)
+            .init(executable: Self.executable.path, environment: environment, standardError: .collect)
         )
     }
 
@@ -27,6 +27,8 @@ final class WorkerProcess: Sendable {
     }
 
     var lines: [String] { child.lines() }
+    /// What it wrote to stderr: its log when started with `LOG_LEVEL`.
+    var errorLines: [String] { child.lines(of: .standardError) }
     var pid: Int32 { child.processIdentifier }
 
     /// The "ready <owner>" line's owner.

@@ -18,12 +18,14 @@
 // (BLPOP, up to 60 s), so the test releases a whole fleet at once after every worker has read the session.
 // IDP_REDIS_URL is where the fake identity provider keeps its state (default REDIS_URL; failover tests keep it apart).
 // REPLICA_ACKS and REPLICA_ACK_TIMEOUT_MS set the replica acknowledgement (default automatic).
+// LOG_LEVEL (trace ... critical) sends the refresher's log to stderr at that level (default: no log).
 // IDP_REUSE_GRACE_MS sets the refresher's identityProviderReuseGrace (default 0); SHUTDOWN_GRACE_MS how long the
 // final shutdown waits for a request still in flight (default REFRESH_TIMEOUT_MS).
 // Prints "ready <owner>" once connected, then one JSON line per task:
 //   {"ok":true,"generation":N,"t_resume":<unix µs>,"holder":true|false} or {"ok":false,"err":"<code>"}.
 // On SIGTERM it shuts the refresher down (releasing a held lock) and exits 143.
 import Foundation
+import Logging
 import RedisRefresher
 import RedisTestSupport
 import Synchronization
@@ -69,6 +71,8 @@ func microsecondsNow() -> Int64 {
 do {
     let idpConnection = try RedisConnection(url: setting("IDP_REDIS_URL", redisURL))
     let idp = FakeIdentityProvider(connection: idpConnection, namespace: namespace)
+    var logger = Logger(label: "worker") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
     let refresher = try await RedisRefresher(
         configuration: .init(
             redisURL: redisURL,
@@ -85,6 +89,7 @@ do {
                 )
             }
         ),
+        logger: logger,
         refresh: { current in
             func rotate() async throws -> RefreshedTokens {
                 switch try await idp.refresh(current.refreshToken) {

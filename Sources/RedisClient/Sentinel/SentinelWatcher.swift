@@ -1,7 +1,12 @@
 import Synchronization
 
-/// Listens to the sentinels' `+switch-master` announcements for one Sentinel setup and tells every connection to its
-/// primary when the primary moved, so they reconnect at once instead of waiting for a timeout or a `READONLY` reply.
+/// Listens to the sentinels' announcements of a new primary for one Sentinel setup (`+promoted-slave` when a replica
+/// is promoted, `+switch-master` when the failover is done) and tells every connection to the primary, so they
+/// reconnect at once instead of waiting for a timeout or a `READONLY` reply.
+///
+/// `+promoted-slave` matters: between the promotion and `+switch-master` the sentinels already name the new primary,
+/// while the old one, if it was only paused, may come back and still accept writes (and replicas that have not yet
+/// been moved acknowledge them) until it is demoted and they are lost.
 ///
 /// One watcher (one subscriber connection to a sentinel) serves every connection of the process with the same
 /// settings: ``shared(for:)`` hands it out, and it closes when its last connection goes away.
@@ -67,10 +72,14 @@ final class SentinelWatcher: Sendable {
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 do {
-                    try await subscriber.subscribe(to: ["+switch-master"]) { subscription in
+                    try await subscriber.subscribe(to: ["+switch-master", "+promoted-slave"]) { subscription in
                         for await event in subscription {
-                            guard case .message(_, let payload) = event,
-                                let node = Self.newPrimary(in: payload, named: name)
+                            guard case .message(let channel, let payload) = event,
+                                let node = SentinelAnnouncement.newPrimary(
+                                    announcedOn: channel,
+                                    in: payload,
+                                    named: name
+                                )
                             else { continue }
                             self?.primaryMoved(to: node)
                         }
@@ -93,13 +102,5 @@ final class SentinelWatcher: Sendable {
     private func primaryMoved(to node: Node) {
         let targets = loops.withLock { $0.values.compactMap(\.loop) }
         for loop in targets { loop.primaryMoved(to: node) }
-    }
-
-    /// The new primary in a `+switch-master` payload (`<name> <old-ip> <old-port> <new-ip> <new-port>`) when it
-    /// is about `name`.
-    static func newPrimary(in payload: [UInt8], named name: String) -> Node? {
-        let fields = String(decoding: payload, as: UTF8.self).split(separator: " ")
-        guard fields.count == 5, fields[0] == name, let port = Int(fields[4]) else { return nil }
-        return Node(host: String(fields[3]), port: port)
     }
 }
