@@ -3,7 +3,8 @@ import RedisTopology
 import Testing
 
 /// Real topologies on loopback: each test starts its own primary, replica and sentinels on ports of its own, so the
-/// tests run side by side; the slowest waits for the sentinels to demote an old primary (about 10 s, fixed by Redis).
+/// tests run side by side; the slowest waits for the sentinels to demote an old primary (about 3 s with the fast
+/// periods).
 @Suite("Sentinel topologies", .timeLimit(.minutes(2)))
 struct SentinelTopologyTests {
     @Test func startsReadyForAFailover() async throws {
@@ -27,6 +28,7 @@ struct SentinelTopologyTests {
                 #expect(pairs["num-other-sentinels"] == "2")
                 #expect(pairs["flags"] == "master")
             }
+            for sentinel in topology.sentinels { #expect(try await debugPeriods(of: sentinel)["PING-PERIOD"] == "250") }
             let ports = topology.sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
             #expect(topology.sentinelURL == "redis-sentinel://\(ports)/0#mymaster")
             #expect(topology.sentinelAddresses == topology.sentinels.map { NodeAddress(port: $0.port) })
@@ -48,7 +50,7 @@ struct SentinelTopologyTests {
             #expect(try await promoted.send("GET", "topology:key") == .bulk(Array("value".utf8)))
             #expect(try await topology.primaryPort() == promoted.port)
 
-            // The sentinels demote the old primary (about 10 s later), which makes the topology ready again.
+            // The sentinels demote the old primary (a few seconds later), which makes the topology ready again.
             #expect(try await topology.waitUntilReady() == promoted.port)
             #expect(try await old.role() == .replica(of: promoted.address, linkUp: true))
             let second = try await topology.failover()
@@ -115,9 +117,11 @@ struct SentinelTopologyTests {
 
             let ports = topology.sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
             #expect(topology.sentinelURL == "redis-sentinel://:p%40ss%20%22word%22%2F%C3%BC@\(ports)/0#mymaster")
+            let withSentinelPassword = topology.sentinelURL(sentinelPasswordParameter: "sentinel_password")
             #expect(
-                topology.sentinelURL(sentinelPasswordParameter: "sentinel_password")
-                    == "redis-sentinel://:p%40ss%20%22word%22%2F%C3%BC@\(ports)/0?sentinel_password=s3ntinel%3A%23%3F#mymaster"
+                withSentinelPassword
+                    == "redis-sentinel://:p%40ss%20%22word%22%2F%C3%BC@\(ports)/0?sentinel_password=s3ntinel%3A%23%3F"
+                    + "#mymaster"
             )
             // Sentinels reach the nodes (auth-pass) and each other (sentinel-pass): a failover goes through.
             let failover = try await topology.failover()
@@ -139,7 +143,55 @@ struct SentinelTopologyTests {
             #expect(try await topology.primaryPort() == primary)
 
             try await topology.startSentinel(0)
+            // A restarted sentinel starts with Redis's periods; the topology sets its own again.
+            #expect(try await debugPeriods(of: topology.sentinels[0])["INFO-PERIOD"] == "1000")
             #expect(try await topology.waitUntilReady() == primary)
         }
+    }
+
+    @Test func twoReplicasFollowTheNewPrimary() async throws {
+        try await SentinelTopology.with(.init(replicas: 2)) { topology in
+            #expect(topology.nodes.count == 3)
+            let failover = try await topology.failover()
+            #expect(topology.nodes.dropFirst().map(\.port).contains(failover.newPrimaryPort))
+            // The other replica is moved to the new primary during the failover, the old primary a few seconds later.
+            #expect(try await topology.waitUntilReady() == failover.newPrimaryPort)
+            for node in topology.nodes where node.port != failover.newPrimaryPort {
+                #expect(try await node.role() == .replica(of: NodeAddress(port: failover.newPrimaryPort), linkUp: true))
+            }
+        }
+    }
+
+    @Test func withoutReplicasAFailoverHasNoCandidate() async throws {
+        try await SentinelTopology.with(.init(replicas: 0, sentinels: 1)) { (topology: SentinelTopology) async throws in
+            #expect(topology.quorum == 1)
+            #expect(try await topology.primaryPort() == topology.nodes[0].port)
+            do {
+                try await topology.failover(timeout: .seconds(2))
+                Issue.record("a failover without replicas succeeded")
+            } catch {
+                #expect("\(error)".contains("NOGOODSLAVE"))
+            }
+            #expect(try await topology.primaryPort() == topology.nodes[0].port)
+        }
+    }
+
+    @Test func redisOwnPeriodsAreLeftAsTheyAre() async throws {
+        let options = SentinelTopology.Options(downAfter: .seconds(2), periods: .redisDefaults)
+        try await SentinelTopology.with(options) { topology in
+            let periods = try await debugPeriods(of: topology.sentinels[0])
+            #expect(periods["PING-PERIOD"] == "1000")
+            #expect(periods["INFO-PERIOD"] == "10000")
+            let failover = try await topology.failover()
+            #expect(failover.newPrimaryPort == topology.nodes[1].port)
+        }
+    }
+
+    /// What `SENTINEL DEBUG` reports: the sentinel's periods and other internal timings, in milliseconds.
+    private func debugPeriods(of sentinel: RedisNodeProcess) async throws -> [String: String] {
+        let items = try #require(try await sentinel.send("SENTINEL", "DEBUG").array).compactMap { $0.string }
+        return Dictionary(
+            uniqueKeysWithValues: stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) }
+        )
     }
 }

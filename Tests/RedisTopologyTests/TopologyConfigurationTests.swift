@@ -45,6 +45,16 @@ struct TopologyConfigurationTests {
         #expect(!String(reflecting: options).contains("spw"))
     }
 
+    @Test func periodsBecomeSentinelDebugArguments() {
+        #expect(SentinelPeriods.redisDefaults.debugArguments == nil)
+        #expect(
+            SentinelPeriods.fast.debugArguments == [
+                "PING-PERIOD", "250", "INFO-PERIOD", "1000", "PUBLISH-PERIOD", "500",
+            ]
+        )
+        #expect(SentinelPeriods.milliseconds(.microseconds(1)) == 1)
+    }
+
     @Test func rolesAreParsed() throws {
         let primary: RedisValue = .array([
             .bulk(Array("master".utf8)), .integer(42),

@@ -25,6 +25,9 @@ extension RedisNodeProcess {
                 // Nodes may share a directory: each its own snapshot file (written by a full resynchronisation).
                 "dbfilename dump-\(port).rdb",
                 "repl-diskless-sync-delay 0",
+                // `LATENCY LATEST` then names what stalled a node (an fsync, a slow command) long enough for the
+                // sentinels to see it down.
+                "latency-monitor-threshold 100",
             ]
             if let password { lines += ["requirepass \(quoted(password))", "masterauth \(quoted(password))"] }
         case .sentinel:

@@ -36,6 +36,20 @@ struct SentinelFields: Sendable, CustomStringConvertible {
     /// the epoch until then) within the 30 s a sentinel trusts it for when the primary is up.
     var hasInfo: Bool { fields["info-refresh"].flatMap { Int($0) }.map { $0 < 30_000 } ?? false }
 
-    /// The port and flags (the fields never hold a password).
-    var description: String { "\(fields["ip"] ?? "?"):\(fields["port"] ?? "?") [\(fields["flags"] ?? "")]" }
+    /// Whether the sentinel sees a healthy replica of the primary on `primaryPort`: flags `slave`, not down or
+    /// disconnected, and its last `INFO` said it is a replica of that primary with its link up.
+    func isHealthyReplica(of primaryPort: Int) -> Bool {
+        isHealthy && flags.contains("slave") && hasInfo && fields["role-reported"] == "slave"
+            && fields["master-link-status"] == "ok" && fields["master-port"] == String(primaryPort)
+    }
+
+    /// The address, flags and, for a replica, what its last `INFO` said (the fields never hold a password).
+    var description: String {
+        var text = "\(fields["ip"] ?? "?"):\(fields["port"] ?? "?") [\(fields["flags"] ?? "")]"
+        if let role = fields["role-reported"], flags.contains("slave") {
+            text +=
+                " reported \(role) of port \(fields["master-port"] ?? "?"), link \(fields["master-link-status"] ?? "?")"
+        }
+        return text
+    }
 }

@@ -1,3 +1,5 @@
+import RedisClient
+
 extension SentinelTopology {
     /// The configuration lines of one sentinel: the primary to monitor with the topology's timeouts and passwords,
     /// and, as a sentinel records them itself once it has met them, the replicas and the other sentinels, so that it
@@ -13,8 +15,8 @@ extension SentinelTopology {
         var lines = [
             "sentinel myid \(id)",
             "sentinel monitor \(name) 127.0.0.1 \(primaryPort) \(options.sentinels / 2 + 1)",
-            "sentinel down-after-milliseconds \(name) \(milliseconds(options.downAfter))",
-            "sentinel failover-timeout \(name) \(milliseconds(options.failoverTimeout))",
+            "sentinel down-after-milliseconds \(name) \(SentinelPeriods.milliseconds(options.downAfter))",
+            "sentinel failover-timeout \(name) \(SentinelPeriods.milliseconds(options.failoverTimeout))",
             "sentinel parallel-syncs \(name) \(options.parallelSyncs)",
         ]
         if let password = options.password {
@@ -28,14 +30,16 @@ extension SentinelTopology {
         return lines
     }
 
+    /// Starts the sentinel and sets its periods (see ``SentinelPeriods``).
+    func startSentinel(_ sentinel: RedisNodeProcess, timeout: Duration) async throws {
+        try await sentinel.start(timeout: timeout)
+        guard let arguments = options.periods.debugArguments else { return }
+        try await sentinel.send(RedisCommand((["SENTINEL", "DEBUG"] + arguments).map { RedisArgument($0) }))
+    }
+
     /// A sentinel's run ID: 40 hexadecimal digits.
     static func randomSentinelID() -> String {
         String((0..<40).map { _ in "0123456789abcdef".randomElement()! })
     }
 
-    /// Whole milliseconds, at least 1.
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-    }
 }

@@ -15,8 +15,9 @@ extension SentinelTopology {
 
     /// Fails the primary over with `SENTINEL FAILOVER`, sent to the first running sentinel that accepts it, once the
     /// topology is ready for it (see ``waitUntilReady(timeout:)``: after an earlier failover, the old primary must
-    /// have been demoted first, which the sentinels do about 10 s later); returns once another node answers `ROLE` as
-    /// master and a majority of the sentinels report it. `timeout` bounds the whole.
+    /// have been demoted first, which the sentinels do a few of their periods later, see ``SentinelPeriods``);
+    /// returns once another node answers `ROLE` as master and a majority of the sentinels report it. `timeout`
+    /// bounds the whole.
     @discardableResult
     public func failover(timeout: Duration = .seconds(60)) async throws -> Failover {
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -62,7 +63,8 @@ extension SentinelTopology {
 
     /// Lets the node stopped by ``pausePrimary()`` run again (`SIGCONT`) and waits until the topology is ready again
     /// (see ``waitUntilReady(timeout:)``): after a failover, until the sentinels have demoted it to a replica of the
-    /// new primary (about 10 s after it resumed); without one, until it is the primary again. The primary's port.
+    /// new primary (3 s after it resumed with ``SentinelPeriods/fast``, 20 s with Redis's own periods); without one,
+    /// until it is the primary again. The primary's port.
     @discardableResult
     public func resumeOldPrimary(timeout: Duration = .seconds(60)) async throws -> Int {
         guard let node = takePausedNode() else { throw TopologyError("no primary was paused") }
@@ -76,14 +78,15 @@ extension SentinelTopology {
     }
 
     /// Starts the sentinel at `index` in ``sentinels`` again, from its configuration file as it last rewrote it, and
-    /// returns once it answers.
+    /// returns once it answers and has its periods set.
     public func startSentinel(_ index: Int, timeout: Duration = .seconds(10)) async throws {
-        try await sentinels[index].start(timeout: timeout)
+        try await startSentinel(sentinels[index], timeout: timeout)
     }
 
     /// Kills the data node on `port` if it runs and starts it again, from its configuration file (as Redis last
     /// rewrote it: a sentinel that reconfigured the node rewrote its `replicaof`); returns once it answers. A node
-    /// that comes back as a primary while the sentinels know another one is demoted by them about 10 s later.
+    /// that comes back as a primary while the sentinels know another one is demoted by them a few hello periods later
+    /// (see ``SentinelPeriods``).
     public func restartNode(port: Int, timeout: Duration = .seconds(10)) async throws {
         guard let node = node(port: port) else { throw TopologyError("no data node on port \(port)") }
         try await node.restart(timeout: timeout)

@@ -3,15 +3,16 @@ import RedisClient
 extension SentinelTopology {
     /// Waits until the topology is ready for a failover and returns the primary's port:
     /// - of the data nodes that run (and are not paused), exactly one reports `ROLE` master, and every other one is
-    ///   its replica with the replication link up (a sentinel would promote a node that still says it is a primary
-    ///   as readily as a replica, and a failover to it goes wrong);
+    ///   its replica with the replication link up;
     /// - every running sentinel reports that node as the primary with flags `master` only (not down, no failover in
-    ///   progress), knows each of those replicas as a healthy replica (`slave`, not down or disconnected, its `INFO`
-    ///   read at least once: a sentinel promotes only replicas whose `INFO` it has), and sees each other running
-    ///   sentinel connected and not down.
+    ///   progress); sees each of those replicas as a healthy replica (flags `slave`, not down or disconnected) whose
+    ///   last `INFO` said it is a replica of that primary with its link up; and sees each other running sentinel
+    ///   connected and not down.
     ///
-    /// A sentinel reads a replica's `INFO` every 10 s, so its view of a replica's role and link may lag the node's
-    /// own `ROLE` by that much; the node's `ROLE` is what a failover depends on, so that is what is checked.
+    /// The sentinels' view matters as much as the nodes': a sentinel promotes a replica whatever role it last
+    /// reported, and one that still remembers a just-demoted node as a primary demotes it again, right after another
+    /// sentinel promoted it, which aborts that failover. A sentinel reads a replica's `INFO` once per
+    /// ``SentinelPeriods/info`` period, so this can take that much longer than the nodes' own `ROLE`.
     /// Nodes killed and not restarted are left out, as are sentinels stopped with ``stopSentinel(_:)``.
     @discardableResult
     public func waitUntilReady(timeout: Duration = .seconds(30)) async throws -> Int {
@@ -107,22 +108,18 @@ extension SentinelTopology {
             }
             let known = try SentinelFields.entries(try await sentinel.send("SENTINEL", "REPLICAS", name))
             for replica in replicas {
-                guard let entry = known.first(where: { $0.port == replica.port }), entry.isHealthy,
-                    entry.flags.contains("slave"), entry.hasInfo
-                else {
-                    let entry = known.first { $0.port == replica.port }
-                    return .unmet(
-                        "sentinel \(sentinel.port) reports replica \(replica.port) as \(entry?.description ?? "unknown")"
-                    )
+                let entry = known.first { $0.port == replica.port }
+                guard let entry, entry.isHealthyReplica(of: primary.port) else {
+                    let seen = entry?.description ?? "unknown"
+                    return .unmet("sentinel \(sentinel.port) reports replica \(replica.port) as \(seen)")
                 }
             }
             let peers = try SentinelFields.entries(try await sentinel.send("SENTINEL", "SENTINELS", name))
             for peer in runningSentinels where peer.port != sentinel.port {
-                guard let entry = peers.first(where: { $0.port == peer.port }), entry.isHealthy else {
-                    let entry = peers.first { $0.port == peer.port }
-                    return .unmet(
-                        "sentinel \(sentinel.port) reports sentinel \(peer.port) as \(entry?.description ?? "unknown")"
-                    )
+                let entry = peers.first { $0.port == peer.port }
+                guard let entry, entry.isHealthy else {
+                    let seen = entry?.description ?? "unknown"
+                    return .unmet("sentinel \(sentinel.port) reports sentinel \(peer.port) as \(seen)")
                 }
             }
         }

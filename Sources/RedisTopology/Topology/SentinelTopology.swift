@@ -15,13 +15,13 @@ import Synchronization
 /// Every wait polls a condition (every 50 ms) with a bound, and says what it saw last when the bound passes.
 /// Sentinels start knowing the replicas and each other (`known-replica`, `known-sentinel` in their configuration,
 /// as a sentinel's own rewritten file would say after a restart), so that a topology is ready for a failover as soon
-/// as its replicas have synchronised (0.1-1.3 s) instead of after the 2 s hello period.
+/// as its replicas have synchronised (under half a second) instead of after the first hello messages.
 ///
-/// A timing that Redis fixes and no setting changes: a sentinel demotes a node that reports itself primary while
-/// the sentinels know another one (an old primary resumed or restarted, or the old primary after a `SENTINEL
-/// FAILOVER`) only once it has reported so for 8 s, and it reads such a node's `INFO` every 10 s: the node is a
-/// replica again about 10 s later. Until then it accepts writes that the sentinels' primary never sees.
-/// ``waitUntilReady(timeout:)`` and ``failover(timeout:)`` wait for the demotion.
+/// A node that reports itself primary while the sentinels know another one (an old primary resumed or restarted,
+/// or the old primary after a `SENTINEL FAILOVER`) is demoted by the sentinels only after a few of their periods
+/// (see ``SentinelPeriods``: about 2 s with ``SentinelPeriods/fast``, the default, 10 s with Redis's own). Until
+/// then it accepts writes that the sentinels' primary never sees. ``waitUntilReady(timeout:)`` and
+/// ``failover(timeout:)`` wait for the demotion.
 ///
 /// Everything is killed by ``shutdown()``, and also when the topology goes away, so that a failed test leaves no
 /// process behind.
@@ -45,8 +45,10 @@ public final class SentinelTopology: Sendable {
         public var password: String?
         /// `requirepass` of the sentinels, and the password they use with each other (`sentinel-pass`).
         public var sentinelPassword: String?
+        /// The sentinels' ping, info and hello periods.
+        public var periods: SentinelPeriods
 
-        /// Fast defaults for tests: down after 1 s, failover timeout 3 s.
+        /// Fast defaults for tests: down after 1 s, failover timeout 3 s, ``SentinelPeriods/fast``.
         public init(
             primaryName: String = "mymaster",
             replicas: Int = 1,
@@ -55,7 +57,8 @@ public final class SentinelTopology: Sendable {
             failoverTimeout: Duration = .seconds(3),
             parallelSyncs: Int = 1,
             password: String? = nil,
-            sentinelPassword: String? = nil
+            sentinelPassword: String? = nil,
+            periods: SentinelPeriods = .fast
         ) {
             self.primaryName = primaryName
             self.replicas = replicas
@@ -65,12 +68,13 @@ public final class SentinelTopology: Sendable {
             self.parallelSyncs = parallelSyncs
             self.password = password
             self.sentinelPassword = sentinelPassword
+            self.periods = periods
         }
 
         /// The shape and timeouts; whether passwords are set, never what they are.
         public var description: String {
             "\(primaryName): 1 primary, \(replicas) replicas, \(sentinels) sentinels, down after \(downAfter), "
-                + "failover timeout \(failoverTimeout)" + (password == nil ? "" : ", password ***")
+                + "failover timeout \(failoverTimeout), periods \(periods)" + (password == nil ? "" : ", password ***")
                 + (sentinelPassword == nil ? "" : ", sentinel password ***")
         }
 
@@ -170,8 +174,16 @@ public final class SentinelTopology: Sendable {
         }
         let deadline = ContinuousClock.now.advanced(by: timeout)
         do {
-            try await startAll(topology.nodes, timeout: timeout)
-            try await startAll(topology.sentinels, timeout: timeout)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for node in topology.nodes { group.addTask { try await node.start(timeout: timeout) } }
+                try await group.waitForAll()
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for sentinel in topology.sentinels {
+                    group.addTask { try await topology.startSentinel(sentinel, timeout: timeout) }
+                }
+                try await group.waitForAll()
+            }
             try await topology.waitUntilReady(timeout: deadline - .now)
         } catch {
             await topology.shutdown()
@@ -189,6 +201,7 @@ public final class SentinelTopology: Sendable {
         failoverTimeout: Duration = .seconds(3),
         password: String? = nil,
         sentinelPassword: String? = nil,
+        periods: SentinelPeriods = .fast,
         timeout: Duration = .seconds(30)
     ) async throws -> SentinelTopology {
         try await start(
@@ -199,18 +212,11 @@ public final class SentinelTopology: Sendable {
                 downAfter: downAfter,
                 failoverTimeout: failoverTimeout,
                 password: password,
-                sentinelPassword: sentinelPassword
+                sentinelPassword: sentinelPassword,
+                periods: periods
             ),
             timeout: timeout
         )
-    }
-
-    /// Starts processes side by side.
-    private static func startAll(_ processes: [RedisNodeProcess], timeout: Duration) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for process in processes { group.addTask { try await process.start(timeout: timeout) } }
-            try await group.waitForAll()
-        }
     }
 
     /// Kills every process, waits until they are reaped, and deletes the configuration files.
