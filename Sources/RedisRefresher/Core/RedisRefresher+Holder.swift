@@ -368,7 +368,21 @@ extension RedisRefresher {
                     )
                     if moved {
                         markStale()
-                        do { return .success(try await storedCredentials()) } catch { return .failure(error) }
+                        let stored: Credentials
+                        do { stored = try await storedCredentials() } catch { return .failure(error) }
+                        // This holder's own commit, whose reply was lost: its acknowledgement was never seen.
+                        if store.acknowledgement != nil, stored.refreshedBy == acquisition,
+                            stored.generation == current.generation + 1, stored.lineage == current.lineage
+                        {
+                            keepUntilAcknowledged(
+                                tokens,
+                                stored: stored,
+                                after: current,
+                                acquisition: acquisition,
+                                duration: duration
+                            )
+                        }
+                        return .success(stored)
                     }
                     // Another holder on the same generation (a takeover inside the reuse grace): keep the tokens until
                     // it stores its own or gives the lock back.
@@ -484,6 +498,14 @@ extension RedisRefresher {
                         }
                     }
                 } catch {
+                    // Shut down (connections closed) before the replicas answered: nothing more can be done here.
+                    if error.code == .shutdown {
+                        logger.warning(
+                            "shut down before replicas acknowledged the new session; a failover now may lose it",
+                            metadata: ["generation": "\(stored.generation)"]
+                        )
+                        return
+                    }
                     lastProblem = error.message
                 }
             }
