@@ -53,6 +53,33 @@ struct ScriptTests {
         #expect(direct == reply)
     }
 
+    @Test("A script followed by other commands: one round trip, sent again with EVAL when the server lost the script")
+    func runFollowedBy() async throws {
+        // A server of its own: SCRIPT FLUSH must not disturb other tests.
+        try await withRedisServer { server in
+            let redis = try RedisConnection(url: server.url)
+            defer { redis.close() }
+            let key = "\(TestRedis.uniquePrefix("script")):followed"
+            let script = RedisScript("return redis.call('INCR', KEYS[1])")
+            try await redis.send("SCRIPT", "FLUSH")
+            let (first, rest) = try await redis.run(
+                script,
+                keys: [RedisArgument(key)],
+                followedBy: [RedisCommand("GET", RedisArgument(key)), RedisCommand("WAIT", "0", "1")]
+            )
+            #expect(first == .integer(1))
+            #expect(try rest[0].get() == .bulk(Array("1".utf8)))
+            #expect(try rest[1].get() == .integer(0))
+            #expect(try await redis.send("SCRIPT", "EXISTS", RedisArgument(script.sha1)) == .array([.integer(1)]))
+            let (second, _) = try await redis.run(
+                script,
+                keys: [RedisArgument(key)],
+                followedBy: [RedisCommand("PING")]
+            )
+            #expect(second == .integer(2))
+        }
+    }
+
     @Test(arguments: TestWire.allCases)
     func scriptErrorsAreServerErrors(over wire: TestWire) async throws {
         let redis = try sharedConnection(over: wire)

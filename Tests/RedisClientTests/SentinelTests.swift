@@ -123,6 +123,8 @@ struct SentinelTests {
                 try await RedisConnection(url: topology.sentinelURL).send("PING")
                 Issue.record("connected without the sentinels' password")
             } catch let error as RedisError {
+                // Refused credentials are a configuration error, not an outage to retry.
+                #expect(error.code == .authenticationFailed)
                 #expect(error.message.contains("NOAUTH") || error.message.contains("auth"), "\(error.message)")
                 #expect(!error.message.contains("Pa55"))
             }

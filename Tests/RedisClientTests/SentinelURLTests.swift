@@ -57,6 +57,8 @@ struct SentinelURLTests {
             ("redis-sentinel://h:26379", "names its primary after '#'"),
             ("redis-sentinel://h:26379#", "primary's name"),
             ("redis-sentinel://h:26379#my%20primary", "primary's name"),
+            ("redis-sentinel://h:26379#m?sentinel_password=secret", "primary's name"),
+            ("redis-sentinel://h:26379#a/b", "primary's name"),
             ("redis-sentinel://#m", "no host"),
             ("redis-sentinel://h1,,h2#m", "no host"),
             ("redis-sentinel://h:0#m", "port"),

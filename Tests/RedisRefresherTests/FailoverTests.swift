@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// Fleet storms through a Sentinel failover at the worst moments, with real processes: a primary with two replicas and
-/// a sentinel on loopback, worker processes connected through `redis-sentinel://`, replica acknowledgement on (the
+/// three sentinels on loopback, worker processes connected through `redis-sentinel://`, replica acknowledgement on (the
 /// default with Sentinel). The fake identity provider keeps its books on the test Redis, outside the failover.
 @Suite("Sentinel failover under a fleet storm", .serialized)
 struct FailoverTests {
@@ -54,7 +54,7 @@ struct FailoverTests {
     /// the new generation by its deadline, the provider saw one refresh and no reuse, and the new primary holds the
     /// provider's latest tokens.
     static func storm(_ moment: Moment, _ kind: Kind) async throws {
-        try await SentinelTopology.with(.init(replicas: 2, sentinels: 1)) { topology in
+        try await SentinelTopology.with(.init(replicas: 2, sentinels: 3)) { topology in
             let scenario = try Scenario(url: topology.sentinelURL, name: "failover", idpURL: TestRedis.url)
             try await withRefresher(scenario.refresher()) { seeder in
                 let initial = try await scenario.seed(using: seeder)

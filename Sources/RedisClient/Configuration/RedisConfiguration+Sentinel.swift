@@ -51,15 +51,19 @@ extension RedisConfiguration {
                     throw RedisError(.invalidConfiguration, "sentinel port \(node.port) is outside 1...65535")
                 }
             }
+            // No URL delimiters either: a name is shown in descriptions and errors, and must never carry a query
+            // (`#name?sentinel_password=…`) into them.
             guard !primaryName.isEmpty, primaryName.utf8.count <= 200,
-                !primaryName.utf8.contains(where: { $0 <= 32 || $0 >= 127 })
+                !primaryName.utf8.contains(where: { $0 <= 32 || $0 >= 127 || Self.reservedInName.contains($0) })
             else {
                 throw RedisError(
                     .invalidConfiguration,
-                    "the primary's name must be 1-200 bytes of printable ASCII without spaces"
+                    "the primary's name must be 1-200 bytes of printable ASCII without spaces or any of ?&=#@/%"
                 )
             }
         }
+
+        private static let reservedInName = Set("?&=#@/%".utf8)
 
         /// The configuration for talking to one sentinel: its address, the sentinels' credentials, the timeouts and
         /// TLS of `base`; no database or client name (a sentinel has neither).

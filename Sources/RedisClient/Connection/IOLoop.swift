@@ -55,8 +55,11 @@ final class IOLoop: @unchecked Sendable {
     private var discovery: SentinelDiscovery?
     /// The primary this loop is connected to, when it was found through Sentinel.
     private var node: RedisConfiguration.Sentinel.Node?
-    /// Where `+switch-master` said the primary moved, not yet acted on.
+    /// Where the sentinels said the primary moved, not yet acted on.
     private let movedTo = Mutex<RedisConfiguration.Sentinel.Node?>(nil)
+    /// Where the sentinels last said the primary moved: tried first at the next connect, before asking a sentinel that
+    /// may not know yet (and name the old primary, which may still say it is one).
+    private var primaryHint: RedisConfiguration.Sentinel.Node?
 
     init(configuration: RedisConfiguration, name: String, target: Target = .server) throws(RedisError) {
         let fd = chiredis_eventfd()
@@ -69,7 +72,7 @@ final class IOLoop: @unchecked Sendable {
     }
 
     /// Whether this loop follows a primary through Sentinel.
-    var followsSentinelPrimary: Bool { discovery != nil && target == .server }
+    var followsSentinelPrimary: Bool { configuration.sentinel != nil && target == .server }
 
     deinit { close(wakeFD) }
 
@@ -119,7 +122,8 @@ final class IOLoop: @unchecked Sendable {
         defer { self.discovery = discovery }
         switch target {
         case .server:
-            (wire, node) = try discovery.connectToPrimary(tls: tls)
+            (wire, node) = try discovery.connectToPrimary(tls: tls, hint: primaryHint)
+            primaryHint = nil
         case .sentinels:
             wire = try discovery.connectToSentinel(tls: tls)
         }
@@ -209,9 +213,8 @@ final class IOLoop: @unchecked Sendable {
             if let moved = movedTo.withLock({ moved in
                 defer { moved = nil }
                 return moved
-            }), wire != nil,
-                node != moved
-            {
+            }), node != moved {
+                primaryHint = moved
                 disconnect(RedisError(.connectionClosed, "Sentinel moved the primary to \(moved.description)"))
             }
             // Let the driver take new work on every turn: cheap, and a wake-up is never lost to a race.

@@ -235,7 +235,10 @@ final class RedisWire {
                 )
             )
         }
-        if requirePrimary { steps.append(Step(command: RedisCommand("ROLE"), failure: (.connectionFailed, "ROLE"))) }
+        // A refused ROLE (an ACL without it) is a configuration problem, like a refused AUTH.
+        if requirePrimary {
+            steps.append(Step(command: RedisCommand("ROLE"), failure: (.authenticationFailed, "ROLE")))
+        }
         // TLS 1.3 servers reject a missing client certificate after the client considers the handshake done: a
         // round trip makes that (and any other late TLS failure) surface here, at connect.
         if isTLS && steps.isEmpty { steps.append(Step(command: RedisCommand("PING"), failure: nil)) }

@@ -18,11 +18,29 @@ struct SentinelDiscovery {
         self.sentinel = sentinel
     }
 
-    /// A connection to the primary, verified with `ROLE`, and its address.
-    mutating func connectToPrimary(tls: TLSClientContext?) throws(RedisError) -> (RedisWire, Node) {
+    /// A connection to the primary, verified with `ROLE`, and its address. `hint` (where the sentinels announced the
+    /// primary moved) is tried first.
+    mutating func connectToPrimary(tls: TLSClientContext?, hint: Node? = nil) throws(RedisError) -> (RedisWire, Node) {
         let deadline = ContinuousClock.now.advanced(by: configuration.connectTimeout)
         var problems: [String] = []
+        if let hint {
+            do {
+                let wire = try RedisWire(
+                    configuration: configuration.node(host: hint.host, port: hint.port),
+                    tls: tls,
+                    until: Self.share(of: deadline, among: sentinel.nodes.count + 1),
+                    requirePrimary: true
+                )
+                return (wire, hint)
+            } catch {
+                if error.code == .authenticationFailed || error.code == .tlsFailed { throw error }
+                problems.append("announced primary \(hint.description): \(error.message)")
+            }
+        }
+        // How many sentinels answered, and how many of them do not know the name or refused the credentials.
+        var answered = 0
         var unknownName = 0
+        var refused = 0
         for (turn, index) in order.enumerated() {
             let node = sentinel.nodes[index]
             let share = Self.share(of: deadline, among: sentinel.nodes.count - turn)
@@ -38,13 +56,21 @@ struct SentinelDiscovery {
                     until: share
                 )[0]
             } catch {
+                if error.code == .authenticationFailed {
+                    answered += 1
+                    refused += 1
+                }
                 problems.append("sentinel \(node.description): \(error.message)")
                 continue
             }
+            answered += 1
             guard let parts = reply.array, parts.count == 2, let host = parts[0].string,
                 let port = parts[1].string.flatMap({ Int($0) })
             else {
                 if case .error(let message) = reply {
+                    if message.hasPrefix("NOAUTH") || message.hasPrefix("NOPERM") || message.hasPrefix("WRONGPASS") {
+                        refused += 1
+                    }
                     problems.append("sentinel \(node.description): \(message)")
                 } else {
                     unknownName += 1
@@ -70,8 +96,12 @@ struct SentinelDiscovery {
                 )
             }
         }
-        // Every sentinel answered and none knows the name: a configuration mistake, not an outage.
-        let code: RedisError.Code = unknownName == sentinel.nodes.count ? .invalidConfiguration : .connectionFailed
+        // Every sentinel that answered does not know the name, or refused the credentials: a configuration mistake,
+        // not an outage (retrying does not help).
+        let code: RedisError.Code =
+            answered > 0 && unknownName == answered
+            ? .invalidConfiguration
+            : answered > 0 && refused == answered ? .authenticationFailed : .connectionFailed
         throw RedisError(
             code,
             "no sentinel named a reachable primary '\(sentinel.primaryName)': " + problems.joined(separator: "; ")

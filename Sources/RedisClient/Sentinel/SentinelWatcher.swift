@@ -8,8 +8,10 @@ import Synchronization
 /// while the old one, if it was only paused, may come back and still accept writes (and replicas that have not yet
 /// been moved acknowledge them) until it is demoted and they are lost.
 ///
-/// One watcher (one subscriber connection to a sentinel) serves every connection of the process with the same
-/// settings: ``shared(for:)`` hands it out, and it closes when its last connection goes away.
+/// It listens to every sentinel (one subscriber connection each): `+promoted-slave` comes only from the sentinel
+/// that led the failover, and the others announce `+switch-master` only once they hear of it. One watcher serves
+/// every connection of the process with the same settings (``watch(_:configuration:)``), and it closes when its last
+/// connection goes away.
 final class SentinelWatcher: Sendable {
     typealias Node = RedisConfiguration.Sentinel.Node
 
@@ -20,9 +22,9 @@ final class SentinelWatcher: Sendable {
     private static let watchers = Mutex<[Key: SentinelWatcher]>([:])
 
     private let key: Key
-    private let subscriber: RedisSubscriber
+    private let subscribers: [RedisSubscriber]
     private let loops = Mutex<[ObjectIdentifier: WeakLoop]>([:])
-    private let listener = Mutex<Task<Void, Never>?>(nil)
+    private let listeners = Mutex<[Task<Void, Never>]>([])
 
     private struct WeakLoop {
         weak var loop: IOLoop?
@@ -30,23 +32,35 @@ final class SentinelWatcher: Sendable {
 
     private init(key: Key, configuration: RedisConfiguration) throws(RedisError) {
         self.key = key
-        subscriber = try RedisSubscriber(configuration: configuration, name: "redis-sentinel", connectTo: .sentinels)
+        var subscribers: [RedisSubscriber] = []
+        for node in key.sentinel.nodes {
+            var one = key.sentinel
+            one.nodes = [node]
+            var watching = configuration
+            watching.endpoint = .sentinel(one)
+            subscribers.append(
+                try RedisSubscriber(configuration: watching, name: "redis-sentinel", connectTo: .sentinels)
+            )
+        }
+        self.subscribers = subscribers
     }
 
     /// Registers `loop` (a connection to the primary of `configuration`'s Sentinel setup) for `+switch-master`.
     static func watch(_ loop: IOLoop, configuration: RedisConfiguration) {
         guard let sentinel = configuration.sentinel else { return }
         let key = Key(sentinel: sentinel, tls: configuration.tls)
-        let watcher: SentinelWatcher? = watchers.withLock { watchers in
-            if let existing = watchers[key] { return existing }
-            guard let created = try? SentinelWatcher(key: key, configuration: configuration) else { return nil }
-            watchers[key] = created
-            created.start()
-            return created
-        }
+        // Registered under the registry's lock, so that the last connection of a watcher cannot close it in between.
         // Without a watcher (no thread could be started) connections still follow a failover, later: on READONLY,
         // a lost connection or a command timeout.
-        watcher?.loops.withLock { $0[ObjectIdentifier(loop)] = WeakLoop(loop: loop) }
+        watchers.withLock { watchers in
+            var watcher = watchers[key]
+            if watcher == nil, let created = try? SentinelWatcher(key: key, configuration: configuration) {
+                watchers[key] = created
+                created.start()
+                watcher = created
+            }
+            watcher?.loops.withLock { $0[ObjectIdentifier(loop)] = WeakLoop(loop: loop) }
+        }
     }
 
     /// Unregisters `loop`; the last one closes the watcher.
@@ -67,9 +81,12 @@ final class SentinelWatcher: Sendable {
     }
 
     private func start() {
-        let subscriber = self.subscriber
+        listeners.withLock { tasks in tasks = subscribers.map { listen(to: $0) } }
+    }
+
+    private func listen(to subscriber: RedisSubscriber) -> Task<Void, Never> {
         let name = key.sentinel.primaryName
-        let task = Task { [weak self] in
+        return Task { [weak self] in
             while !Task.isCancelled {
                 do {
                     try await subscriber.subscribe(to: ["+switch-master", "+promoted-slave"]) { subscription in
@@ -86,17 +103,17 @@ final class SentinelWatcher: Sendable {
                     }
                     return  // The subscriber was closed.
                 } catch {
-                    // No sentinel answers now: the subscriber's own reconnect handles later ones; try again soon.
+                    // The sentinel does not answer now: the subscriber's own reconnect handles later losses; try
+                    // again soon.
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
         }
-        listener.withLock { $0 = task }
     }
 
     private func close() {
-        listener.withLock { $0 }?.cancel()
-        subscriber.close()
+        for task in listeners.withLock({ $0 }) { task.cancel() }
+        for subscriber in subscribers { subscriber.close() }
     }
 
     private func primaryMoved(to node: Node) {

@@ -32,6 +32,13 @@ struct FlightWaiter: Sendable {
         self.pubSub = pubSub
     }
 
+    /// This flight gave back the lock it held (replicas did not acknowledge it): the next check that takes it is not
+    /// a takeover.
+    mutating func gaveBackLock() {
+        lastHolder = nil
+        tookOver = false
+    }
+
     /// Whether the next check counts as a takeover (a holder was seen before).
     var takeover: Bool { lastHolder != nil }
     /// Whether the next check is the first (it counts a fleet-wide wait if it finds the lock held).

@@ -6,4 +6,6 @@ enum HolderPhase: Sendable, Equatable {
     case acquired
     /// A refresh request may be in flight, or its answer is being stored: the lock is never released now.
     case presenting
+    /// New tokens are stored but replicas have not acknowledged them yet: kept, no lock involved.
+    case keeping
 }

@@ -156,6 +156,7 @@ extension RedisRefresher {
                 }
                 // Replicas did not acknowledge the lock, and it was given back: back off, then compete again.
                 if case .failure(let error) = result { flight.note(problem: error.message) }
+                waiter.gaveBackLock()
                 withdrawals += 1
                 let backoff = min(Duration.milliseconds(100) * (1 << min(withdrawals, 5)), configuration.pollInterval)
                 try? await Task.sleep(for: backoff * Double.random(in: 0.5...1))

@@ -46,8 +46,15 @@ extension RedisRefresher {
             )
         }
         keeper.cancel()
+        var gaveBack = false
+        if withdrew.isSet {
+            finalWrite.set()
+            await keeper.value
+            _ = setPhase(.acquired, of: acquisition, evenIfShutDown: true)
+            gaveBack = await withdraw(acquisition)
+        }
         endRefreshSpan(span, result: result, acquisition: acquisition)
-        return (result, withdrew.isSet)
+        return (result, gaveBack)
     }
 
     private func presentAndStore(
@@ -104,7 +111,7 @@ extension RedisRefresher {
                                 "replicas did not acknowledge the lock; giving it back",
                                 metadata: ["generation": "\(generation)", "reason": "\(shortfall)"]
                             )
-                            await withdraw(acquisition, generation: generation)
+                            // Given back by the caller once the lock keeper has stopped (it would take it back).
                             withdrew.set()
                             return .failure(RefresherError(.lockLost, "nothing was presented: \(shortfall)"))
                         }
@@ -418,25 +425,27 @@ extension RedisRefresher {
         return "\(replicas) of \(setting.replicas) replicas acknowledged \(what) within \(setting.timeout)"
     }
 
-    /// Gives back a lock under which nothing was presented; retried briefly, since a lock left behind with its attempt
-    /// record makes the fleet wait for an attempt that never happened.
-    private func withdraw(_ acquisition: String, generation: Int64) async {
-        let deadline = ContinuousClock.now.advanced(by: configuration.lockTTL / 2)
+    /// Gives back the lock and the attempt record of an acquisition that presented nothing, retrying through Redis
+    /// trouble (a failover, often: that is why replicas did not acknowledge) for up to
+    /// ``RefresherConfiguration/commitBudget``: a record left behind would make the fleet wait for, and then record
+    /// as unknown, an attempt that never happened. Returns whether it was given back.
+    private func withdraw(_ acquisition: String) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)
         var delay = Duration.milliseconds(50)
         while true {
             do {
-                _ = try await store.withdraw(owner: acquisition, generation: generation)
-                return
+                _ = try await store.withdraw(owner: acquisition, reason: "unacknowledged")
+                return true
             } catch {
-                guard ContinuousClock.now.advanced(by: delay) < deadline else {
+                guard error.isTransientRedisFailure, ContinuousClock.now.advanced(by: delay) < deadline else {
                     logger.warning(
                         "could not give back an unacknowledged lock; it expires by itself",
                         metadata: ["error": "\(error.message)"]
                     )
-                    return
+                    return false
                 }
                 try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .milliseconds(500))
+                delay = min(delay * 2, .seconds(1))
             }
         }
     }
@@ -453,7 +462,7 @@ extension RedisRefresher {
         duration: Duration
     ) {
         let phase = "\(acquisition)/unacknowledged"
-        _ = setPhase(.presenting, of: phase, evenIfShutDown: true)
+        _ = setPhase(.keeping, of: phase, evenIfShutDown: true)
         Task {
             defer { self.clearPhase(of: phase) }
             let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)

@@ -370,8 +370,14 @@ public final class RedisRefresher: Sendable {
                     "shutting down while a refresh request may be in flight: the lock is left to expire",
                     metadata: ["lock": "\(acquisition)"]
                 )
-            } else if (try? await store.release(owner: acquisition, reason: "shutdown")) == true {
-                // A check whose answer was never handled took the lock: nothing was presented under it.
+            } else if phase == .keeping {
+                logger.warning(
+                    "shutting down before replicas acknowledged a new session; a failover now may lose it",
+                    metadata: ["lock": "\(acquisition)"]
+                )
+            } else if (try? await store.withdraw(owner: acquisition, reason: "shutdown")) == true {
+                // A check whose answer was never handled took the lock, or replicas did not acknowledge it: nothing
+                // was presented under it.
                 logger.info("released the lock on shutdown", metadata: ["lock": "\(acquisition)"])
             }
         }

@@ -268,22 +268,25 @@ enum Scripts {
             """
     )
 
-    /// Gives back a lock under which nothing was presented because the replicas did not acknowledge it (see
-    /// ``ReplicaAcknowledgement``): deletes the lock when it is `owner`'s, removes the attempt record when it is
-    /// `owner`'s first on generation g (nothing was presented on g before it), and publishes `released`.
+    /// Gives back what an acquisition took without presenting anything (replicas did not acknowledge it, or shutdown):
+    /// deletes the lock when it is `owner`'s, and `owner`'s attempt record when it is the first on its generation
+    /// (nothing was presented on that generation before it) and no outcome is recorded for that generation, whoever
+    /// holds the lock now (after a failover the record may be on a new primary whose lock expired). Publishes
+    /// `released` when the lock was ours.
     ///
-    /// ARGV: 1 owner, 2 channel, 3 g. Returns 1 when the lock was ours and is gone, 0 otherwise, or
-    /// `{"noperm", "PUBLISH"}`.
+    /// ARGV: 1 owner, 2 channel, 3 reason. Returns 1 when the lock was ours, 0 otherwise, or `{"noperm", "PUBLISH"}`.
     static let withdraw = RedisScript(
         prelude + """
-            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
             if not can_publish(ARGV[2]) then return {'noperm', 'PUBLISH'} end
-            local a = redis.call('HMGET', KEYS[3], 'attempt_generation', 'attempt_by', 'attempt_at', 'attempt_first_at')
-            if a[2] == ARGV[1] and tonumber(a[1] or '') == tonumber(ARGV[3]) and a[3] == a[4] then
+            local a = redis.call('HMGET', KEYS[3], 'attempt_generation', 'attempt_by', 'attempt_at', 'attempt_first_at',
+              'rejected_generation', 'unknown_generation')
+            local g = tonumber(a[1] or '')
+            if a[2] == ARGV[1] and a[3] == a[4] and tonumber(a[5] or '') ~= g and tonumber(a[6] or '') ~= g then
               redis.call('HDEL', KEYS[3], unpack(attempt_fields))
             end
+            if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
             redis.call('DEL', KEYS[1])
-            redis.call('PUBLISH', ARGV[2], 'released by=' .. ARGV[1] .. ' reason=unacknowledged')
+            redis.call('PUBLISH', ARGV[2], 'released by=' .. ARGV[1] .. ' reason=' .. ARGV[3])
             return 1
             """
     )

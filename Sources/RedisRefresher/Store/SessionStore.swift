@@ -181,11 +181,14 @@ struct SessionStore: Sendable {
         }
     }
 
-    /// Gives back a lock under which nothing was presented (see ``Scripts/withdraw``); returns whether it was ours.
-    func withdraw(owner: String, generation: Int64) async throws(RefresherError) -> Bool {
+    /// Gives back what `owner` took without presenting anything: its lock and its first attempt record (see
+    /// ``Scripts/withdraw``), on the connection of the acknowledged writes when there is one (where the record was
+    /// written); returns whether the lock was ours.
+    func withdraw(owner: String, reason: String) async throws(RefresherError) -> Bool {
         try await run(
             Scripts.withdraw,
-            [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(generation)]
+            [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason)],
+            on: acknowledgement?.connection ?? connection
         ).int == 1
     }
 
@@ -400,10 +403,14 @@ struct SessionStore: Sendable {
     }
 
     /// Runs one of the protocol's scripts on this session's keys, turning the scripts' refusals into errors.
-    private func run(_ script: RedisScript, _ arguments: [RedisArgument]) async throws(RefresherError) -> RedisValue {
+    private func run(
+        _ script: RedisScript,
+        _ arguments: [RedisArgument],
+        on connection: RedisConnection? = nil
+    ) async throws(RefresherError) -> RedisValue {
         let reply: RedisValue
         do {
-            reply = try await connection.run(script, keys: keys.scriptKeys, arguments: arguments)
+            reply = try await (connection ?? self.connection).run(script, keys: keys.scriptKeys, arguments: arguments)
         } catch {
             throw RefresherError(redis: error)
         }
@@ -434,8 +441,10 @@ struct SessionStore: Sendable {
             throw RefresherError(redis: error)
         }
         try Self.refuseScriptRefusal(reply, channel: keys.events)
-        // A server that refuses WAIT (a replica, an ACL without it) acknowledges nothing.
-        return (reply, (try? waited.get())?.int.map { Int($0) } ?? 0)
+        // A refused WAIT (an ACL without it) is a configuration problem, not replicas that lag.
+        let replicas: RedisValue
+        do { replicas = try waited.get() } catch { throw RefresherError(redis: error) }
+        return (reply, replicas.int.map { Int($0) } ?? 0)
     }
 
     /// Throws ``RefresherError/Code/redisError`` for a script's `{"wrongtype", key, type}` or `{"noperm", command}`
