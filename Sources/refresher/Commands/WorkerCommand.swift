@@ -88,6 +88,12 @@ struct WorkerCommand: AsyncParsableCommand {
         let grace = try Environment.int(idpReuseGraceMs, "IDP_REUSE_GRACE_MS", default: 0)
         guard (0...3_600_000).contains(grace) else { throw CLIError("IDP_REUSE_GRACE_MS must be in [0, 3600000]") }
         configuration.identityProviderReuseGrace = .milliseconds(grace)
+        // How many replicas must acknowledge the lock and the new session (`demo --topology sentinel` asks for every
+        // replica that can be promoted); automatic when unset.
+        if let replicas = try Environment.int(nil, "REPLICA_ACKS") {
+            guard (0...64).contains(replicas) else { throw CLIError("REPLICA_ACKS must be in 0...64") }
+            configuration.replicaAcknowledgement = replicas == 0 ? .off : ReplicaAcknowledgement(replicas: replicas)
+        }
         try configuration.validate()
         // Before the refresher: its metrics come from the factory bootstrapped here.
         var metricsServer: MetricsServer?
@@ -256,7 +262,9 @@ struct WorkerContext: Sendable {
     private func continuousTask(until end: Double, interval: Duration, summary: inout WorkerSummary) async {
         var credentials = initial
         try? await sleep(untilUnix: start)
+        var lastServed = max(start, unixSeconds())
         while unixSeconds() < end {
+            let served = summary.ok
             do {
                 if coordinated {
                     try await authorizedRequest(until: end, summary: &summary)
@@ -268,10 +276,17 @@ struct WorkerContext: Sendable {
             } catch let error as RefresherError where error.code == .reloginRequired {
                 summary.loggedOut = true
             } catch {
-                summary.errors += 1
+                summary.recordError(WorkerSummary.errorKind(error), at: unixSeconds())
+            }
+            if summary.ok > served {
+                let now = unixSeconds()
+                summary.recordGap(from: lastServed, to: now)
+                lastServed = now
             }
             try? await Task.sleep(for: interval)
         }
+        // A task that served nothing since `lastServed` stalled until the end.
+        summary.recordGap(from: lastServed, to: min(unixSeconds(), end))
     }
 }
 
@@ -352,26 +367,5 @@ struct StormLine: Codable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
-    }
-}
-
-/// One worker's totals in continuous mode.
-struct WorkerSummary: Codable, Sendable {
-    var requests = 0
-    var ok = 0
-    var unauthorized = 0
-    var refreshCalls = 0
-    var errors = 0
-    var loggedOut = false
-    var wakeMilliseconds: [Int64] = []
-
-    mutating func merge(_ other: WorkerSummary) {
-        requests += other.requests
-        ok += other.ok
-        unauthorized += other.unauthorized
-        refreshCalls += other.refreshCalls
-        errors += other.errors
-        loggedOut = loggedOut || other.loggedOut
-        wakeMilliseconds += other.wakeMilliseconds
     }
 }

@@ -3,6 +3,7 @@ import DemoIdentityProvider
 import Foundation
 import RedisClient
 import RedisRefresher
+import RedisTopology
 
 /// The main job: a fleet of worker processes sharing one session against a strict identity provider, showing that
 /// every token expiry costs exactly one refresh and nobody is logged out — or, with `--coordination none`, the
@@ -17,6 +18,19 @@ struct DemoCommand: AsyncParsableCommand {
             demo_idp_refresh_token_reuse, ...), and worker i (from 1) at port P+i with its refresher's counters \
             (redis_refresher_refreshes, ...). Each process prints `metrics at URL` on stderr; with P = 0 each picks \
             a free port.
+
+            With --topology sentinel the demo starts a Redis Sentinel topology on loopback (1 primary, 2 replicas, \
+            3 sentinels; down after 1 s) and runs the fleet over its redis-sentinel:// URL, its locks and new \
+            sessions acknowledged by both replicas (REPLICA_ACKS=2: every replica that can be promoted, so a failover \
+            never loses them). At --failover-at seconds into the run (default: half of --duration; none: no failover) \
+            it fails the primary over by --failover-kind: forced (SENTINEL FAILOVER), kill (kill -9 of the primary, \
+            restarted once a replica is promoted, as a supervisor would) or pause (SIGSTOP of the primary past \
+            down-after-milliseconds, SIGCONT once a replica is promoted). Until the sentinels have made the old \
+            primary a replica again, refreshes wait. The progress shows when the failover begins, when the new \
+            primary is in place and when the old one is a replica; the summary adds the requests served before, \
+            during and after it, the requests' errors by kind in each period, the longest time a task went without a \
+            served request, and the expiries and refreshes since the failover (with the defaults, a token expires \
+            after it). The run fails if the failover does not complete. The topology is stopped at the end.
             """
     )
 
@@ -43,7 +57,36 @@ struct DemoCommand: AsyncParsableCommand {
             "Soak: sample worker memory and threads, Redis clients, keys and memory every minute; compare the first and last samples."
     )
     var soak = false
+    @Option(
+        help:
+            "single (the Redis above) or sentinel (an embedded Sentinel topology, failed over during the run; see above)."
+    )
+    var topology = DemoTopology.single
+    @Option(
+        help: ArgumentHelp(
+            "With --topology sentinel: when to fail the primary over, in seconds since the fleet's start, or none "
+                + "(default: half of --duration).",
+            valueName: "seconds|none"
+        )
+    )
+    var failoverAt: FailoverTime?
+    @Option(
+        help:
+            "With --topology sentinel: forced (SENTINEL FAILOVER, the default), kill (kill -9 of the primary, then a restart) or pause (SIGSTOP past down-after-milliseconds, then SIGCONT)."
+    )
+    var failoverKind: FailoverKind?
     @OptionGroup var metrics: MetricsOptions
+
+    /// The replicas and sentinels of `--topology sentinel`.
+    static let sentinelOptions = SentinelTopology.Options(replicas: 2, sentinels: 3)
+    /// How many replicas must acknowledge a worker's lock and new session (the worker's `REPLICA_ACKS`).
+    static let replicaAcknowledgementVariable = "REPLICA_ACKS"
+
+    /// When the failover happens, in seconds since the fleet's start; `nil` for none.
+    var failoverSeconds: Double? {
+        guard topology == .sentinel else { return nil }
+        return (failoverAt ?? .at(seconds: duration / 2)).seconds
+    }
 
     func validate() throws {
         guard (1...256).contains(processes) else { throw ValidationError("--processes must be 1...256") }
@@ -54,6 +97,30 @@ struct DemoCommand: AsyncParsableCommand {
         if tls, redis.redisURL != nil {
             throw ValidationError("--tls starts an embedded server: for a server of your own, give a rediss:// URL")
         }
+        try validateTopology()
+    }
+
+    private func validateTopology() throws {
+        guard topology == .sentinel else {
+            if failoverAt != nil || failoverKind != nil {
+                throw ValidationError("--failover-at and --failover-kind need --topology sentinel")
+            }
+            return
+        }
+        let conflicting = [
+            redis.redisURL != nil ? "--redis-url" : nil, tls ? "--tls" : nil,
+            embeddedRedis ? "--embedded-redis" : nil,
+            redis.password.redisPasswordFile != nil ? "--redis-password-file" : nil,
+        ].compactMap { $0 }
+        if let flag = conflicting.first {
+            throw ValidationError(
+                "--topology sentinel starts its own primary, replicas and sentinels (plaintext, no password): "
+                    + "\(flag) does not apply"
+            )
+        }
+        if let seconds = failoverAt?.seconds, !(seconds >= 0 && seconds < duration) {
+            throw ValidationError("--failover-at must be in [0, --duration) seconds, or none")
+        }
     }
 
     func run() async throws {
@@ -61,7 +128,18 @@ struct DemoCommand: AsyncParsableCommand {
         if let port = metricsAddress?.port, port + processes > 65535 {
             throw CLIError("--metrics-port: the workers' ports \(port + 1)...\(port + processes) do not exist")
         }
-        let (url, embedded) = try await resolveRedis()
+        var sentinel: SentinelTopology?
+        if topology == .sentinel {
+            if !json { print("starting a Sentinel topology on loopback (1 primary, 2 replicas, 3 sentinels)") }
+            sentinel = try await SentinelTopology.start(Self.sentinelOptions, timeout: .seconds(60))
+        }
+        let url: String
+        let embedded: EmbeddedRedis?
+        if let sentinel {
+            (url, embedded) = (sentinel.sentinelURL, nil)
+        } else {
+            (url, embedded) = try await resolveRedis()
+        }
         // Before the identity provider: its counters come from the factory bootstrapped here.
         var metricsServer: MetricsServer?
         if let metricsAddress {
@@ -78,18 +156,20 @@ struct DemoCommand: AsyncParsableCommand {
         let redis = try RedisConnection(url: url)
         let admin = SessionAdmin(connection: redis, keys: keys)
         let fleet = DemoFleet()
-        let cleanup = try ShutdownSignal.install { [metricsServer] in
+        let cleanup = try ShutdownSignal.install { [metricsServer, sentinel] in
             fleet.send(SIGTERM)
             await server.stop()
             await metricsServer?.stop()
             await embedded?.stop()
+            await sentinel?.shutdown()
         }
         defer { cleanup.cancel() }
 
         _ = try await launch.storeLogin(in: admin, by: "demo-login")
         let commandsBefore = try await Self.commandsProcessed(redis)
 
-        printHeader(url: url, embedded: embedded != nil, idp: server.url, session: sessionName)
+        printHeader(url: url, embedded: embedded != nil || sentinel != nil, idp: server.url, session: sessionName)
+        if let sentinel { printTopology(sentinel) }
         if let metricsServer, !json {
             let workers =
                 metricsAddress?.port == 0
@@ -98,11 +178,16 @@ struct DemoCommand: AsyncParsableCommand {
             print("  metrics   \(metricsServer.url) (identity provider); workers on \(workers)")
         }
         let start = unixSeconds() + 1.5
-        let environment = [
+        var environment = [
             RedisURL.variable: url, "IDP_URL": server.url, "SESSION": sessionName, "TASKS": String(tasks),
             "START_AT": String(start), "DURATION": String(duration),
             WorkerCommand.coordinationVariable: coordination.rawValue, "REQUEST_INTERVAL_MS": String(requestIntervalMs),
         ]
+        if sentinel != nil {
+            // Every replica that can be promoted holds the lock before the refresh token is presented: with fewer,
+            // Sentinel may promote one that does not.
+            environment[Self.replicaAcknowledgementVariable] = String(Self.sentinelOptions.replicas)
+        }
         for index in 1...processes {
             var worker = environment
             if let address = metricsAddress {
@@ -112,6 +197,7 @@ struct DemoCommand: AsyncParsableCommand {
             fleet.add(try await DemoWorker(environment: worker))
         }
         let workers = fleet.workers
+        let failover = startFailover(on: sentinel, fleetStart: start, provider: idp)
 
         // Live progress, once a second, until every worker has exited.
         let hardStop = ContinuousClock.now.advanced(by: .seconds(duration + 60))
@@ -157,25 +243,39 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }
         let summaries = workers.compactMap(\.summary)
+        let record = await failover?.value
         let commandsAfter = try await Self.commandsProcessed(redis)
         let fleetStats = (try? await admin.status().stats) ?? [:]
-        let report = DemoReport(
+        let finalStats = idp.stats
+        var report = DemoReport(
             processes: processes,
             tasks: tasks,
             duration: duration,
             tokenTTL: tokenTTL,
             coordination: coordination,
-            idp: idp.stats,
+            idp: finalStats,
             workers: summaries,
             workersReporting: summaries.count,
-            redisCommands: max(0, commandsAfter - commandsBefore - monitoringCommands - 1),
+            // Counted on the primary: across a failover, before and after are two servers' counters.
+            redisCommands: failover == nil ? max(0, commandsAfter - commandsBefore - monitoringCommands - 1) : nil,
             fleetStats: fleetStats
         )
+        report.topology = topology
+        report.fleetStart = start
+        report.requestIntervalMs = requestIntervalMs
+        report.failover = record.map {
+            FailoverSummary($0, fleetStart: start, final: finalStats, workers: summaries)
+        }
         report.print(json: json)
         if let timeline {
             pictured.sample(at: unixSeconds() - start, idp.stats)
-            try pictured.picture(processes: processes, tasks: tasks, coordination: coordination.rawValue)
-                .write(toFile: timeline, atomically: true, encoding: .utf8)
+            try pictured.picture(
+                processes: processes,
+                tasks: tasks,
+                coordination: coordination.rawValue,
+                failoverAt: report.failover?.atSeconds
+            )
+            .write(toFile: timeline, atomically: true, encoding: .utf8)
             if !json { print("\ntimeline: \(timeline)") }
         }
         if soak, let first = samples.first, let last = samples.last {
@@ -188,11 +288,12 @@ struct DemoCommand: AsyncParsableCommand {
         fflush(nil)
 
         // Leave the user's Redis as it was.
-        await redis.deleteStoredKeys(of: keys)
+        if sentinel == nil { await redis.deleteStoredKeys(of: keys) }
         redis.close()
         await server.stop()
         await metricsServer?.stop()
         await embedded?.stop()
+        await sentinel?.shutdown()
         if !report.passed { throw ExitCode(3) }
     }
 
@@ -234,6 +335,40 @@ struct DemoCommand: AsyncParsableCommand {
             "  fleet     \(processes) processes × \(tasks) tasks for \(duration) s, token TTL \(tokenTTL) s, "
                 + "refresh latency \(latencyMs) ms, coordination \(coordination.rawValue)"
         )
+    }
+
+    private func printTopology(_ topology: SentinelTopology) {
+        guard !json else { return }
+        let replicas = topology.nodes.dropFirst().map { String($0.port) }.joined(separator: ", ")
+        let sentinels = topology.sentinels.map { String($0.port) }.joined(separator: ", ")
+        print(
+            "  topology  primary on port \(topology.nodes[0].port), replicas on \(replicas), sentinels on \(sentinels); "
+                + "down after \(topology.options.downAfter)"
+        )
+        print("  acks      locks and new sessions wait for \(topology.options.replicas) replicas (WAIT, 1 s)")
+        let kind = failoverKind ?? .forced
+        print(
+            "  failover  "
+                + (failoverSeconds.map { "\(kind.rawValue) (\(kind.action)) at t=\(String(format: "%.1f", $0)) s" }
+                    ?? "none")
+        )
+    }
+
+    /// With Sentinel, the failover at its time into the run, announced in the live progress.
+    private func startFailover(
+        on topology: SentinelTopology?,
+        fleetStart: Double,
+        provider: DemoIdentityProvider
+    ) -> Task<FailoverRecord, Never>? {
+        guard let topology, let seconds = failoverSeconds else { return nil }
+        let quiet = json
+        let kind = failoverKind ?? .forced
+        return Task {
+            await DemoFailover.run(kind, on: topology, at: fleetStart + seconds, provider: provider) { line in
+                guard !quiet else { return }
+                print(String(format: "  t=%5.1fs  ", max(0, unixSeconds() - fleetStart)) + line)
+            }
+        }
     }
 
     static func commandsProcessed(_ redis: RedisConnection) async throws -> Int {

@@ -3,7 +3,7 @@ import Foundation
 import Histogram
 import RedisRefresher
 
-/// The demo's summary table.
+/// The demo's summary table; with `--topology sentinel`, also the failover and the longest stall.
 struct DemoReport: Encodable {
     let processes: Int
     let tasks: Int
@@ -13,12 +13,24 @@ struct DemoReport: Encodable {
     let idp: DemoIdentityProvider.Stats
     let workers: [WorkerSummary]
     let workersReporting: Int
-    let redisCommands: Int
+    /// The commands the fleet sent, counted on the primary; `nil` when the primary changed during the run.
+    let redisCommands: Int?
     let fleetStats: [String: Int64]
+    var topology = DemoTopology.single
+    var failover: FailoverSummary?
+    /// When the fleet started (Unix seconds), for the times of the longest stall.
+    var fleetStart: Double = 0
+    /// The pause between one task's requests, part of every stall.
+    var requestIntervalMs = 100
 
     var wakeP50: Int64 { wakeMilliseconds(atPercentile: 50) }
     var wakeP99: Int64 { wakeMilliseconds(atPercentile: 99) }
-    var passed: Bool { !idp.revoked && idp.reuseEvents == 0 && workersReporting == processes }
+    var passed: Bool {
+        !idp.revoked && idp.reuseEvents == 0 && workersReporting == processes && failover?.completed != false
+    }
+
+    /// The worker summary with the longest time one task went without a served request.
+    private var longestStall: WorkerSummary? { workers.max { $0.longestGapMs < $1.longestGapMs } }
 
     private func wakeMilliseconds(atPercentile percentile: Double) -> Int64 {
         var wakeups = Histogram<UInt64>.latencies()
@@ -29,6 +41,7 @@ struct DemoReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case processes, tasks, duration, tokenTTL, coordination, requestsServed, unauthorized, tokenExpiries
         case refreshes, reuseEvents, loggedOut, wakeP50Ms, wakeP99Ms, redisCommands, fleetStats, passed
+        case topology, failover, longestStallMs, longestStallAtSeconds
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -46,9 +59,22 @@ struct DemoReport: Encodable {
         try container.encode(idp.revoked, forKey: .loggedOut)
         try container.encode(wakeP50, forKey: .wakeP50Ms)
         try container.encode(wakeP99, forKey: .wakeP99Ms)
-        try container.encode(redisCommands, forKey: .redisCommands)
+        try container.encodeIfPresent(redisCommands, forKey: .redisCommands)
         try container.encode(fleetStats, forKey: .fleetStats)
         try container.encode(passed, forKey: .passed)
+        // Only with Sentinel, so that the single-server report stays as it was.
+        guard topology == .sentinel else { return }
+        try container.encode(topology, forKey: .topology)
+        try container.encodeIfPresent(failover, forKey: .failover)
+        if let stall = longestStall {
+            try container.encode(stall.longestGapMs, forKey: .longestStallMs)
+            try container.encode(stallSeconds(stall), forKey: .longestStallAtSeconds)
+        }
+    }
+
+    /// When the longest stall began, in seconds since the fleet's start.
+    private func stallSeconds(_ stall: WorkerSummary) -> Double {
+        ((stall.longestGapStart - fleetStart) * 10).rounded() / 10
     }
 
     func print(json: Bool) {
@@ -75,19 +101,42 @@ struct DemoReport: Encodable {
             ),
             ("fleet logged out", idp.revoked ? "YES: the identity provider revoked the session" : "no"),
             ("wake-up latency p50/p99", coordination == .redis ? "\(wakeP50) / \(wakeP99) ms" : "n/a"),
-            ("Redis commands used", "\(redisCommands)"),
+            ("Redis commands used", redisCommands.map { "\($0)" } ?? "n/a (the primary changed)"),
             ("fleet waits / takeovers", "\(fleetStats["waits"] ?? 0) / \(fleetStats["takeovers"] ?? 0)"),
             ("workers reporting", "\(workersReporting) of \(processes)"),
         ]
         Swift.print("")
         Swift.print("summary")
-        for (label, value) in rows {
+        for (label, value) in rows + sentinelRows {
             Swift.print("  " + label.padding(toLength: 26, withPad: " ", startingAt: 0) + value)
         }
-        Swift.print(
-            passed
-                ? "\nresult: PASS — one refresh per expiry, nobody logged out"
-                : "\nresult: FAIL — the fleet was logged out"
-        )
+        if passed {
+            Swift.print("\nresult: PASS — one refresh per expiry, nobody logged out")
+        } else if failover?.completed == false, !idp.revoked, idp.reuseEvents == 0 {
+            Swift.print("\nresult: FAIL — the failover did not complete")
+        } else {
+            Swift.print("\nresult: FAIL — the fleet was logged out")
+        }
+    }
+
+    /// The longest stall and the failover, with Sentinel.
+    private var sentinelRows: [(String, String)] {
+        guard topology == .sentinel else { return [] }
+        var rows: [(String, String)] = []
+        if let stall = longestStall {
+            rows.append(
+                (
+                    "longest stall",
+                    String(
+                        format:
+                            "%lld ms between one task's served requests (from t=%.1f s; %d ms pause between requests)",
+                        stall.longestGapMs,
+                        stallSeconds(stall),
+                        requestIntervalMs
+                    )
+                )
+            )
+        }
+        return rows + (failover?.rows ?? [])
     }
 }

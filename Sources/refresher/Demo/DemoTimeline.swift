@@ -18,12 +18,13 @@ struct DemoTimeline {
         }
     }
 
-    /// Requests served and 401 responses over time, each refresh marked.
-    func picture(processes: Int, tasks: Int, coordination: String) -> String {
+    /// Requests served and 401 responses over time, each refresh marked, and the failover if there was one.
+    func picture(processes: Int, tasks: Int, coordination: String, failoverAt: Double? = nil) -> String {
         // Only the first refresh is labelled: the fleet without coordination refreshes dozens of times.
-        let markers = refreshes.enumerated().map { index, time in
-            SVGChart.Marker(x: time, label: index == 0 ? "refresh" : "")
-        }
+        let markers =
+            refreshes.enumerated().map { index, time in
+                SVGChart.Marker(x: time, label: index == 0 ? "refresh" : "")
+            } + (failoverAt.map { [SVGChart.Marker(x: $0, label: "failover")] } ?? [])
         let note = "\(refreshes.count) refresh(es)"
         return SVGChart.document(
             title: "refresher demo: \(processes) processes × \(tasks) tasks, coordination \(coordination)",
