@@ -8,8 +8,8 @@ import Glibc
 #endif
 
 /// Fleet storms through a Sentinel failover at the worst moments, with real processes: a primary with two replicas and
-/// three sentinels on loopback, worker processes connected through `redis-sentinel://`, replica acknowledgement on (the
-/// default with Sentinel). The fake identity provider keeps its books on the test Redis, outside the failover.
+/// three sentinels on loopback, worker processes connected through `redis-sentinel://`, both replicas acknowledging
+/// the lock and the commit. The fake identity provider keeps its books on the test Redis, outside the failover.
 @Suite("Sentinel failover under a fleet storm", .serialized)
 struct FailoverTests {
     /// When the failover starts.
@@ -71,6 +71,11 @@ struct FailoverTests {
                             "TASKS": "8", "START_KEY": barrier, "LATENCY_MS": String(latency),
                             "MODE": moment == .duringAnswer ? "slow" : "refresh", "TIMEOUT_MS": "40000",
                             "LOCK_TTL_MS": "6000", "LOG_LEVEL": "info",
+                            // Every replica acknowledges: a promoted replica then holds whatever was acknowledged,
+                            // also in the moment between a promotion and the clients learning of it. After a
+                            // kill -9 one replica is left, so a commit stays unacknowledged: the workers keep the
+                            // tokens and do not wait for them when they exit.
+                            "REPLICA_ACKS": "2", "SHUTDOWN_GRACE_MS": "1000",
                         ]
                     )
                 )
