@@ -2,14 +2,21 @@ import ArgumentParser
 import Foundation
 import RedisRefresher
 
-/// `refresher status`: one look at a session: lock, generation, expiry, last refresh, rejection, fleet counters.
+/// `refresher status`: one look at a session: lock, generation, expiry, last refresh, rejection, fleet counters, and
+/// the Redis behind it: the node (behind Sentinel, the primary it found), its replicas, and the replica
+/// acknowledgement a worker with this URL and environment uses.
 ///
 /// Shows token fingerprints only, never tokens. Exits 0 whenever Redis answered (also when no session is stored or
 /// a re-login is required: the output says so); 1 when Redis cannot be reached or the input is bad.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show a session's lock, generation, expiry, last refresh and fleet counters (never its tokens)."
+        abstract: "Show a session's lock, generation, expiry, last refresh and fleet counters (never its tokens).",
+        discussion: """
+            Also shows the Redis node the command talked to (with a redis-sentinel:// URL, the primary the \
+            sentinels named), its replicas from INFO replication, and the replica acknowledgement a worker with \
+            this URL and environment ($REPLICA_ACKS, $REPLICA_ACK_TIMEOUT_MS) uses.
+            """
     )
 
     @OptionGroup var options: SessionOptions
@@ -20,11 +27,26 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let admin = try options.admin(clientName: "refresher-status")
         defer { admin.connection.close() }
-        let status = try await Operator.talkingTo(admin.connection.configuration) { try await admin.status() }
+        let configuration = admin.connection.configuration
+        let (acknowledgement, automatic) = try ReplicaAcknowledgementOptions.effective(for: configuration)
+        let status = try await Operator.talkingTo(configuration) { try await admin.status() }
+        let replication: StatusReport.Replication
+        do {
+            replication = StatusReport.Replication(try await ReplicationInfo.fetch(from: admin.connection))
+        } catch let error as RedisError {
+            replication = StatusReport.Replication(error: error.message)
+        }
         let report = StatusReport(
             session: admin.keys.session.rawValue,
-            redis: admin.connection.configuration.redactedDescription,
-            status: status
+            redis: configuration.redactedDescription,
+            status: status,
+            replication: replication,
+            replicaAcknowledgement: StatusReport.Acknowledgement(
+                acknowledgement,
+                automatic: automatic,
+                sentinel: configuration.sentinel != nil,
+                onlineReplicas: replication.onlineReplicas
+            )
         )
         if json {
             emit(try Operator.json(report))
@@ -65,6 +87,10 @@ struct StatusReport: Encodable {
 
     var session: String
     var redis: String
+    /// The node the command talked to and its replicas.
+    var replication: Replication
+    /// The replica acknowledgement a worker with this URL and environment uses.
+    var replicaAcknowledgement: Acknowledgement
     /// `ok`, `expired`, `relogin_required` or `no_session`.
     var state: String
     var hasSession: Bool
@@ -88,7 +114,8 @@ struct StatusReport: Encodable {
     var serverTime: Int64
 
     enum CodingKeys: String, CodingKey {
-        case session, redis, state, generation, expired, lock, stats
+        case session, redis, replication, state, generation, expired, lock, stats
+        case replicaAcknowledgement = "replica_acknowledgement"
         case hasSession = "has_session"
         case expiresAt = "expires_at_ms"
         case expiresIn = "expires_in_ms"
@@ -104,9 +131,17 @@ struct StatusReport: Encodable {
         case serverTime = "server_time_ms"
     }
 
-    init(session: String, redis: String, status: SessionAdmin.Status) {
+    init(
+        session: String,
+        redis: String,
+        status: SessionAdmin.Status,
+        replication: Replication,
+        replicaAcknowledgement: Acknowledgement
+    ) {
         self.session = session
         self.redis = redis
+        self.replication = replication
+        self.replicaAcknowledgement = replicaAcknowledgement
         hasSession = status.hasSession
         generation = status.generation
         expiresAt = status.expiresAt
@@ -147,6 +182,8 @@ struct StatusReport: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(session, forKey: .session)
         try container.encode(redis, forKey: .redis)
+        try container.encode(replication, forKey: .replication)
+        try container.encode(replicaAcknowledgement, forKey: .replicaAcknowledgement)
         try container.encode(state, forKey: .state)
         try container.encode(hasSession, forKey: .hasSession)
         try container.encode(generation, forKey: .generation)
@@ -173,7 +210,10 @@ struct StatusReport: Encodable {
         func when(_ time: Int64) -> String {
             "\(Operator.utc(milliseconds: time)) (\(Operator.relative(time, to: now)))"
         }
-        var rows: [(String, String)] = [("session", session), ("redis", redis)]
+        var rows: [(String, String)] = [
+            ("session", session), ("redis", redis), ("node", replication.nodeLine),
+            ("replicas", replication.replicasLine), ("replica acks", replicaAcknowledgement.line),
+        ]
         switch state {
         case "no_session": rows.append(("state", "no session stored (store one with `refresher session put`)"))
         case "relogin_required" where rejectedReason != nil:

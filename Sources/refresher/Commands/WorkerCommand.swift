@@ -22,6 +22,11 @@ struct WorkerCommand: AsyncParsableCommand {
             With --metrics-port (or METRICS_PORT) the worker serves its refresher's metrics \
             (redis_refresher_refreshes, _waits, _waiter_resolutions, _failures, ...) at http://HOST:PORT/metrics in \
             Prometheus's text format and prints `metrics at URL` on stderr; without it, it listens on no port.
+
+            Behind Redis Sentinel (a redis-sentinel:// URL) the worker by default presents a refresh token only once \
+            1 replica holds its lock, and keeps new tokens until 1 replica holds them (Redis WAIT, at most 1 s \
+            each). --replica-acks N and --replica-ack-timeout-ms MS change that; --replica-acks 0 turns it off. \
+            `refresher status` shows the setting and the connected replicas.
             """
     )
 
@@ -56,6 +61,7 @@ struct WorkerCommand: AsyncParsableCommand {
             "Storm mode: stay alive until this many seconds after START_AT, so exiting processes do not compete with the storm for CPU ($LINGER, default 0)."
     )
     var linger: Double?
+    @OptionGroup var replicaAcknowledgement: ReplicaAcknowledgementOptions
     @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
@@ -89,11 +95,14 @@ struct WorkerCommand: AsyncParsableCommand {
         guard (0...3_600_000).contains(grace) else { throw CLIError("IDP_REUSE_GRACE_MS must be in [0, 3600000]") }
         configuration.identityProviderReuseGrace = .milliseconds(grace)
         // How many replicas must acknowledge the lock and the new session (`demo --topology sentinel` asks for every
-        // replica that can be promoted); automatic when unset.
-        if let replicas = try Environment.int(nil, "REPLICA_ACKS") {
-            guard (0...64).contains(replicas) else { throw CLIError("REPLICA_ACKS must be in 0...64") }
-            configuration.replicaAcknowledgement = replicas == 0 ? .off : ReplicaAcknowledgement(replicas: replicas)
+        // replica that can be promoted, through REPLICA_ACKS); automatic when unset.
+        let redisConfiguration: RedisConfiguration
+        do {
+            redisConfiguration = try RedisConfiguration(url: redisURL)
+        } catch {
+            throw CLIError("bad Redis URL: \(error.message)")
         }
+        configuration.replicaAcknowledgement = try replicaAcknowledgement.setting(for: redisConfiguration)
         try configuration.validate()
         // Before the refresher: its metrics come from the factory bootstrapped here.
         var metricsServer: MetricsServer?

@@ -4,9 +4,10 @@ import RedisRefresher
 
 /// Which Redis a command talks to: `--redis-url`, else `REDIS_URL`, else the command's ``RedisFallback``; the
 /// password from ``RedisPasswordOptions``; TLS settings for a `rediss://` URL from its query items and the
-/// `REDIS_TLS_*` variables (see ``RedisTLSVariables``: the variables fill in what the URL leaves out).
+/// `REDIS_TLS_*` variables (see ``RedisTLSVariables``: the variables fill in what the URL leaves out); the
+/// sentinels' credentials for a `redis-sentinel://` URL from ``RedisSentinelOptions``.
 ///
-/// The one place the command reads `REDIS_URL` and the `REDIS_TLS_*` variables. The fallback is a type parameter
+/// The one place the command reads `REDIS_URL`, the `REDIS_TLS_*` and the `REDIS_SENTINEL_*` variables. The fallback is a type parameter
 /// only so that each command's help says what it does without a URL; commands act on it themselves (`demo` and
 /// `bench` may start an embedded server).
 struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
@@ -14,13 +15,17 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "Redis URL (default: $REDIS_URL, else \(Fallback.help)); a password here is visible to `ps`. "
-                + "rediss:// for TLS, settings as query items (ca_file=PATH, ...) or $REDIS_TLS_* (CA_FILE, ...).",
+                + "rediss:// for TLS, settings as query items (ca_file=PATH, ...) or $REDIS_TLS_* (CA_FILE, ...). "
+                + "redis-sentinel://HOST:PORT[,HOST:PORT...][/DB]#PRIMARY (or rediss-sentinel://) finds the primary "
+                + "through Redis Sentinel and follows its failovers.",
             valueName: "url"
         )
     )
     var redisURL: String?
 
     @OptionGroup var password: RedisPasswordOptions
+
+    @OptionGroup var sentinel: RedisSentinelOptions
 
     /// The URL from the flag, else from `REDIS_URL` (empty counts as unset); `nil` when neither is given.
     func givenURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
@@ -32,22 +37,22 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
         RedisTLSVariables(environment: environment)
     }
 
-    /// The given URL, else `fallback`, with the TLS settings of the `REDIS_TLS_*` variables and the password from
-    /// the environment or a file added, for APIs that take a URL (``RefresherConfiguration/redisURL``, the
+    /// The given URL, else `fallback`, with the TLS settings of the `REDIS_TLS_*` variables, the password and the
+    /// sentinels' credentials from the environment or a file added, for APIs that take a URL (``RefresherConfiguration/redisURL``, the
     /// environment of worker processes).
     func url(fallback: String = RedisURL.local) throws -> String {
         try completing(givenURL() ?? fallback)
     }
 
-    /// `url` with the TLS settings of the `REDIS_TLS_*` variables and the password from the environment or a file
-    /// added, for a second URL of a command (`bench --tls-redis-url`).
+    /// `url` with the TLS settings of the `REDIS_TLS_*` variables, the password and the sentinels' credentials from
+    /// the environment or a file added, for a second URL of a command (`bench --tls-redis-url`).
     func completing(_ url: String) throws -> String {
-        try password.apply(toURL: tlsVariables().apply(toURL: url))
+        try sentinel.apply(toURL: password.apply(toURL: tlsVariables().apply(toURL: url)))
     }
 
     /// The parsed configuration of the given URL (else `redis://127.0.0.1:6379`), with the TLS settings of the
-    /// `REDIS_TLS_*` variables, the password from the environment or a file and a client name that shows up in
-    /// `CLIENT LIST`.
+    /// `REDIS_TLS_*` variables, the password and the sentinels' credentials from the environment or a file and a
+    /// client name that shows up in `CLIENT LIST`.
     func configuration(clientName: String) throws -> RedisConfiguration {
         var configuration: RedisConfiguration
         let url = try tlsVariables().apply(toURL: givenURL() ?? RedisURL.local)
@@ -57,6 +62,7 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
             throw CLIError("bad Redis URL: \(error.message)")
         }
         try password.apply(to: &configuration)
+        try sentinel.apply(to: &configuration)
         configuration.clientName = configuration.clientName ?? clientName
         return configuration
     }

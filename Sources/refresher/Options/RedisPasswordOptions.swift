@@ -82,10 +82,10 @@ struct RedisPasswordOptions: ParsableArguments {
     }
 
     /// Reads a password file: its bytes as UTF-8, one trailing `\n` (or `\r\n`) trimmed.
-    static func readPassword(path: String) throws -> String {
+    static func readPassword(path: String, what: String = "Redis password file") throws -> String {
         let shown = Operator.printable(path)
         func failure(_ reason: String) -> CLIError {
-            CLIError("cannot read the Redis password file \(shown): \(reason)")
+            CLIError("cannot read the \(what) \(shown): \(reason)")
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
@@ -112,29 +112,18 @@ struct RedisPasswordOptions: ParsableArguments {
     }
 
     /// `url` (which parses to `configuration` and has no password) with `password` added: in the user info of a
-    /// `redis://` or `rediss://` URL, as the `password` item of a `unix://` URL's query. Checked by parsing the result.
+    /// `redis://`, `rediss://` or Sentinel URL, as the `password` item of a `unix://` URL's query. Checked by parsing
+    /// the result.
     static func url(_ url: String, configuration: RedisConfiguration, password: String) throws -> String {
         let encoded = URLText.percentEncoded(password)
-        var merged: String
-        if url.hasPrefix("unix://") {
-            let parts = url.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-            var items = parts.count > 1 ? parts[1].split(separator: "&").filter { !$0.hasPrefix("password=") } : []
-            items.append("password=\(encoded)"[...])
-            merged = parts[0] + "?" + items.joined(separator: "&")
+        var text = RedisURLText(url)
+        if text.scheme == "unix://" {
+            text.query.removeAll { $0.hasPrefix("password=") }
+            text.query.append("password=\(encoded)"[...])
         } else {
-            let scheme = url.hasPrefix("rediss://") ? "rediss://" : "redis://"
-            let rest = url.dropFirst(scheme.count)
-            // A rediss:// URL may have a query (TLS settings) right after the authority.
-            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-            var user: Substring = ""
-            var hostAndPath = rest
-            if let at = rest[..<authorityEnd].lastIndex(of: "@") {
-                let userInfo = rest[..<at]
-                user = userInfo.firstIndex(of: ":").map { userInfo[..<$0] } ?? ""
-                hostAndPath = rest[rest.index(after: at)...]
-            }
-            merged = "\(scheme)\(user):\(encoded)@\(hostAndPath)"
+            text.userInfo = "\(text.user):\(encoded)"
         }
+        let merged = text.text
         var expected = configuration
         expected.password = password
         guard (try? RedisConfiguration(url: merged)) == expected else {

@@ -7,8 +7,9 @@ import RedisRefresher
 /// (`insecure_skip_verify`, `true` or `false`).
 ///
 /// The variables are merged into the URL: each fills in the query item the URL leaves out, and an item written in
-/// the URL wins over its variable. Empty variables count as unset. With a `redis://` or `unix://` URL a set
-/// variable is an error rather than silently ignored: TLS needs `rediss://`.
+/// the URL wins over its variable. Empty variables count as unset. With a plaintext URL (`redis://`, `unix://`,
+/// `redis-sentinel://`) a set variable is an error rather than silently ignored: TLS needs `rediss://` or
+/// `rediss-sentinel://`.
 struct RedisTLSVariables: Sendable {
     /// Each variable with the URL query item it stands for.
     static let items: [(variable: String, item: String)] = [
@@ -35,10 +36,11 @@ struct RedisTLSVariables: Sendable {
     func apply(toURL url: String) throws -> String {
         guard let first = given.first else { return url }
         let shown = RedisConfiguration.redactingPassword(inURL: url)
-        guard url.hasPrefix("rediss://") else {
+        var text = RedisURLText(url)
+        guard text.isTLS else {
             throw CLIError(
-                "\(first.variable) is set, but the Redis URL \(shown) is not a rediss:// URL: TLS settings need "
-                    + "rediss:// (or unset the REDIS_TLS_* variables)"
+                "\(first.variable) is set, but the Redis URL \(shown) is not a rediss:// or rediss-sentinel:// URL: "
+                    + "TLS settings need one (or unset the REDIS_TLS_* variables)"
             )
         }
         do {
@@ -46,22 +48,20 @@ struct RedisTLSVariables: Sendable {
         } catch {
             throw CLIError("bad Redis URL: \(error.message)")
         }
-        let parts = url.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        var query = parts.count > 1 ? parts[1].split(separator: "&").map(String.init) : []
-        let written = Set(query.map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 })
-        for (variable, item, value) in given where !written.contains(item) {
+        let written = text.queryNames
+        for (variable, item, value) in given where !written.contains(item[...]) {
             if item == "insecure_skip_verify", value != "true", value != "false" {
                 throw CLIError("\(variable) must be true or false")
             }
-            query.append("\(item)=\(URLText.percentEncoded(value, keeping: "/:"))")
+            text.query.append("\(item)=\(URLText.percentEncoded(value, keeping: "/:"))"[...])
         }
-        let merged = parts[0] + "?" + query.joined(separator: "&")
+        let merged = text.text
         do {
-            _ = try RedisConfiguration(url: String(merged))
+            _ = try RedisConfiguration(url: merged)
         } catch {
             let names = given.map(\.variable).joined(separator: ", ")
             throw CLIError("the TLS settings of \(names) do not fit the Redis URL \(shown): \(error.message)")
         }
-        return String(merged)
+        return merged
     }
 }
