@@ -282,7 +282,11 @@ enum MetricsScrape {
         )
         var sockets: [(host: String, port: Int)] = []
         for table in ["tcp", "tcp6"] {
-            let text = (try? String(contentsOfFile: "/proc/\(pid)/net/\(table)", encoding: .utf8)) ?? ""
+            // Read to the end: `String(contentsOfFile:)` stops after the first page of a /proc file, and the table
+            // holds every socket of the machine's network namespace.
+            let file = URL(fileURLWithPath: "/proc/\(pid)/net/\(table)")
+            let data = (try? FileHandle(forReadingFrom: file).readToEnd()) ?? nil
+            let text = String(decoding: data ?? Data(), as: UTF8.self)
             for line in text.split(separator: "\n").dropFirst() {
                 // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
                 let fields = line.split(separator: " ")
