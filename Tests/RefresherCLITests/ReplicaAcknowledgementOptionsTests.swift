@@ -8,8 +8,10 @@ import Testing
 /// unless given, 0 turns acknowledgement off, values checked.
 @Suite("worker: replica acknowledgement options")
 struct ReplicaAcknowledgementOptionsTests {
-    static let sentinel = try! RedisConfiguration(url: "redis-sentinel://127.0.0.1:26379#mymaster")
-    static let single = try! RedisConfiguration(url: "redis://127.0.0.1:6379")
+    static let sentinel = RedisConfiguration(
+        endpoint: .sentinel(.init(nodes: [.init(host: "127.0.0.1")], primaryName: "mymaster"))
+    )
+    static let single = RedisConfiguration(endpoint: .tcp(host: "127.0.0.1", port: 6379))
 
     static func worker(_ arguments: [String]) throws -> WorkerCommand {
         try WorkerCommand.parse(arguments)

@@ -30,7 +30,9 @@ struct ReplicationInfoTests {
         master_repl_offset:0
         """
 
-    static let sentinel = try! RedisConfiguration(url: "redis-sentinel://127.0.0.1:26379#mymaster")
+    static let sentinel = RedisConfiguration(
+        endpoint: .sentinel(.init(nodes: [.init(host: "127.0.0.1")], primaryName: "mymaster"))
+    )
 
     @Test("A primary with replicas: role, address, every replica with its state and lag")
     func primary() throws {

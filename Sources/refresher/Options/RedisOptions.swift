@@ -7,9 +7,9 @@ import RedisRefresher
 /// `REDIS_TLS_*` variables (see ``RedisTLSVariables``: the variables fill in what the URL leaves out); the
 /// sentinels' credentials for a `redis-sentinel://` URL from ``RedisSentinelOptions``.
 ///
-/// The one place the command reads `REDIS_URL`, the `REDIS_TLS_*` and the `REDIS_SENTINEL_*` variables. The fallback is a type parameter
-/// only so that each command's help says what it does without a URL; commands act on it themselves (`demo` and
-/// `bench` may start an embedded server).
+/// The one place the command reads `REDIS_URL`, the `REDIS_TLS_*` and the `REDIS_SENTINEL_*` variables. The
+/// fallback is a type parameter only so that each command's help says what it does without a URL; commands act on it
+/// themselves (`demo` and `bench` may start an embedded server).
 struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
     @Option(
         name: .long,
@@ -38,8 +38,8 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
     }
 
     /// The given URL, else `fallback`, with the TLS settings of the `REDIS_TLS_*` variables, the password and the
-    /// sentinels' credentials from the environment or a file added, for APIs that take a URL (``RefresherConfiguration/redisURL``, the
-    /// environment of worker processes).
+    /// sentinels' credentials from the environment or a file added, for APIs that take a URL
+    /// (``RefresherConfiguration/redisURL``, the environment of worker processes).
     func url(fallback: String = RedisURL.local) throws -> String {
         try completing(givenURL() ?? fallback)
     }
