@@ -14,8 +14,9 @@ struct RedisSentinelOptionsTests {
     static let url = "redis-sentinel://10.0.0.1:26379,10.0.0.2:26380/2#mymaster"
     static let password = "s#cret&pw/1"
 
+    /// The sentinel credentials of a command parsed from `arguments`.
     static func options(_ arguments: [String] = []) throws -> RedisSentinelOptions {
-        try RedisSentinelOptions.parse(arguments)
+        try StatusCommand.parse(arguments).options.redis.sentinel
     }
 
     @Test("RedisURLText splits and reassembles every URL form as written")

@@ -6,7 +6,7 @@ import Testing
 /// `refresher status` shows the node it talked to, its replicas and the replica acknowledgement a worker would use:
 /// against the single test Redis, a primary with a replica, and a primary found through a sentinel that needs its
 /// own password.
-@Suite("refresher status: node, replicas, replica acknowledgement")
+@Suite("refresher status: node, replicas, replica acknowledgement", .serialized)
 struct StatusReplicationTests {
     /// The acknowledgement variables, which a test's environment must not leak into another's run.
     static let variables = [

@@ -11,7 +11,7 @@ struct WorkerHTTPTests {
     @Test("3 worker processes refreshing ahead of expiry: one refresh, no 401, no expired token presented")
     func fleetRefreshesAhead() async throws {
         let idp = DemoIdentityProvider(
-            configuration: .init(refreshLatency: .milliseconds(50), accessTokenLifetime: .seconds(3))
+            configuration: .init(refreshLatency: .milliseconds(50), accessTokenLifetime: .seconds(8))
         )
         try await idp.withServer { server in
             let session = "cli-ahead-\(UUID().uuidString.prefix(8))"
@@ -26,11 +26,12 @@ struct WorkerHTTPTests {
                 expiresIn: .seconds(login.expires_in)
             )
             _ = try await admin.putSession(tokens)
-            // The token expires 3 s after the login; 1 s ahead of that (at about 2 s) one worker refreshes; the next
-            // refresh would be due at about 4 s, after the run (0.8 s to 3.5 s) is over.
+            // The token expires 8 s after the login; 1 s ahead of that (at about 7 s) one worker refreshes; the next
+            // refresh would be due at about 14 s, after the run (5 s to 7.7 s) is over. The 5 s before the run leave
+            // the three processes time to start on a busy machine.
             let environment = [
                 "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "4",
-                "START_AT": String(loggedInAt + 0.8), "DURATION": "2.7", "REFRESH_AHEAD_MS": "1000",
+                "START_AT": String(loggedInAt + 5), "DURATION": "2.7", "REFRESH_AHEAD_MS": "1000",
                 "REQUEST_INTERVAL_MS": "40",
             ]
             async let first = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
@@ -72,9 +73,11 @@ struct WorkerHTTPTests {
             _ = try await admin.putSession(
                 RefreshedTokens(accessToken: "stale", refreshToken: login.refresh_token, expiresIn: .seconds(60))
             )
+            // The 5 s before the run leave the two processes time to start on a busy machine: one that starts after
+            // the run would make no request.
             let environment = [
                 "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "4",
-                "START_AT": String(Date().timeIntervalSince1970 + 0.8), "DURATION": "1.5", "REQUEST_INTERVAL_MS": "50",
+                "START_AT": String(Date().timeIntervalSince1970 + 5), "DURATION": "1.5", "REQUEST_INTERVAL_MS": "50",
             ]
             async let first = CLI.run(["worker"], environment: environment, timeout: .seconds(60))
             async let second = CLI.run(["worker"], environment: environment, timeout: .seconds(60))

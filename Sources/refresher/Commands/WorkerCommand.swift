@@ -61,8 +61,14 @@ struct WorkerCommand: AsyncParsableCommand {
             "Storm mode: stay alive until this many seconds after START_AT, so exiting processes do not compete with the storm for CPU ($LINGER, default 0)."
     )
     var linger: Double?
-    @OptionGroup var replicaAcknowledgement: ReplicaAcknowledgementOptions
+    @Option(help: ReplicaAcknowledgementOptions.replicasHelp) var replicaAcks: Int?
+    @Option(help: ReplicaAcknowledgementOptions.timeoutHelp) var replicaAckTimeoutMs: Int?
     @OptionGroup var metrics: MetricsOptions
+
+    /// `--replica-acks` and `--replica-ack-timeout-ms`.
+    var replicaAcknowledgement: ReplicaAcknowledgementOptions {
+        ReplicaAcknowledgementOptions(replicaAcks: replicaAcks, replicaAckTimeoutMs: replicaAckTimeoutMs)
+    }
 
     func run() async throws {
         guard let idpURL = Environment.string(idpURL, "IDP_URL") else {

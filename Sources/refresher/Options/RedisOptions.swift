@@ -25,7 +25,13 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
 
     @OptionGroup var password: RedisPasswordOptions
 
-    @OptionGroup var sentinel: RedisSentinelOptions
+    // An option of its own rather than an option group: every option group costs each start of the command (in a
+    // debug build, ArgumentParser validates the whole command tree by reflection).
+    @Option(name: .long, help: RedisSentinelOptions.help)
+    var redisSentinelPasswordFile: String?
+
+    /// The sentinels' credentials from `--redis-sentinel-password-file` and the `REDIS_SENTINEL_*` variables.
+    var sentinel: RedisSentinelOptions { RedisSentinelOptions(passwordFile: redisSentinelPasswordFile) }
 
     /// The URL from the flag, else from `REDIS_URL` (empty counts as unset); `nil` when neither is given.
     func givenURL(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {

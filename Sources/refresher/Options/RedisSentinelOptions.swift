@@ -12,17 +12,17 @@ import RedisRefresher
 /// `REDIS_SENTINEL_USERNAME`. Empty variables count as unset. They fill in the URL's `sentinel_password` and
 /// `sentinel_username` query items; a value given twice (in the URL and here, or in the variable and a file) is an
 /// error rather than a silent choice, and so is a sentinel credential with a URL that does not use Sentinel.
-struct RedisSentinelOptions: ParsableArguments {
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "Read the Redis Sentinel password (the sentinels' own, for redis-sentinel:// URLs) from this file "
-                + "(default: $REDIS_SENTINEL_PASSWORD_FILE). Or set $REDIS_SENTINEL_PASSWORD; "
-                + "$REDIS_SENTINEL_USERNAME names the sentinels' ACL user.",
-            valueName: "path"
-        )
+struct RedisSentinelOptions: Sendable {
+    /// `--redis-sentinel-password-file`, an option of ``RedisOptions``.
+    var passwordFile: String?
+
+    /// The help of `--redis-sentinel-password-file`.
+    static let help = ArgumentHelp(
+        "Read the Redis Sentinel password (the sentinels' own, for redis-sentinel:// URLs) from this file "
+            + "(default: $REDIS_SENTINEL_PASSWORD_FILE). Or set $REDIS_SENTINEL_PASSWORD; "
+            + "$REDIS_SENTINEL_USERNAME names the sentinels' ACL user.",
+        valueName: "path"
     )
-    var redisSentinelPasswordFile: String?
 
     static let passwordVariable = "REDIS_SENTINEL_PASSWORD"
     static let fileVariable = "REDIS_SENTINEL_PASSWORD_FILE"
@@ -51,7 +51,7 @@ struct RedisSentinelOptions: ParsableArguments {
         var credentials = SentinelCredentials()
         credentials.username = variable(Self.usernameVariable).map { ($0, Self.usernameVariable) }
         let password = variable(Self.passwordVariable)
-        if let path = redisSentinelPasswordFile ?? variable(Self.fileVariable) {
+        if let path = passwordFile ?? variable(Self.fileVariable) {
             guard password == nil else {
                 throw CLIError(
                     "the Redis Sentinel password is given twice, in \(Self.passwordVariable) and in a password file: "

@@ -9,23 +9,27 @@ import RedisRefresher
 /// Without either, the setting is automatic (``ReplicaAcknowledgement/automatic(for:)``: one replica within 1 s
 /// behind Sentinel, off otherwise). `N = 0` turns acknowledgement off; a timeout alone keeps the automatic number of
 /// replicas and is ignored when that number is 0.
-struct ReplicaAcknowledgementOptions: ParsableArguments {
-    @Option(
-        help: ArgumentHelp(
-            "Replicas that must hold the lock and the new session before the worker goes on (Redis WAIT); 0 turns "
-                + "it off ($REPLICA_ACKS, default automatic: 1 with a redis-sentinel:// URL, else 0).",
-            valueName: "n"
-        )
-    )
+///
+/// `worker` declares the two options itself (see ``WorkerCommand``) rather than as an option group: every option
+/// group costs each start of the command (in a debug build, ArgumentParser validates the command tree by reflection).
+struct ReplicaAcknowledgementOptions: Sendable {
+    /// `--replica-acks`.
     var replicaAcks: Int?
-
-    @Option(
-        help: ArgumentHelp(
-            "How long one WAIT for the replicas may take, 1...10000 ms ($REPLICA_ACK_TIMEOUT_MS, default 1000).",
-            valueName: "ms"
-        )
-    )
+    /// `--replica-ack-timeout-ms`.
     var replicaAckTimeoutMs: Int?
+
+    /// The help of `--replica-acks`.
+    static let replicasHelp = ArgumentHelp(
+        "Replicas that must hold the lock and the new session before the worker goes on (Redis WAIT); 0 turns "
+            + "it off ($REPLICA_ACKS, default automatic: 1 with a redis-sentinel:// URL, else 0).",
+        valueName: "n"
+    )
+
+    /// The help of `--replica-ack-timeout-ms`.
+    static let timeoutHelp = ArgumentHelp(
+        "How long one WAIT for the replicas may take, 1...10000 ms ($REPLICA_ACK_TIMEOUT_MS, default 1000).",
+        valueName: "ms"
+    )
 
     static let replicasVariable = "REPLICA_ACKS"
     static let timeoutVariable = "REPLICA_ACK_TIMEOUT_MS"
