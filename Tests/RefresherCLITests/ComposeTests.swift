@@ -62,6 +62,8 @@ struct ComposeTests {
             #expect(text.contains(setting), "\(setting)")
         }
         #expect(text.contains("sentinel monitor mymaster redis-primary 6379 2"))
+        // Sentinel may promote either replica: the workers wait for both.
+        #expect(text.contains("REPLICA_ACKS: '2'"), "\(text)")
         // Every Sentinel URL parses and names exactly the three sentinel services.
         let urls = config.lines.compactMap { line -> String? in
             guard let key = line.firstRange(of: "REDIS_URL: ") else { return nil }
