@@ -79,6 +79,10 @@ struct RedactionTests {
                 "redis-sentinel://:\(secret)@h:1,h:2/0?sentinel_username=s&sentinel_password=\(secret)",
                 "redis-sentinel://:***@h:1,h:2/0?sentinel_username=s&sentinel_password=***"
             ),
+            (
+                "redis-sentinel://h:1/0?sentinel_password=\(secret)#mymaster",
+                "redis-sentinel://h:1/0?sentinel_password=***#mymaster"
+            ),
             // Malformed: "/", "?", "@" and "&" inside the password, a bad port, no scheme.
             ("redis://:pa/ss\(secret)@h", "redis://:***@h"),
             ("redis://:\(secret)?x@h", "redis://:***@h"),

@@ -101,13 +101,17 @@ struct StatusReplicationTests {
     func throughSentinel() async throws {
         let dataPassword = "data-\(UUID().uuidString.prefix(8))"
         let sentinelPassword = "sentinel-\(UUID().uuidString.prefix(8))"
-        let primary = try await RedisServerProcess(arguments: ["--requirepass", dataPassword])
-        let sentinel = try await SentinelProcess(
-            monitoring: primary.port,
-            name: "cli-primary",
-            primaryPassword: dataPassword,
-            password: sentinelPassword
+        let topology = try await SentinelTopology.start(
+            .init(
+                primaryName: "cli-primary",
+                replicas: 0,
+                sentinels: 1,
+                password: dataPassword,
+                sentinelPassword: sentinelPassword
+            )
         )
+        let primary = try #require(topology.nodes.first)
+        let sentinel = try #require(topology.sentinels.first)
         let fixture = try OperatorFixture(url: "redis://:\(dataPassword)@127.0.0.1:\(primary.port)")
         try await fixture.storeSession(expiresIn: .seconds(3600))
         let url = "redis-sentinel://127.0.0.1:\(sentinel.port)#cli-primary"
@@ -158,7 +162,6 @@ struct StatusReplicationTests {
         expectNoPasswords(fromFile)
 
         fixture.redis.close()
-        try await sentinel.stop()
-        try await primary.stop()
+        await topology.shutdown()
     }
 }

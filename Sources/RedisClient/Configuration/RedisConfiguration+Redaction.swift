@@ -60,7 +60,14 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
             }
             rest = rest[at...]
         }
-        guard let questionMark = rest.firstIndex(of: "?") else { return redacted + rest }
+        // A Sentinel URL names its primary after the query: kept as written (a name holds no "?", "&" or "=").
+        var fragment = Substring("")
+        if let hash = rest.lastIndex(of: "#"), !rest[rest.index(after: hash)...].contains(where: { "?&=".contains($0) })
+        {
+            fragment = rest[hash...]
+            rest = rest[..<hash]
+        }
+        guard let questionMark = rest.firstIndex(of: "?") else { return redacted + rest + fragment }
         redacted += rest[...questionMark]
         let items = rest[rest.index(after: questionMark)...].split(separator: "&", omittingEmptySubsequences: false)
         return redacted
@@ -70,7 +77,7 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
                 }
                 // An item without "=" may be the rest of a password that held an "&".
                 return item.isEmpty || item.contains("=") ? item : "***"
-            }.joined(separator: "&")
+            }.joined(separator: "&") + fragment
     }
 }
 
