@@ -83,6 +83,9 @@ struct RedactionTests {
                 "redis-sentinel://h:1/0?sentinel_password=\(secret)#mymaster",
                 "redis-sentinel://h:1/0?sentinel_password=***#mymaster"
             ),
+            // A "#" inside a password is not a fragment.
+            ("unix:///run/redis.sock?password=hunter#\(secret)", "unix:///run/redis.sock?password=***"),
+            ("redis://h?password=x#\(secret)", "redis://h?password=***"),
             // Malformed: "/", "?", "@" and "&" inside the password, a bad port, no scheme.
             ("redis://:pa/ss\(secret)@h", "redis://:***@h"),
             ("redis://:\(secret)?x@h", "redis://:***@h"),

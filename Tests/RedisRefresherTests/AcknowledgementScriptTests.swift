@@ -24,7 +24,7 @@ struct AcknowledgementScriptTests {
         let scenario = try Scenario(name: "w-first")
         try await withRefresher(scenario.refresher()) { seeder in
             let (store, initial) = try await Self.presented(scenario, seeder)
-            #expect(try await store.withdraw(owner: Self.owner, reason: "unacknowledged"))
+            #expect(try await store.withdraw(owner: Self.owner, reason: "unacknowledged").released)
             #expect(try await scenario.lockValue() == nil)
             #expect(try await scenario.sessionField("attempt_by") == nil)
             // Nothing suggests the token was presented: no grace to count, no attempt to wait for.
@@ -48,14 +48,14 @@ struct AcknowledgementScriptTests {
                 try await store.present(owner: Self.owner, generation: initial.generation, ttl: .seconds(10))
                     == .recorded
             )
-            #expect(try await store.withdraw(owner: Self.owner, reason: "unacknowledged"))
+            #expect(try await store.withdraw(owner: Self.owner, reason: "unacknowledged").released)
             #expect(try await scenario.lockValue() == nil)
             #expect(try await scenario.sessionField("attempt_by") == Self.owner)
             // Another holder's lock stays; a first record of ours goes even so (after a failover the lock may be
             // another worker's while our record came along).
             try await scenario.redis.send("HDEL", RedisArgument(scenario.keys.sessionHash), "attempt_by")
             try await scenario.redis.send("SET", RedisArgument(scenario.keys.lock), "w:2:b-1", "PX", "10000")
-            #expect(try await !store.withdraw(owner: Self.owner, reason: "unacknowledged"))
+            #expect(try await !store.withdraw(owner: Self.owner, reason: "unacknowledged").released)
             #expect(try await scenario.lockValue() == "w:2:b-1")
         }
     }

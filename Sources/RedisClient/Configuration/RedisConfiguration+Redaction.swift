@@ -60,12 +60,15 @@ extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConverti
             }
             rest = rest[at...]
         }
-        // A Sentinel URL names its primary after the query: kept as written (a name holds no "?", "&" or "=").
+        // A Sentinel URL names its primary after the first "#", after the query: kept as written when it is a valid
+        // name (anything else may be the rest of a password and is redacted with the query).
         var fragment = Substring("")
-        if let hash = rest.lastIndex(of: "#"), !rest[rest.index(after: hash)...].contains(where: { "?&=".contains($0) })
-        {
-            fragment = rest[hash...]
-            rest = rest[..<hash]
+        if redacted.hasSuffix("-sentinel://"), let hash = rest.firstIndex(of: "#") {
+            let name = rest[rest.index(after: hash)...]
+            if !name.isEmpty, !name.utf8.contains(where: { $0 <= 32 || $0 >= 127 || "?&=#@/%".utf8.contains($0) }) {
+                fragment = rest[hash...]
+                rest = rest[..<hash]
+            }
         }
         guard let questionMark = rest.firstIndex(of: "?") else { return redacted + rest + fragment }
         redacted += rest[...questionMark]

@@ -96,12 +96,13 @@ struct SentinelDiscovery {
                 )
             }
         }
-        // Every sentinel that answered does not know the name, or refused the credentials: a configuration mistake,
-        // not an outage (retrying does not help).
+        // Every sentinel answered, and none knows the name or all refused the credentials: a configuration mistake,
+        // not an outage (retrying does not help). With one sentinel silent, it may be one that just restarted.
+        let everyone = answered == sentinel.nodes.count
         let code: RedisError.Code =
-            answered > 0 && unknownName == answered
+            everyone && unknownName == answered
             ? .invalidConfiguration
-            : answered > 0 && refused == answered ? .authenticationFailed : .connectionFailed
+            : everyone && refused == answered ? .authenticationFailed : .connectionFailed
         throw RedisError(
             code,
             "no sentinel named a reachable primary '\(sentinel.primaryName)': " + problems.joined(separator: "; ")

@@ -379,7 +379,8 @@ extension RedisRefresher {
                         do { stored = try await storedCredentials() } catch { return .failure(error) }
                         // This holder's own commit, whose reply was lost: its acknowledgement was never seen.
                         if store.acknowledgement != nil, stored.refreshedBy == acquisition,
-                            stored.generation == current.generation + 1, stored.lineage == current.lineage
+                            stored.generation == current.generation + 1, stored.lineage == current.lineage,
+                            stored.accessToken == tokens.accessToken
                         {
                             keepUntilAcknowledged(
                                 tokens,
@@ -425,16 +426,19 @@ extension RedisRefresher {
         return "\(replicas) of \(setting.replicas) replicas acknowledged \(what) within \(setting.timeout)"
     }
 
-    /// Gives back the lock and the attempt record of an acquisition that presented nothing, retrying through Redis
-    /// trouble (a failover, often: that is why replicas did not acknowledge) for up to
-    /// ``RefresherConfiguration/commitBudget``: a record left behind would make the fleet wait for, and then record
-    /// as unknown, an attempt that never happened. Returns whether it was given back.
+    /// Gives back the lock and the attempt record of an acquisition that presented nothing, followed by a `WAIT` like
+    /// the write that recorded them, so that the replicas that may hold the record get its removal too; retried
+    /// through Redis trouble for up to ``RefresherConfiguration/lockTTL``. Returns whether it was given back (on the
+    /// primary); if not, the flight does not compete again under this acquisition.
     private func withdraw(_ acquisition: String) async -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: configuration.commitBudget)
+        let deadline = ContinuousClock.now.advanced(by: configuration.lockTTL)
         var delay = Duration.milliseconds(50)
         while true {
             do {
-                _ = try await store.withdraw(owner: acquisition, reason: "unacknowledged")
+                let (_, replicas) = try await store.withdraw(owner: acquisition, reason: "unacknowledged")
+                if let shortfall = acknowledgementShortfall(replicas, of: "giving back the lock") {
+                    logger.debug("gave back the lock", metadata: ["replicas": "\(shortfall)"])
+                }
                 return true
             } catch {
                 guard error.isTransientRedisFailure, ContinuousClock.now.advanced(by: delay) < deadline else {
@@ -461,7 +465,7 @@ extension RedisRefresher {
         acquisition: String,
         duration: Duration
     ) {
-        let phase = "\(acquisition)/unacknowledged"
+        let phase = "\(acquisition)/unacknowledged-\(UInt32.random(in: .min ... .max))"
         _ = setPhase(.keeping, of: phase, evenIfShutDown: true)
         Task {
             defer { self.clearPhase(of: phase) }

@@ -375,7 +375,7 @@ public final class RedisRefresher: Sendable {
                     "shutting down before replicas acknowledged a new session; a failover now may lose it",
                     metadata: ["lock": "\(acquisition)"]
                 )
-            } else if (try? await store.withdraw(owner: acquisition, reason: "shutdown")) == true {
+            } else if (try? await store.withdraw(owner: acquisition, reason: "shutdown"))?.released == true {
                 // A check whose answer was never handled took the lock, or replicas did not acknowledge it: nothing
                 // was presented under it.
                 logger.info("released the lock on shutdown", metadata: ["lock": "\(acquisition)"])

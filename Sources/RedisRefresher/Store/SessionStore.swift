@@ -182,14 +182,15 @@ struct SessionStore: Sendable {
     }
 
     /// Gives back what `owner` took without presenting anything: its lock and its first attempt record (see
-    /// ``Scripts/withdraw``), on the connection of the acknowledged writes when there is one (where the record was
-    /// written); returns whether the lock was ours.
-    func withdraw(owner: String, reason: String) async throws(RefresherError) -> Bool {
-        try await run(
+    /// ``Scripts/withdraw``), acknowledged like the write that recorded them; returns whether the lock was ours and
+    /// how many replicas acknowledged (`nil` with acknowledgement off).
+    @discardableResult
+    func withdraw(owner: String, reason: String) async throws(RefresherError) -> (released: Bool, replicas: Int?) {
+        let (reply, replicas) = try await runAcknowledged(
             Scripts.withdraw,
-            [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason)],
-            on: acknowledgement?.connection ?? connection
-        ).int == 1
+            [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason)]
+        )
+        return (reply.int == 1, replicas)
     }
 
     /// Records a failed refresh (see ``Scripts/fail``); returns whether anything was recorded.
@@ -403,14 +404,10 @@ struct SessionStore: Sendable {
     }
 
     /// Runs one of the protocol's scripts on this session's keys, turning the scripts' refusals into errors.
-    private func run(
-        _ script: RedisScript,
-        _ arguments: [RedisArgument],
-        on connection: RedisConnection? = nil
-    ) async throws(RefresherError) -> RedisValue {
+    private func run(_ script: RedisScript, _ arguments: [RedisArgument]) async throws(RefresherError) -> RedisValue {
         let reply: RedisValue
         do {
-            reply = try await (connection ?? self.connection).run(script, keys: keys.scriptKeys, arguments: arguments)
+            reply = try await connection.run(script, keys: keys.scriptKeys, arguments: arguments)
         } catch {
             throw RefresherError(redis: error)
         }
@@ -441,10 +438,13 @@ struct SessionStore: Sendable {
             throw RefresherError(redis: error)
         }
         try Self.refuseScriptRefusal(reply, channel: keys.events)
-        // A refused WAIT (an ACL without it) is a configuration problem, not replicas that lag.
-        let replicas: RedisValue
-        do { replicas = try waited.get() } catch { throw RefresherError(redis: error) }
-        return (reply, replicas.int.map { Int($0) } ?? 0)
+        // A WAIT the ACL refuses is a configuration problem, not replicas that lag. Any other error (a primary being
+        // demoted answers a blocked WAIT with UNBLOCKED) acknowledges nothing: the script has run.
+        switch waited {
+        case .success(let value): return (reply, value.int.map { Int($0) } ?? 0)
+        case .failure(let error) where error.serverErrorPrefix == "NOPERM": throw RefresherError(redis: error)
+        case .failure: return (reply, 0)
+        }
     }
 
     /// Throws ``RefresherError/Code/redisError`` for a script's `{"wrongtype", key, type}` or `{"noperm", command}`
