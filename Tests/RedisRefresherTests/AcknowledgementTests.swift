@@ -49,7 +49,9 @@ struct AcknowledgementTests {
         }
     }
 
-    @Test("A commit the replica does not acknowledge: callers are served, the holder keeps the tokens until it does")
+    @Test(
+        "An unacknowledged commit: callers are served, the holder keeps the tokens and stores them again if they are lost"
+    )
     func unacknowledgedCommit() async throws {
         try await SentinelTopology.with(.init(replicas: 1, sentinels: 1)) { topology in
             let scenario = try Scenario(url: topology.sentinelURL, name: "lagging", idpURL: TestRedis.url)
@@ -77,10 +79,22 @@ struct AcknowledgementTests {
                         [("session", scenario.session), ("write", "commit")]
                     ).totalValue == 1
                 )
+                // As if a failover lost the new session: the primary is back at the old generation. The holder,
+                // still keeping the tokens, stores them again.
+                try await scenario.redis.send(
+                    "HSET",
+                    RedisArgument(scenario.keys.sessionHash),
+                    "generation",
+                    RedisArgument(initial.generation)
+                )
                 replica.resume()
-                try await waitUntil(timeout: .seconds(20), "the holder sees the replica acknowledge the session") {
-                    handler.entries.contains { $0.message.description == "replicas acknowledged the new session" }
+                try await waitUntil(timeout: .seconds(20), "the holder stores the new session again") {
+                    let stored = try await scenario.storedGeneration()
+                    return stored == fresh.generation
+                        && handler.entries.contains { $0.message.description.hasPrefix("the stored session went back") }
                 }
+                #expect(try await scenario.storedGeneration() == fresh.generation)
+                #expect(try await scenario.sessionField("refresh_token") == fresh.refreshToken)
                 #expect(metrics.counterTotal(label: RefresherMetricNames.commitsUnacknowledged) == 0)
                 #expect(try await scenario.idp.refreshCount() == 1)
             }
