@@ -42,7 +42,8 @@ struct AcknowledgementScriptTests {
         let scenario = try Scenario(name: "w-keep")
         try await withRefresher(scenario.refresher()) { seeder in
             let (store, initial) = try await Self.presented(scenario, seeder)
-            // A second presentation under the same lock: the first one may have used the token.
+            // A second presentation under the same lock: the first one may have used the token. (A few ms later, so its
+            // time differs from the first one's on the server's millisecond clock.)
             try await Task.sleep(for: .milliseconds(5))
             #expect(
                 try await store.present(owner: Self.owner, generation: initial.generation, ttl: .seconds(10))
