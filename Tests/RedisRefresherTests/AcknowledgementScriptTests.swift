@@ -42,9 +42,14 @@ struct AcknowledgementScriptTests {
         let scenario = try Scenario(name: "w-keep")
         try await withRefresher(scenario.refresher()) { seeder in
             let (store, initial) = try await Self.presented(scenario, seeder)
-            // A second presentation under the same lock: the first one may have used the token. (A few ms later, so its
-            // time differs from the first one's on the server's millisecond clock.)
-            try await Task.sleep(for: .milliseconds(5))
+            // A second presentation under the same lock: the first one may have used the token. (Once the server's
+            // millisecond clock has moved on, so the two records' times differ.)
+            let first = try #require(Int64(try await scenario.sessionField("attempt_at") ?? ""))
+            try await waitUntil(timeout: .seconds(5), "the server clock passes the first attempt") {
+                let time = try await scenario.redis.send("TIME").array ?? []
+                let now = (time.first?.int ?? 0) * 1000 + (time.dropFirst().first?.int ?? 0) / 1000
+                return now > first
+            }
             #expect(
                 try await store.present(owner: Self.owner, generation: initial.generation, ttl: .seconds(10))
                     == .recorded

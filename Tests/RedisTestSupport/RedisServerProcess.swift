@@ -32,7 +32,7 @@ public final class RedisServerProcess: Sendable {
     public func start() async throws {
         let server = try await ChildProcess.start(
             .init(
-                executable: try Self.redisServerPath().path,
+                executable: try RedisNodeProcess.executable(),
                 arguments: [
                     "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize",
                     "no", "--protected-mode", "no", "--loglevel", "warning",
@@ -63,14 +63,6 @@ public final class RedisServerProcess: Sendable {
     /// Sends a signal (SIGSTOP, SIGCONT, ...) to the server.
     public func signal(_ signal: Int32) {
         process.withLock { $0 }?.send(signal)
-    }
-
-    static func redisServerPath() throws -> URL {
-        for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
-            let path = "\(directory)/redis-server"
-            if FileManager.default.isExecutableFile(atPath: path) { return URL(fileURLWithPath: path) }
-        }
-        throw TestSupportError("redis-server is not installed (apt-get install redis-server)")
     }
 
     /// A raw-socket PING, independent of the client under test.

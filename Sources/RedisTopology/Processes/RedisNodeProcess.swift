@@ -211,7 +211,7 @@ public final class RedisNodeProcess: Sendable, CustomStringConvertible, CustomRe
     }
 
     /// The path of `redis-server`.
-    static func executable() throws(TopologyError) -> String {
+    package static func executable() throws(TopologyError) -> String {
         for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
             let path = "\(directory)/redis-server"
             if FileManager.default.isExecutableFile(atPath: path) { return path }
