@@ -11,7 +11,9 @@ extension RedisConfiguration {
     /// - `redis-sentinel://[user[:password]@]host1[:port1][,host2[:port2]…][/db][?query]#primaryName` (Redis
     ///   Sentinel; ports default to 26379; user and password are the data nodes'), with optional query items
     ///   `sentinel_username` and `sentinel_password` (the sentinels' own credentials, when they need any); the same
-    ///   with `rediss-sentinel://` for TLS to sentinels and data nodes, where the TLS items of `rediss://` also apply.
+    ///   with `rediss-sentinel://` for TLS to sentinels and data nodes, where the TLS items of `rediss://` also apply;
+    /// - `redis-cluster://[user[:password]@]host1[:port1][,host2[:port2]…][/0]` (Redis Cluster seed nodes; ports
+    ///   default to 6379), and `rediss-cluster://…[?query]` for TLS to every node with the query items of `rediss://`.
     ///
     /// Anything else (other schemes, bad ports or databases, stray characters, bad percent-escapes, unknown query
     /// items) throws ``RedisError/Code/invalidURL``. The error never repeats the password.
@@ -33,10 +35,15 @@ extension RedisConfiguration {
             try self.init(sentinelURL: url.dropFirst("redis-sentinel://".count), tls: false)
         } else if url.hasPrefix("rediss-sentinel://") {
             try self.init(sentinelURL: url.dropFirst("rediss-sentinel://".count), tls: true)
+        } else if url.hasPrefix("redis-cluster://") {
+            try self.init(clusterURL: url.dropFirst("redis-cluster://".count), tls: false)
+        } else if url.hasPrefix("rediss-cluster://") {
+            try self.init(clusterURL: url.dropFirst("rediss-cluster://".count), tls: true)
         } else {
             throw RedisError(
                 .invalidURL,
-                "the URL must start with redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://"
+                "the URL must start with redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, "
+                    + "redis-cluster:// or rediss-cluster://"
             )
         }
         try validate()
@@ -100,6 +107,28 @@ extension RedisConfiguration {
         }
         self.init(endpoint: .sentinel(sentinel), username: username, password: password, database: database)
         if tls { self.tls = try Self.tlsSettings(query: Substring(tlsQuery.joined(separator: "&"))) }
+    }
+
+    /// `[user:password@]host:port[,host:port…][/0][?query]`, after the scheme.
+    private init(clusterURL rest: Substring, tls: Bool) throws(RedisError) {
+        guard !rest.contains("#") else { throw RedisError(.invalidURL, "a cluster URL has no fragment") }
+        let queryStart = rest.firstIndex(of: "?") ?? rest.endIndex
+        guard tls || queryStart == rest.endIndex else {
+            throw RedisError(.invalidURL, "a query string holds TLS settings, which need rediss-cluster://")
+        }
+        let (username, password, hosts, database) = try Self.authorityAndDatabase(rest[..<queryStart])
+        var seeds: [Cluster.Node] = []
+        for entry in hosts.split(separator: ",", omittingEmptySubsequences: false) {
+            let (host, port) = try Self.hostAndPort(entry, defaultPort: 6379)
+            seeds.append(Cluster.Node(host: host, port: port))
+        }
+        self.init(
+            endpoint: .cluster(Cluster(seeds: seeds)),
+            username: username,
+            password: password,
+            database: database
+        )
+        if tls { self.tls = try Self.tlsSettings(query: rest[queryStart...].dropFirst()) }
     }
 
     /// Splits `[user[:password]@]hosts[/db]` (no query, no fragment) into its decoded parts.

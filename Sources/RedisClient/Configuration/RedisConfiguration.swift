@@ -2,7 +2,8 @@
 ///
 /// Build one from a URL with ``init(url:)`` (`redis://[user[:password]@]host[:port][/db]`, the same with
 /// `rediss://` for TLS, `unix:///path/to/redis.sock[?db=N&password=...]`, or
-/// `redis-sentinel://[user[:password]@]host1:port1[,host2:port2…][/db]#primaryName`) and adjust the timeouts.
+/// `redis-sentinel://[user[:password]@]host1:port1[,host2:port2…][/db]#primaryName`,
+/// `redis-cluster://[user[:password]@]host1:port1[,host2:port2…]`) and adjust the timeouts.
 public struct RedisConfiguration: Sendable, Hashable {
     /// The address of the server.
     public enum Endpoint: Sendable, Hashable {
@@ -13,6 +14,9 @@ public struct RedisConfiguration: Sendable, Hashable {
         /// The primary that Redis Sentinel names: found by asking the sentinels at connect, checked with `ROLE`,
         /// and followed through failovers (`+switch-master`, `READONLY`, a lost connection).
         case sentinel(Sentinel)
+        /// A Redis Cluster, found from its seed nodes: every command goes to the primary that serves its key's slot,
+        /// following `MOVED` and `ASK` redirections and the cluster's failovers.
+        case cluster(Cluster)
     }
 
     /// The server address.
@@ -67,6 +71,12 @@ public struct RedisConfiguration: Sendable, Hashable {
             }
         }
         if case .sentinel(let sentinel) = endpoint { try sentinel.validate() }
+        if case .cluster(let cluster) = endpoint {
+            try cluster.validate()
+            guard database == 0 else {
+                throw RedisError(.invalidConfiguration, "a Redis Cluster has only database 0, not \(database)")
+            }
+        }
         if case .unix(let path) = endpoint, path.isEmpty || path.utf8.count > 107 {
             throw RedisError(.invalidConfiguration, "a Unix socket path must have 1...107 bytes")
         }
@@ -103,6 +113,11 @@ public struct RedisConfiguration: Sendable, Hashable {
             if sentinel.password != nil { query.append("sentinel_password=***") }
             return "\(tls == nil ? "redis" : "rediss")-sentinel://\(auth)\(hosts)/\(database)"
                 + (query.isEmpty ? "" : "?\(query.joined(separator: "&"))") + "#\(sentinel.primaryName)"
+        case .cluster(let cluster):
+            let hosts = cluster.seeds.map(\.description).joined(separator: ",")
+            let query = tls?.queryItems ?? []
+            return "\(tls == nil ? "redis" : "rediss")-cluster://\(auth)\(hosts)"
+                + (query.isEmpty ? "" : "?\(query.joined(separator: "&"))")
         }
     }
 }

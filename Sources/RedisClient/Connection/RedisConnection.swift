@@ -13,15 +13,29 @@
 public final class RedisConnection: Sendable {
     /// The configuration this connection uses.
     public let configuration: RedisConfiguration
-    private let loop: IOLoop
+    /// The I/O thread of a single server's connection; `nil` for a cluster.
+    private let loop: IOLoop?
     private let queue = CommandQueue()
+    /// For a cluster, the router and its connections to each primary.
+    let router: ClusterRouter?
 
     /// Creates a connection. The socket is opened by the first command, so this does no I/O and cannot hang.
+    ///
+    /// For a ``RedisConfiguration/Endpoint/cluster(_:)`` configuration the connection is a cluster client: the slot
+    /// map is fetched by the first command, and every command goes to the primary of its key's slot over a
+    /// connection of its own per primary (see ``send(_:)-(RedisCommand)`` for the rules).
     public init(configuration: RedisConfiguration, name: String = "redis-cmd") throws(RedisError) {
         try configuration.validate()
         self.configuration = configuration
-        self.loop = try IOLoop(configuration: configuration, name: name)
-        try loop.start(driver: CommandDriver(queue: queue, commandTimeout: configuration.commandTimeout))
+        if let cluster = configuration.cluster {
+            loop = nil
+            router = ClusterRouter(configuration: configuration, cluster: cluster, name: name)
+        } else {
+            let loop = try IOLoop(configuration: configuration, name: name)
+            try loop.start(driver: CommandDriver(queue: queue, commandTimeout: configuration.commandTimeout))
+            self.loop = loop
+            router = nil
+        }
     }
 
     /// Creates a connection from a URL such as `redis://127.0.0.1:6379/0`.
@@ -29,15 +43,20 @@ public final class RedisConnection: Sendable {
         try self.init(configuration: RedisConfiguration(url: url))
     }
 
-    deinit { loop.stop() }
+    deinit { close() }
 
-    /// Closes the socket and stops the I/O thread; pending and later commands fail with
+    /// Closes the socket and stops the I/O thread (every node's, for a cluster); pending and later commands fail with
     /// ``RedisError/Code/clientClosed``.
     public func close() {
-        loop.stop()
+        loop?.stop()
+        router?.close()
     }
 
     /// Sends one command and returns its reply; an error reply throws ``RedisError/Code/server``.
+    ///
+    /// On a cluster, the command goes to the primary serving its first key's slot (`EVALSHA` and `EVAL`: their first
+    /// key), a command without keys to any primary; `MOVED`, `ASK`, `TRYAGAIN`, `LOADING` and `CLUSTERDOWN` replies are
+    /// followed or retried within the command timeout.
     @discardableResult
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
         let replies = try await execute([command])
@@ -54,6 +73,9 @@ public final class RedisConnection: Sendable {
     ///
     /// Each reply is a `Result`, so a server error in one command does not hide the others'. A connection failure
     /// throws.
+    ///
+    /// On a cluster, commands without keys go with the keyed command before them (so `WAIT` after a write reaches
+    /// that write's primary); commands for different primaries are sent to each concurrently.
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [Result<RedisValue, RedisError>] {
         guard !commands.isEmpty else { return [] }
         return try await execute(commands)
@@ -65,6 +87,8 @@ public final class RedisConnection: Sendable {
         guard !commands.contains(where: { $0.count == 0 }) else {
             throw RedisError(.invalidConfiguration, "a command needs at least its name; nothing was sent")
         }
+        if let router { return try await router.execute(commands) }
+        guard let loop else { throw RedisError(.clientClosed, "the connection was closed") }
         let request = PendingRequest(commands)
         do {
             return try await withTaskCancellationHandler {

@@ -48,10 +48,15 @@ extension RedisConnection {
     }
 
     /// Loads scripts into the server's cache with `SCRIPT LOAD` (optional: ``run(_:keys:arguments:)`` loads on
-    /// demand); one round trip for all of them.
+    /// demand); one round trip for all of them, on every primary of a cluster.
     public func load(_ scripts: [RedisScript]) async throws(RedisError) {
-        let replies = try await pipeline(scripts.map { RedisCommand("SCRIPT", "LOAD", RedisArgument($0.source)) })
-        for reply in replies { _ = try reply.get() }
+        let commands = scripts.map { RedisCommand("SCRIPT", "LOAD", RedisArgument($0.source)) }
+        let nodes = try await clusterSlotMap()?.primaries
+        for node in nodes ?? [] {
+            for reply in try await pipeline(commands, onNode: node) { _ = try reply.get() }
+        }
+        guard nodes == nil else { return }
+        for reply in try await pipeline(commands) { _ = try reply.get() }
     }
 
     private static func scriptCommand(

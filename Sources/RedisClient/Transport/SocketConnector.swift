@@ -51,6 +51,9 @@ enum SocketConnector {
         case .sentinel:
             // Sentinel discovery connects to the addresses the sentinels name, never to this case.
             throw RedisError(.invalidConfiguration, "a Sentinel setup has no single address to connect to")
+        case .cluster:
+            // The cluster client connects to each node by its address, never to this case.
+            throw RedisError(.invalidConfiguration, "a cluster has no single address to connect to")
         }
     }
 

@@ -17,11 +17,15 @@ public struct ReplicaAcknowledgement: Sendable, Hashable {
     public var replicas: Int
     /// How long one `WAIT` may take.
     public var timeout: Duration
+    /// On a Redis Cluster: whether writes to a shard whose slot-map entry lists no replica skip the wait (such a shard
+    /// cannot fail over, so there is nothing to wait for). Off, a shard without replicas never acknowledges.
+    public var skipsShardsWithoutReplicas: Bool
 
     /// Waits for `replicas` replicas, at most `timeout` per write.
-    public init(replicas: Int, timeout: Duration = .seconds(1)) {
+    public init(replicas: Int, timeout: Duration = .seconds(1), skipsShardsWithoutReplicas: Bool = false) {
         self.replicas = replicas
         self.timeout = timeout
+        self.skipsShardsWithoutReplicas = skipsShardsWithoutReplicas
     }
 
     /// No acknowledgement: the primary's answer is enough.
@@ -30,10 +34,14 @@ public struct ReplicaAcknowledgement: Sendable, Hashable {
     /// Whether writes wait for replicas.
     public var isOn: Bool { replicas > 0 }
 
-    /// The default for a Redis setup: one replica within 1 s behind Sentinel, off otherwise (a single node has no
-    /// replica to wait for).
+    /// The default for a Redis setup: one replica within 1 s behind Sentinel; on a Redis Cluster one replica within
+    /// 1 s on every shard that has one; off otherwise (a single node has no replica to wait for).
     public static func automatic(for redis: RedisConfiguration) -> ReplicaAcknowledgement {
-        redis.sentinel == nil ? .off : ReplicaAcknowledgement(replicas: 1, timeout: .seconds(1))
+        if redis.sentinel != nil { return ReplicaAcknowledgement(replicas: 1, timeout: .seconds(1)) }
+        if redis.cluster != nil {
+            return ReplicaAcknowledgement(replicas: 1, timeout: .seconds(1), skipsShardsWithoutReplicas: true)
+        }
+        return .off
     }
 
     func validate() throws(RefresherError) {

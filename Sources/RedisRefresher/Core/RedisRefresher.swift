@@ -119,7 +119,7 @@ public final class RedisRefresher: Sendable {
         logger[metadataKey: "owner"] = "\(self.connections.ownerID)"
         self.logger = logger
         do {
-            try await self.connections.commands.load(Scripts.all)
+            try await self.connections.commands.load(ScriptSet.for(self.connections.commands).all)
         } catch {
             if ownsConnections {
                 self.connections.commands.close()

@@ -392,3 +392,49 @@ enum Scripts {
         checkOrAcquire, present, commit, fail, release, extend, restore, seed, replace, withdraw, confirm,
     ]
 }
+
+/// The scripts in the form one server kind needs: on a single server (or behind Sentinel) they announce events with
+/// `PUBLISH`; on a Redis Cluster with `SPUBLISH`, whose channel (sharing the session's hash tag) lives in the
+/// session's slot, so an event reaches only the subscribers of that shard instead of every node of the cluster.
+struct ScriptSet: Sendable {
+    let checkOrAcquire: RedisScript
+    let present: RedisScript
+    let commit: RedisScript
+    let fail: RedisScript
+    let release: RedisScript
+    let extend: RedisScript
+    let restore: RedisScript
+    let seed: RedisScript
+    let replace: RedisScript
+    let withdraw: RedisScript
+    let confirm: RedisScript
+
+    private init(_ form: (RedisScript) -> RedisScript) {
+        checkOrAcquire = form(Scripts.checkOrAcquire)
+        present = form(Scripts.present)
+        commit = form(Scripts.commit)
+        fail = form(Scripts.fail)
+        release = form(Scripts.release)
+        extend = form(Scripts.extend)
+        restore = form(Scripts.restore)
+        seed = form(Scripts.seed)
+        replace = form(Scripts.replace)
+        withdraw = form(Scripts.withdraw)
+        confirm = form(Scripts.confirm)
+    }
+
+    /// Every script, e.g. to load them.
+    var all: [RedisScript] {
+        [checkOrAcquire, present, commit, fail, release, extend, restore, seed, replace, withdraw, confirm]
+    }
+
+    /// With `PUBLISH`.
+    static let classic = ScriptSet { $0 }
+    /// With `SPUBLISH` (and its ACL check) in place of `PUBLISH`.
+    static let sharded = ScriptSet { RedisScript($0.source.replacing("'PUBLISH'", with: "'SPUBLISH'")) }
+
+    /// The form `connection` needs.
+    static func `for`(_ connection: RedisConnection) -> ScriptSet {
+        connection.isCluster ? .sharded : .classic
+    }
+}

@@ -7,6 +7,8 @@ import RedisClient
 struct SessionStore: Sendable {
     let connection: RedisConnection
     let keys: SessionKeys
+    /// The scripts in the form the server needs (`SPUBLISH` on a cluster).
+    let scripts: ScriptSet
     /// Where the holder's writes that replicas must acknowledge go (``ReplicaAcknowledgement``); `nil` when off.
     var acknowledgement: Acknowledgement?
 
@@ -20,6 +22,7 @@ struct SessionStore: Sendable {
     init(connection: RedisConnection, keys: SessionKeys, acknowledgement: Acknowledgement? = nil) {
         self.connection = connection
         self.keys = keys
+        self.scripts = .for(connection)
         self.acknowledgement = acknowledgement
     }
 
@@ -67,7 +70,7 @@ struct SessionStore: Sendable {
 
     func check(_ request: CheckRequest) async throws(RefresherError) -> CheckOutcome {
         let reply = try await run(
-            Scripts.checkOrAcquire,
+            scripts.checkOrAcquire,
             [
                 RedisArgument(request.acquisition), RedisArgument(request.lockTTL.wholeMilliseconds),
                 RedisArgument(request.generation), RedisArgument(request.lineage ?? ""), request.takeover ? "1" : "0",
@@ -142,7 +145,7 @@ struct SessionStore: Sendable {
         duration: Duration
     ) async throws(RefresherError) -> (outcome: CommitOutcome, replicas: Int?) {
         let (reply, replicas) = try await runAcknowledged(
-            Scripts.commit,
+            scripts.commit,
             [
                 RedisArgument(acquisition), RedisArgument(current.generation), RedisArgument(tokens.accessToken),
                 RedisArgument(tokens.refreshToken ?? current.refreshToken),
@@ -171,7 +174,7 @@ struct SessionStore: Sendable {
     /// Whether `stored` (a session this holder committed) is still there, and how many replicas hold it.
     func confirm(_ stored: Credentials, by owner: String) async throws(RefresherError) -> ConfirmOutcome {
         let (reply, replicas) = try await runAcknowledged(
-            Scripts.confirm,
+            scripts.confirm,
             [RedisArgument(owner), RedisArgument(stored.generation), RedisArgument(stored.lineage ?? "")]
         )
         switch reply.int {
@@ -187,7 +190,7 @@ struct SessionStore: Sendable {
     @discardableResult
     func withdraw(owner: String, reason: String) async throws(RefresherError) -> (released: Bool, replicas: Int?) {
         let (reply, replicas) = try await runAcknowledged(
-            Scripts.withdraw,
+            scripts.withdraw,
             [RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason)]
         )
         return (reply.int == 1, replicas)
@@ -201,7 +204,7 @@ struct SessionStore: Sendable {
         by acquisition: String
     ) async throws(RefresherError) -> Bool {
         let reply = try await run(
-            Scripts.fail,
+            scripts.fail,
             [
                 RedisArgument(acquisition), RedisArgument(generation), RedisArgument(failure.outcome.rawValue),
                 RedisArgument(failure.publishedReason), RedisArgument(keys.events), RedisArgument(lineage ?? ""),
@@ -222,7 +225,7 @@ struct SessionStore: Sendable {
         unlessAliveWithin window: Duration?
     ) async throws(RefresherError) -> SessionAdmin.ReleaseOutcome {
         let reply = try await run(
-            Scripts.release,
+            scripts.release,
             [
                 RedisArgument(owner), RedisArgument(keys.events), RedisArgument(reason),
                 RedisArgument(window.map { String($0.wholeMilliseconds) } ?? ""),
@@ -258,7 +261,7 @@ struct SessionStore: Sendable {
         ttl: Duration
     ) async throws(RefresherError) -> (outcome: PresentOutcome, replicas: Int?) {
         let (reply, replicas) = try await runAcknowledged(
-            Scripts.present,
+            scripts.present,
             [RedisArgument(owner), RedisArgument(generation), RedisArgument(ttl.wholeMilliseconds)]
         )
         switch reply.int {
@@ -274,7 +277,7 @@ struct SessionStore: Sendable {
     func restore(_ newer: Credentials, over stored: Credentials, by owner: String) async throws(RefresherError) -> Bool
     {
         try await run(
-            Scripts.restore,
+            scripts.restore,
             [
                 RedisArgument(stored.generation), RedisArgument(newer.lineage ?? ""), RedisArgument(newer.accessToken),
                 RedisArgument(newer.refreshToken), RedisArgument(newer.expiresAtMilliseconds.map(String.init) ?? ""),
@@ -290,7 +293,7 @@ struct SessionStore: Sendable {
 
     func extend(owner: String, ttl: Duration, generation: Int64) async throws(RefresherError) -> ExtendOutcome {
         let reply = try await run(
-            Scripts.extend,
+            scripts.extend,
             [RedisArgument(owner), RedisArgument(ttl.wholeMilliseconds), RedisArgument(generation)]
         )
         switch reply.int {
@@ -304,7 +307,7 @@ struct SessionStore: Sendable {
     /// whether this call wrote it.
     func seed(_ tokens: RefreshedTokens, by owner: String) async throws(RefresherError) -> (Int64, wrote: Bool) {
         try SessionRecord.validate(tokens, requireRefreshToken: true)
-        let reply = try await run(Scripts.seed, sessionArguments(tokens, by: owner))
+        let reply = try await run(scripts.seed, sessionArguments(tokens, by: owner))
         guard case .array(let parts) = reply, parts.count == 2, let generation = parts[0].int, let wrote = parts[1].int
         else { throw unexpected("seed") }
         return (generation, wrote == 1)
@@ -313,7 +316,7 @@ struct SessionStore: Sendable {
     /// Installs `tokens` after a fresh login as the next generation of a new lineage; returns the generation.
     func replace(_ tokens: RefreshedTokens, by owner: String) async throws(RefresherError) -> Int64 {
         try SessionRecord.validate(tokens, requireRefreshToken: true)
-        let reply = try await run(Scripts.replace, sessionArguments(tokens, by: owner))
+        let reply = try await run(scripts.replace, sessionArguments(tokens, by: owner))
         guard let generation = reply.int else { throw unexpected("replace") }
         return generation
     }
@@ -422,7 +425,9 @@ struct SessionStore: Sendable {
         _ script: RedisScript,
         _ arguments: [RedisArgument]
     ) async throws(RefresherError) -> (RedisValue, replicas: Int?) {
-        guard let acknowledgement else { return (try await run(script, arguments), nil) }
+        guard let acknowledgement, try await shardHasReplicas(acknowledgement) else {
+            return (try await run(script, arguments), nil)
+        }
         let reply: RedisValue
         let waited: Result<RedisValue, RedisError>
         do {
@@ -444,6 +449,18 @@ struct SessionStore: Sendable {
         case .success(let value): return (reply, value.int.map { Int($0) } ?? 0)
         case .failure(let error) where error.serverErrorPrefix == "NOPERM": throw RefresherError(redis: error)
         case .failure: return (reply, 0)
+        }
+    }
+
+    /// Whether writes must wait for replicas: always, unless the setting skips cluster shards without replicas and the
+    /// session's shard lists none.
+    private func shardHasReplicas(_ acknowledgement: Acknowledgement) async throws(RefresherError) -> Bool {
+        guard acknowledgement.setting.skipsShardsWithoutReplicas else { return true }
+        do {
+            let map = try await acknowledgement.connection.clusterSlotMap()
+            return map?.shard(forSlot: HashSlot.of(keys.lock))?.replicas.isEmpty != true
+        } catch {
+            throw RefresherError(redis: error)
         }
     }
 
