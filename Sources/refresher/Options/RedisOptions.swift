@@ -3,9 +3,10 @@ import Foundation
 import RedisRefresher
 
 /// Which Redis a command talks to: `--redis-url`, else `REDIS_URL`, else the command's ``RedisFallback``; the
-/// password from ``RedisPasswordOptions``; TLS settings for a `rediss://` URL from its query items and the
-/// `REDIS_TLS_*` variables (see ``RedisTLSVariables``: the variables fill in what the URL leaves out); the
-/// sentinels' credentials for a `redis-sentinel://` URL from ``RedisSentinelOptions``.
+/// password from ``RedisPasswordOptions`` (on a Redis Cluster, every node's); TLS settings for a `rediss://`,
+/// `rediss-sentinel://` or `rediss-cluster://` URL from its query items and the `REDIS_TLS_*` variables (see
+/// ``RedisTLSVariables``: the variables fill in what the URL leaves out); the sentinels' credentials for a
+/// `redis-sentinel://` URL from ``RedisSentinelOptions``.
 ///
 /// The one place the command reads `REDIS_URL`, the `REDIS_TLS_*` and the `REDIS_SENTINEL_*` variables. The
 /// fallback is a type parameter only so that each command's help says what it does without a URL; commands act on it
@@ -17,7 +18,8 @@ struct RedisOptions<Fallback: RedisFallback>: ParsableArguments {
             "Redis URL (default: $REDIS_URL, else \(Fallback.help)); a password here is visible to `ps`. "
                 + "rediss:// for TLS, settings as query items (ca_file=PATH, ...) or $REDIS_TLS_* (CA_FILE, ...). "
                 + "redis-sentinel://HOST:PORT[,HOST:PORT...][/DB]#PRIMARY (or rediss-sentinel://) finds the primary "
-                + "through Redis Sentinel and follows its failovers.",
+                + "through Redis Sentinel and follows its failovers; redis-cluster://HOST:PORT[,HOST:PORT...] (or "
+                + "rediss-cluster://) talks to a Redis Cluster through these seed nodes.",
             valueName: "url"
         )
     )

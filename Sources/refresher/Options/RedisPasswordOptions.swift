@@ -112,8 +112,8 @@ struct RedisPasswordOptions: ParsableArguments {
     }
 
     /// `url` (which parses to `configuration` and has no password) with `password` added: in the user info of a
-    /// `redis://`, `rediss://` or Sentinel URL, as the `password` item of a `unix://` URL's query. Checked by parsing
-    /// the result.
+    /// `redis://`, `rediss://`, Sentinel or Cluster URL, as the `password` item of a `unix://` URL's query. Checked
+    /// by parsing the result.
     static func url(_ url: String, configuration: RedisConfiguration, password: String) throws -> String {
         let encoded = URLText.percentEncoded(password)
         var text = RedisURLText(url)

@@ -11,7 +11,8 @@ import RedisRefresher
 /// is the password with one trailing newline trimmed, or `REDIS_SENTINEL_PASSWORD`; the ACL user from
 /// `REDIS_SENTINEL_USERNAME`. Empty variables count as unset. They fill in the URL's `sentinel_password` and
 /// `sentinel_username` query items; a value given twice (in the URL and here, or in the variable and a file) is an
-/// error rather than a silent choice, and so is a sentinel credential with a URL that does not use Sentinel.
+/// error rather than a silent choice, and so is a sentinel credential with a URL that does not use Sentinel (a
+/// `redis-cluster://` URL included: a cluster has no sentinels).
 struct RedisSentinelOptions: Sendable {
     /// `--redis-sentinel-password-file`, an option of ``RedisOptions``.
     var passwordFile: String?
@@ -74,7 +75,11 @@ struct RedisSentinelOptions: Sendable {
         let credentials = try credentials(environment: environment)
         guard !credentials.isEmpty else { return }
         guard var sentinel = configuration.sentinel else {
-            throw Self.notSentinel(credentials, url: configuration.redactedDescription)
+            throw Self.notSentinel(
+                credentials,
+                url: configuration.redactedDescription,
+                cluster: configuration.cluster != nil
+            )
         }
         try Self.refuseTwice(sentinel, credentials)
         if let username = credentials.username { sentinel.username = username.value }
@@ -97,7 +102,9 @@ struct RedisSentinelOptions: Sendable {
         } catch {
             throw CLIError("bad Redis URL: \(error.message)")
         }
-        guard let sentinel = configuration.sentinel else { throw Self.notSentinel(credentials, url: shown) }
+        guard let sentinel = configuration.sentinel else {
+            throw Self.notSentinel(credentials, url: shown, cluster: configuration.cluster != nil)
+        }
         try Self.refuseTwice(sentinel, credentials)
         var text = RedisURLText(url)
         var expected = sentinel
@@ -115,8 +122,17 @@ struct RedisSentinelOptions: Sendable {
         return text.text
     }
 
-    private static func notSentinel(_ credentials: SentinelCredentials, url: String) -> CLIError {
-        CLIError(
+    /// Sentinel credentials with a URL that does not use Sentinel are refused rather than ignored: an operator who
+    /// set them expects Sentinel. A Redis Cluster fails over by itself, without sentinels.
+    private static func notSentinel(_ credentials: SentinelCredentials, url: String, cluster: Bool) -> CLIError {
+        if cluster {
+            return CLIError(
+                "sentinel credentials are given (\(credentials.sources)), but the Redis URL \(url) names a Redis "
+                    + "Cluster, which fails over without sentinels: unset them (the nodes' password is "
+                    + "\(RedisPasswordOptions.passwordVariable) or a password file)"
+            )
+        }
+        return CLIError(
             "sentinel credentials are given (\(credentials.sources)), but the Redis URL \(url) does not use Sentinel: "
                 + "use redis-sentinel://HOST:PORT,...#PRIMARY, or unset them"
         )

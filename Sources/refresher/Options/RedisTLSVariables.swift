@@ -8,8 +8,8 @@ import RedisRefresher
 ///
 /// The variables are merged into the URL: each fills in the query item the URL leaves out, and an item written in
 /// the URL wins over its variable. Empty variables count as unset. With a plaintext URL (`redis://`, `unix://`,
-/// `redis-sentinel://`) a set variable is an error rather than silently ignored: TLS needs `rediss://` or
-/// `rediss-sentinel://`.
+/// `redis-sentinel://`, `redis-cluster://`) a set variable is an error rather than silently ignored: TLS needs
+/// `rediss://`, `rediss-sentinel://` or `rediss-cluster://` (whose settings apply to every node of the cluster).
 struct RedisTLSVariables: Sendable {
     /// Each variable with the URL query item it stands for.
     static let items: [(variable: String, item: String)] = [
@@ -39,8 +39,8 @@ struct RedisTLSVariables: Sendable {
         var text = RedisURLText(url)
         guard text.isTLS else {
             throw CLIError(
-                "\(first.variable) is set, but the Redis URL \(shown) is not a rediss:// or rediss-sentinel:// URL: "
-                    + "TLS settings need one (or unset the REDIS_TLS_* variables)"
+                "\(first.variable) is set, but the Redis URL \(shown) is not a rediss://, rediss-sentinel:// or "
+                    + "rediss-cluster:// URL: TLS settings need one (or unset the REDIS_TLS_* variables)"
             )
         }
         do {

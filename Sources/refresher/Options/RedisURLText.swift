@@ -5,8 +5,8 @@
 /// `?` before it, the path at the first `/` after the scheme, and the user info ends at the last `@` before the path.
 /// It checks nothing: whoever changes a URL parses the result with ``RedisConfiguration/init(url:)``.
 struct RedisURLText: Sendable, Equatable {
-    /// `redis://`, `rediss://`, `unix://`, `redis-sentinel://`, `rediss-sentinel://`, or whatever the text has
-    /// before its first `://` (empty when it has none).
+    /// `redis://`, `rediss://`, `unix://`, `redis-sentinel://`, `rediss-sentinel://`, `redis-cluster://`,
+    /// `rediss-cluster://`, or whatever the text has before its first `://` (empty when it has none).
     var scheme: Substring
     /// The text before the last `@` of the authority; `nil` without an `@` (always `nil` for `unix://`, whose path
     /// may hold an `@`).
@@ -61,8 +61,11 @@ struct RedisURLText: Sendable, Equatable {
     /// Whether the URL names a primary through Redis Sentinel (`redis-sentinel://` or `rediss-sentinel://`).
     var isSentinel: Bool { scheme == "redis-sentinel://" || scheme == "rediss-sentinel://" }
 
-    /// Whether the URL connects over TLS (`rediss://` or `rediss-sentinel://`).
-    var isTLS: Bool { scheme == "rediss://" || scheme == "rediss-sentinel://" }
+    /// Whether the URL names the seed nodes of a Redis Cluster (`redis-cluster://` or `rediss-cluster://`).
+    var isCluster: Bool { scheme == "redis-cluster://" || scheme == "rediss-cluster://" }
+
+    /// Whether the URL connects over TLS (`rediss://`, `rediss-sentinel://` or `rediss-cluster://`).
+    var isTLS: Bool { scheme == "rediss://" || scheme == "rediss-sentinel://" || scheme == "rediss-cluster://" }
 
     /// The names of the query items, as written (`ca_file` of `ca_file=/ca.pem`).
     var queryNames: Set<Substring> {

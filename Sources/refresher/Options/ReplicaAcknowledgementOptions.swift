@@ -7,8 +7,9 @@ import RedisRefresher
 /// win over the variables, empty variables count as unset.
 ///
 /// Without either, the setting is automatic (``ReplicaAcknowledgement/automatic(for:)``: one replica within 1 s
-/// behind Sentinel, off otherwise). `N = 0` turns acknowledgement off; a timeout alone keeps the automatic number of
-/// replicas and is ignored when that number is 0.
+/// behind Sentinel and on a Redis Cluster, off otherwise). `N = 0` turns acknowledgement off; a timeout alone keeps
+/// the automatic number of replicas and is ignored when that number is 0. On a cluster a shard without replicas
+/// is never waited for, whatever N: it cannot fail over, so nothing would ever acknowledge it.
 ///
 /// `worker` declares the two options itself (see ``WorkerCommand``) rather than as an option group: every option
 /// group costs each start of the command (in a debug build, ArgumentParser validates the command tree by reflection).
@@ -21,7 +22,8 @@ struct ReplicaAcknowledgementOptions: Sendable {
     /// The help of `--replica-acks`.
     static let replicasHelp = ArgumentHelp(
         "Replicas that must hold the lock and the new session before the worker goes on (Redis WAIT); 0 turns "
-            + "it off ($REPLICA_ACKS, default automatic: 1 with a redis-sentinel:// URL, else 0).",
+            + "it off ($REPLICA_ACKS, default automatic: 1 with a redis-sentinel:// or redis-cluster:// URL, else "
+            + "0; on a cluster, shards without replicas are not waited for).",
         valueName: "n"
     )
 
@@ -78,7 +80,11 @@ struct ReplicaAcknowledgementOptions: Sendable {
         guard count > 0 else { return .off }
         // The automatic setting's timeout when it waits for replicas; its help's default otherwise.
         let fallback = automatic.isOn ? automatic.timeout : .milliseconds(defaultTimeoutMilliseconds)
-        return ReplicaAcknowledgement(replicas: count, timeout: timeout.map { .milliseconds($0) } ?? fallback)
+        return ReplicaAcknowledgement(
+            replicas: count,
+            timeout: timeout.map { .milliseconds($0) } ?? fallback,
+            skipsShardsWithoutReplicas: automatic.skipsShardsWithoutReplicas
+        )
     }
 
     /// The setting a worker started with `environment` (and no flags) uses for `redis`, and whether it is the
