@@ -162,7 +162,12 @@ struct ReplicationInfoTests {
         let acknowledgement = try OperatorFixture.jsonObject(
             try Operator.json(StatusReport.Acknowledgement(.off, automatic: true, sentinel: false, onlineReplicas: 0))
         )
-        #expect(Set(acknowledgement.keys) == ["replicas", "timeout_ms", "automatic", "sentinel", "enough_replicas"])
+        #expect(
+            Set(acknowledgement.keys) == [
+                "replicas", "timeout_ms", "automatic", "sentinel", "cluster", "enough_replicas",
+            ]
+        )
+        #expect(acknowledgement["cluster"] as? Bool == false)
         #expect(acknowledgement["timeout_ms"] is NSNull)
     }
 }

@@ -3,8 +3,9 @@ import Foundation
 import RedisRefresher
 
 /// `refresher status`: one look at a session: lock, generation, expiry, last refresh, rejection, fleet counters, and
-/// the Redis behind it: the node (behind Sentinel, the primary it found), its replicas, and the replica
-/// acknowledgement a worker with this URL and environment uses.
+/// the Redis behind it: the node (behind Sentinel, the primary it found; on a cluster, the primary serving the
+/// session's slot, and the cluster's state), its replicas, and the replica acknowledgement a worker with this URL and
+/// environment uses.
 ///
 /// Shows token fingerprints only, never tokens. Exits 0 whenever Redis answered (also when no session is stored or
 /// a re-login is required: the output says so); 1 when Redis cannot be reached or the input is bad.
@@ -16,6 +17,10 @@ struct StatusCommand: AsyncParsableCommand {
             Also shows the Redis node the command talked to (with a redis-sentinel:// URL, the primary the \
             sentinels named), its replicas from INFO replication, and the replica acknowledgement a worker with \
             this URL and environment ($REPLICA_ACKS, $REPLICA_ACK_TIMEOUT_MS) uses.
+
+            With a redis-cluster:// URL it shows the session's hash slot, the primary that serves it (whose \
+            replicas the node and replicas lines describe), the replicas the cluster lists for that shard, and the \
+            cluster's state (CLUSTER INFO of that primary) with its number of shards.
             """
     )
 
@@ -30,13 +35,19 @@ struct StatusCommand: AsyncParsableCommand {
         let configuration = admin.connection.configuration
         let (acknowledgement, automatic) = try ReplicaAcknowledgementOptions.effective(for: configuration)
         let status = try await Operator.talkingTo(configuration) { try await admin.status() }
+        // On a cluster, the node that serves the session's slot is the one whose replication matters.
+        var cluster: StatusReport.Cluster?
+        var node: RedisConfiguration.Cluster.Node?
+        if configuration.cluster != nil {
+            (cluster, node) = await StatusReport.Cluster.fetch(keys: admin.keys, from: admin.connection)
+        }
         let replication: StatusReport.Replication
         do {
-            replication = StatusReport.Replication(try await ReplicationInfo.fetch(from: admin.connection))
+            replication = StatusReport.Replication(try await ReplicationInfo.fetch(from: admin.connection, node: node))
         } catch let error as RedisError {
             replication = StatusReport.Replication(error: error.message)
         }
-        let report = StatusReport(
+        var report = StatusReport(
             session: admin.keys.session.rawValue,
             redis: configuration.redactedDescription,
             status: status,
@@ -45,9 +56,12 @@ struct StatusCommand: AsyncParsableCommand {
                 acknowledgement,
                 automatic: automatic,
                 sentinel: configuration.sentinel != nil,
-                onlineReplicas: replication.onlineReplicas
+                cluster: configuration.cluster != nil,
+                onlineReplicas: replication.onlineReplicas,
+                shardReplicas: cluster?.shardReplicas.count
             )
         )
+        report.cluster = cluster
         if json {
             emit(try Operator.json(report))
         } else {
@@ -87,7 +101,9 @@ struct StatusReport: Encodable {
 
     var session: String
     var redis: String
-    /// The node the command talked to and its replicas.
+    /// On a Redis Cluster: the session's slot, the primary serving it, the cluster's state; `null` otherwise.
+    var cluster: Cluster?
+    /// The node the command talked to (on a cluster, the primary serving the session's slot) and its replicas.
     var replication: Replication
     /// The replica acknowledgement a worker with this URL and environment uses.
     var replicaAcknowledgement: Acknowledgement
@@ -114,7 +130,7 @@ struct StatusReport: Encodable {
     var serverTime: Int64
 
     enum CodingKeys: String, CodingKey {
-        case session, redis, replication, state, generation, expired, lock, stats
+        case session, redis, cluster, replication, state, generation, expired, lock, stats
         case replicaAcknowledgement = "replica_acknowledgement"
         case hasSession = "has_session"
         case expiresAt = "expires_at_ms"
@@ -182,6 +198,7 @@ struct StatusReport: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(session, forKey: .session)
         try container.encode(redis, forKey: .redis)
+        try container.encode(cluster, forKey: .cluster)
         try container.encode(replication, forKey: .replication)
         try container.encode(replicaAcknowledgement, forKey: .replicaAcknowledgement)
         try container.encode(state, forKey: .state)
@@ -210,9 +227,11 @@ struct StatusReport: Encodable {
         func when(_ time: Int64) -> String {
             "\(Operator.utc(milliseconds: time)) (\(Operator.relative(time, to: now)))"
         }
-        var rows: [(String, String)] = [
-            ("session", session), ("redis", redis), ("node", replication.nodeLine),
-            ("replicas", replication.replicasLine), ("replica acks", replicaAcknowledgement.line),
+        var rows: [(String, String)] = [("session", session), ("redis", redis)]
+        if let cluster { rows += [("cluster", cluster.stateLine), ("slot", cluster.slotLine)] }
+        rows += [
+            ("node", replication.nodeLine), ("replicas", replication.replicasLine),
+            ("replica acks", replicaAcknowledgement.line),
         ]
         switch state {
         case "no_session": rows.append(("state", "no session stored (store one with `refresher session put`)"))

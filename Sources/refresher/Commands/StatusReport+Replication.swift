@@ -117,23 +117,39 @@ extension StatusReport {
         var automatic: Bool
         /// Whether the URL uses Sentinel (what the automatic setting depends on).
         var sentinel: Bool
-        /// Whether enough replicas are online to acknowledge; `null` when off or unknown.
+        /// Whether the URL names a Redis Cluster (what the automatic setting also depends on).
+        var cluster: Bool
+        /// Whether enough replicas are online to acknowledge; `null` when off, unknown, or not waited for.
         var enoughReplicas: Bool?
         /// How many replicas are online (in the `replication` object, not repeated here).
         var onlineReplicas: Int?
+        /// On a cluster: the session's shard lists no replica, and the setting skips such shards (it cannot fail
+        /// over, so nothing would acknowledge); writes there do not wait.
+        var skippedShard: Bool
 
         enum CodingKeys: String, CodingKey {
-            case replicas, automatic, sentinel
+            case replicas, automatic, sentinel, cluster
             case timeoutMilliseconds = "timeout_ms"
             case enoughReplicas = "enough_replicas"
         }
 
-        init(_ acknowledgement: ReplicaAcknowledgement, automatic: Bool, sentinel: Bool, onlineReplicas: Int?) {
+        /// - Parameter shardReplicas: on a cluster, how many replicas the slot map lists for the session's shard.
+        init(
+            _ acknowledgement: ReplicaAcknowledgement,
+            automatic: Bool,
+            sentinel: Bool,
+            cluster: Bool = false,
+            onlineReplicas: Int?,
+            shardReplicas: Int? = nil
+        ) {
             replicas = acknowledgement.isOn ? acknowledgement.replicas : 0
             timeoutMilliseconds = acknowledgement.isOn ? acknowledgement.timeoutMilliseconds : nil
             self.automatic = automatic
             self.sentinel = sentinel
-            enoughReplicas = acknowledgement.isOn ? onlineReplicas.map { $0 >= acknowledgement.replicas } : nil
+            self.cluster = cluster
+            skippedShard = acknowledgement.isOn && acknowledgement.skipsShardsWithoutReplicas && shardReplicas == 0
+            enoughReplicas =
+                acknowledgement.isOn && !skippedShard ? onlineReplicas.map { $0 >= acknowledgement.replicas } : nil
             self.onlineReplicas = onlineReplicas
         }
 
@@ -143,26 +159,37 @@ extension StatusReport {
             try container.encode(timeoutMilliseconds, forKey: .timeoutMilliseconds)
             try container.encode(automatic, forKey: .automatic)
             try container.encode(sentinel, forKey: .sentinel)
+            try container.encode(cluster, forKey: .cluster)
             try container.encode(enoughReplicas, forKey: .enoughReplicas)
         }
 
-        /// `1 replica within 1 s (automatic with Sentinel)`, `off (automatic without Sentinel)`, with a warning when
-        /// too few replicas are online.
+        /// `1 replica within 1 s (automatic with Sentinel)`, `off (automatic without Sentinel)`,
+        /// `1 replica within 1 s (automatic on a cluster)`, with a warning when too few replicas are online.
         var line: String {
             let setting =
                 replicas == 0
                 ? "off"
                 : ReplicaAcknowledgement(replicas: replicas, timeout: .milliseconds(timeoutMilliseconds ?? 0)).summary
-            let source =
-                automatic
-                ? "automatic \(sentinel ? "with" : "without") Sentinel"
-                : "from \(ReplicaAcknowledgementOptions.replicasVariable)/"
+            let source: String
+            if !automatic {
+                source =
+                    "from \(ReplicaAcknowledgementOptions.replicasVariable)/"
                     + ReplicaAcknowledgementOptions.timeoutVariable
-            let warning =
-                enoughReplicas == false
-                ? "; only \(onlineReplicas ?? 0) online: no refresh can complete until \(replicas) "
+            } else if cluster {
+                source = "automatic on a cluster"
+            } else {
+                source = "automatic \(sentinel ? "with" : "without") Sentinel"
+            }
+            let warning: String
+            if skippedShard {
+                warning = "; the session's shard has no replica: its writes do not wait"
+            } else if enoughReplicas == false {
+                warning =
+                    "; only \(onlineReplicas ?? 0) online: no refresh can complete until \(replicas) "
                     + "\(replicas == 1 ? "is" : "are")"
-                : ""
+            } else {
+                warning = ""
+            }
             return "\(setting) (\(source))\(warning)"
         }
     }

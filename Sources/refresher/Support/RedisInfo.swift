@@ -1,7 +1,7 @@
 import RedisClient
 import RedisRefresher
 
-/// The fields of one reply to Redis `INFO`: `name:value` lines under `# Section` headers.
+/// The fields of one reply to Redis `INFO` (or `CLUSTER INFO`): `name:value` lines under `# Section` headers.
 struct RedisInfo: Sendable {
     /// Every field of the reply by name.
     let fields: [String: String]
@@ -16,9 +16,15 @@ struct RedisInfo: Sendable {
         self.fields = fields
     }
 
-    /// `INFO section` from `connection`.
-    static func fetch(_ section: String, from connection: RedisConnection) async throws -> RedisInfo {
-        RedisInfo(parsing: try await connection.send("INFO", RedisArgument(section)).string ?? "")
+    /// `INFO section` from `connection`; on a cluster, from `node` when given (else from any primary).
+    static func fetch(
+        _ section: String,
+        from connection: RedisConnection,
+        node: RedisConfiguration.Cluster.Node? = nil
+    ) async throws -> RedisInfo {
+        RedisInfo(
+            parsing: try await connection.send(RedisCommand("INFO", RedisArgument(section)), to: node).string ?? ""
+        )
     }
 
     subscript(name: String) -> String? { fields[name] }

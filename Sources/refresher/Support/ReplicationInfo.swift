@@ -94,11 +94,14 @@ struct ReplicationInfo: Sendable, Equatable {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
-    /// `INFO replication` and `CLIENT INFO` on `connection`; a node that refuses `CLIENT INFO` (before Redis 6.2, or
-    /// an ACL without it) leaves ``address`` unknown.
-    static func fetch(from connection: RedisConnection) async throws -> ReplicationInfo {
-        let info = try await RedisInfo.fetch("replication", from: connection)
-        let clientInfo = try? await connection.send("CLIENT", "INFO").string
+    /// `INFO replication` and `CLIENT INFO` on `connection` (on a cluster, on `node`); a node that refuses
+    /// `CLIENT INFO` (before Redis 6.2, or an ACL without it) leaves ``address`` unknown.
+    static func fetch(
+        from connection: RedisConnection,
+        node: RedisConfiguration.Cluster.Node? = nil
+    ) async throws -> ReplicationInfo {
+        let info = try await RedisInfo.fetch("replication", from: connection, node: node)
+        let clientInfo = try? await connection.send(RedisCommand("CLIENT", "INFO"), to: node).string
         return ReplicationInfo(info: info, address: clientInfo.flatMap { localAddress(clientInfo: $0) })
     }
 }
