@@ -14,6 +14,10 @@ import RedisRefresherHTTP
 /// Continuous mode (`--duration`): the tasks call `/resource` through the library's `AuthorizedHTTPClient` until the
 /// duration is over (with `--refresh-ahead-ms`, refreshing before the token expires), then the process prints one
 /// summary JSON line.
+///
+/// Several sessions (`SESSION=a,b,c`, continuous mode only): one refresher per session over one shared set of
+/// connections (``RefresherConnections``), TASKS tasks per session, each session's identity provider at IDP_URL with
+/// `{session}` replaced by its name; the summary adds each session's counts.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
@@ -36,8 +40,12 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var redis: RedisOptions<LocalRedis>
     @Option(help: "Identity provider base URL ($IDP_URL).") var idpURL: String?
-    @Option(help: "Session name ($SESSION).") var session: String?
-    @Option(help: "Concurrent tasks ($TASKS, default 16).") var tasks: Int?
+    @Option(
+        help:
+            "Session name ($SESSION); several, comma-separated, serve each (continuous mode; IDP_URL may hold {session})."
+    )
+    var session: String?
+    @Option(help: "Concurrent tasks, per session ($TASKS, default 16).") var tasks: Int?
     @Option(help: "Unix time (seconds, fractional) at which the tasks start ($START_AT, default now).") var startAt:
         Double?
     @Option(help: "Seconds after START_AT by which every task is done ($TASK_TIMEOUT, default 30).") var taskTimeout:
@@ -74,9 +82,7 @@ struct WorkerCommand: AsyncParsableCommand {
         guard let idpURL = Environment.string(idpURL, "IDP_URL") else {
             throw CLIError("no identity provider: --idp-url or IDP_URL")
         }
-        guard let sessionName = Environment.string(session, "SESSION") else {
-            throw CLIError("no session: --session or SESSION")
-        }
+        let sessionNames = try Self.sessionNames(Environment.string(session, "SESSION"))
         let redisURL = try redis.url()
         let taskCount = try Environment.int(tasks, "TASKS", default: 16)
         guard (1...100_000).contains(taskCount) else { throw CLIError("TASKS must be between 1 and 100000") }
@@ -84,6 +90,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let timeout = try Environment.double(taskTimeout, "TASK_TIMEOUT") ?? 30
         guard timeout > 0 else { throw CLIError("TASK_TIMEOUT must be positive") }
         let runFor = try Environment.double(duration, "DURATION")
+        guard sessionNames.count == 1 || runFor != nil else {
+            throw CLIError("several sessions need continuous mode: --duration or DURATION")
+        }
         let mode = try Environment.value(coordination, Self.coordinationVariable, default: .redis)
         let wakeMode = try Environment.value(wake, Self.wakeVariable, default: .pubsub)
         let metricsAddress = try metrics.address()
@@ -91,7 +100,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
         var logger = Logger(label: "refresher-worker")
         logger.logLevel = .warning
-        var configuration = RefresherConfiguration(redisURL: redisURL, session: sessionName)
+        var configuration = RefresherConfiguration(redisURL: redisURL, session: sessionNames[0])
         configuration.wakeUp = wakeMode.wakeUp
         if let ahead = try Environment.double(refreshAheadMs.map(Double.init), "REFRESH_AHEAD_MS") {
             guard ahead > 0, ahead <= 86_400_000 else { throw CLIError("REFRESH_AHEAD_MS must be in (0, 86400000]") }
@@ -117,52 +126,66 @@ struct WorkerCommand: AsyncParsableCommand {
             printError("metrics at \(server.url)")
             metricsServer = server
         }
-        let http = DemoHTTP(baseURL: idpURL, connections: taskCount)
-        let refresher: RedisRefresher
-        let initial: Credentials
+        let fleet: WorkerSessions
         do {
-            refresher = try await RedisRefresher(
+            fleet = try await WorkerSessions.start(
+                sessions: sessionNames,
                 configuration: configuration,
-                logger: logger,
-                refresh: http.refreshFunction
+                identityProviderURL: idpURL,
+                httpConnections: taskCount,
+                logger: logger
             )
-            initial = try await refresher.credentials()
         } catch {
-            // The HTTP client must be shut down on every path (AsyncHTTPClient traps otherwise).
-            await http.shutdown()
             await metricsServer?.stop()
             throw error
         }
         let shutdown = try ShutdownSignal.install { [metricsServer] in
-            await refresher.shutdown(gracePeriod: .seconds(1))
-            await http.shutdown()
+            await fleet.shutdown(gracePeriod: .seconds(1))
             await metricsServer?.stop()
         }
         defer { shutdown.cancel() }
-        let context = WorkerContext(
-            refresher: refresher,
-            http: http,
-            initial: initial,
-            start: start,
-            coordinated: mode == .redis
-        )
+        let contexts = fleet.members.map { member in
+            WorkerContext(
+                refresher: member.refresher,
+                http: member.http,
+                initial: member.initial,
+                start: start,
+                coordinated: mode == .redis
+            )
+        }
         if let runFor {
-            let summary = await context.runContinuously(
+            let summary = await WorkerContext.runContinuously(
+                contexts,
                 tasks: taskCount,
                 until: start + runFor,
                 interval: .milliseconds(interval)
             )
-            emit(summary)
+            emit(summary.json)
         } else {
             // Tells a benchmark driver that this process is connected and waiting for START_AT.
             printError("ready")
-            await context.runStorm(tasks: taskCount, deadline: start + timeout)
+            await contexts[0].runStorm(tasks: taskCount, deadline: start + timeout)
             let lingerUntil = start + min(try Environment.double(linger, "LINGER") ?? 0, timeout)
             try? await sleep(untilUnix: lingerUntil)
         }
-        await refresher.shutdown()
-        await http.shutdown()
+        await fleet.shutdown(gracePeriod: nil)
         await metricsServer?.stop()
+    }
+
+    /// The session names of `--session` or `SESSION`: one name, or several separated by commas (a session name has
+    /// no comma), each at most once.
+    static func sessionNames(_ text: String?) throws -> [String] {
+        guard let text, !text.isEmpty else { throw CLIError("no session: --session or SESSION") }
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for name in names {
+            do {
+                _ = try SessionName(name)
+            } catch {
+                throw CLIError("session '\(Operator.printable(String(name.prefix(40))))': \(error.message)")
+            }
+        }
+        guard Set(names).count == names.count else { throw CLIError("a session is named twice in \(text.prefix(80))") }
+        return names
     }
 }
 
@@ -257,21 +280,38 @@ struct WorkerContext: Sendable {
         }
     }
 
-    /// Continuous mode: requests until `end`, through the library's authorized HTTP client (refresh after the used
-    /// credentials and one retry on a 401) or, uncoordinated, refreshing by hand; returns the summary line.
-    func runContinuously(tasks: Int, until end: Double, interval: Duration) async -> String {
-        let summary = await withTaskGroup(of: WorkerSummary.self) { group in
-            for _ in 0..<tasks {
-                group.addTask {
-                    var summary = WorkerSummary()
-                    await self.continuousTask(until: end, interval: interval, summary: &summary)
-                    return summary
+    /// Continuous mode: `tasks` tasks per context (session) making requests until `end`, through the library's
+    /// authorized HTTP client (refresh after the used credentials and one retry on a 401) or, uncoordinated,
+    /// refreshing by hand; returns the summary, with each session's counts when there are several.
+    static func runContinuously(
+        _ contexts: [WorkerContext],
+        tasks: Int,
+        until end: Double,
+        interval: Duration
+    ) async -> WorkerSummary {
+        let perSession = await withTaskGroup(of: (Int, WorkerSummary).self) { group in
+            for (index, context) in contexts.enumerated() {
+                for _ in 0..<tasks {
+                    group.addTask {
+                        var summary = WorkerSummary()
+                        await context.continuousTask(until: end, interval: interval, summary: &summary)
+                        return (index, summary)
+                    }
                 }
             }
-            return await group.reduce(into: WorkerSummary()) { $0.merge($1) }
+            return await group.reduce(into: Array(repeating: WorkerSummary(), count: contexts.count)) {
+                $0[$1.0].merge($1.1)
+            }
         }
-        let data = (try? JSONEncoder().encode(summary)) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        var summary = perSession.reduce(into: WorkerSummary()) { $0.merge($1) }
+        if contexts.count > 1 {
+            summary.sessions = Dictionary(
+                uniqueKeysWithValues: zip(contexts, perSession).map {
+                    ($0.refresher.session.rawValue, WorkerSummary.SessionCounts($1))
+                }
+            )
+        }
+        return summary
     }
 
     private func continuousTask(until end: Double, interval: Duration, summary: inout WorkerSummary) async {

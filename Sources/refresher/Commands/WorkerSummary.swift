@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import RedisRefresher
 
 /// One worker's totals in continuous mode: its summary JSON line, which `demo` reads.
@@ -17,6 +18,40 @@ struct WorkerSummary: Codable, Sendable {
     /// and the Unix time it began; the pause between a task's requests is part of it.
     var longestGapMs: Int64 = 0
     var longestGapStart: Double = 0
+    /// With several sessions, each one's counts by session name; absent with one.
+    var sessions: [String: SessionCounts]?
+
+    /// One session's part of a worker's totals.
+    struct SessionCounts: Codable, Sendable, Equatable {
+        var requests = 0
+        var ok = 0
+        var unauthorized = 0
+        var errors = 0
+        var loggedOut = false
+
+        init() {}
+
+        init(_ summary: WorkerSummary) {
+            requests = summary.requests
+            ok = summary.ok
+            unauthorized = summary.unauthorized
+            errors = summary.errors
+            loggedOut = summary.loggedOut
+        }
+
+        mutating func merge(_ other: SessionCounts) {
+            requests += other.requests
+            ok += other.ok
+            unauthorized += other.unauthorized
+            errors += other.errors
+            loggedOut = loggedOut || other.loggedOut
+        }
+    }
+
+    /// The summary line a worker prints.
+    var json: String {
+        String(decoding: (try? JSONEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
 
     /// How many errors a worker times, at most.
     static let errorLogLimit = 1000
@@ -53,6 +88,11 @@ struct WorkerSummary: Codable, Sendable {
         if other.longestGapMs > longestGapMs {
             longestGapMs = other.longestGapMs
             longestGapStart = other.longestGapStart
+        }
+        if let others = other.sessions {
+            var merged = sessions ?? [:]
+            for (name, counts) in others { merged[name, default: SessionCounts()].merge(counts) }
+            sessions = merged
         }
     }
 
