@@ -190,6 +190,14 @@ public final class DemoIdentityProvider: Sendable {
         routes: (Router<BasicRequestContext>) -> Void = { _ in }
     ) async throws -> Server {
         let router = Router()
+        addRoutes(to: router.group())
+        routes(router)
+        return try await Self.serve(router, host: host, port: port, logger: logger)
+    }
+
+    /// Adds the provider's endpoints to `router`: to a group under a path prefix (`router.group("sessions/a")`),
+    /// several providers share one server, each one a session of its own.
+    public func addRoutes(to router: RouterGroup<BasicRequestContext>) {
         router.post("/refresh-token") { request, context -> Response in
             struct Body: Decodable { var refresh_token: String }
             let body = try await request.decode(as: Body.self, context: context)
@@ -239,7 +247,15 @@ public final class DemoIdentityProvider: Sendable {
             return Self.json(["data": "ok"], status: .ok)
         }
         router.get("/stats") { _, _ -> Response in try Self.json(self.stats) }
-        routes(router)
+    }
+
+    /// Serves `router` on `host:port` (port 0 picks a free one) until ``Server/stop()``.
+    public static func serve(
+        _ router: Router<BasicRequestContext>,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        logger: Logger? = nil
+    ) async throws -> Server {
         var quiet = logger ?? Logger(label: "demo-idp")
         if logger == nil { quiet.logLevel = .warning }
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
