@@ -88,7 +88,7 @@ struct DemoSentinelTests {
             (["--topology", "sentinel", "--duration", "8", "--failover-at", "8"], "--failover-at must be"),
             (["--topology", "sentinel", "--failover-at", "soon"], "--failover-at"),
             (["--topology", "sentinel", "--failover-kind", "reboot"], "--failover-kind"),
-            (["--topology", "cluster"], "--topology"),
+            (["--topology", "mesh"], "--topology"),
         ]
     )
     func validation(arguments: [String], expected: String) async throws {

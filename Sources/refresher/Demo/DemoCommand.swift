@@ -31,6 +31,15 @@ struct DemoCommand: AsyncParsableCommand {
             during and after it, the requests' errors by kind in each period, the longest time a task went without a \
             served request, and the expiries and refreshes since the failover (with the defaults, a token expires \
             after it). The run fails if the failover does not complete. The topology is stopped at the end.
+
+            With --topology cluster the demo starts a Redis Cluster on loopback (3 primaries, with --cluster-replicas \
+            replicas each) and runs the fleet over its redis-cluster:// URL with --sessions sessions spread over the \
+            shards: every worker serves every session (--tasks tasks each) over one set of connections, each session \
+            with an identity provider of its own. At --failover-at seconds it fails over the shard of the first \
+            session (--failover-kind forced: CLUSTER FAILOVER on a replica; kill: kill -9 of its primary, restarted \
+            once a replica took over); at --migrate-at seconds it moves the first session's slot to another primary. \
+            The summary reports each session's slot, primary, refreshes, refresh-token reuse and errors; the run \
+            passes when no session saw reuse or a logout and every failover and migration completed.
             """
     )
 
@@ -59,22 +68,38 @@ struct DemoCommand: AsyncParsableCommand {
     var soak = false
     @Option(
         help:
-            "single (the Redis above) or sentinel (an embedded Sentinel topology, failed over during the run; see above)."
+            "single (the Redis above), sentinel (an embedded Sentinel topology, failed over during the run) or cluster (an embedded 3-primary Redis Cluster and several sessions; see above)."
     )
     var topology = DemoTopology.single
     @Option(
         help: ArgumentHelp(
             "With --topology sentinel: when to fail the primary over, in seconds since the fleet's start, or none "
-                + "(default: half of --duration).",
+                + "(default: half of --duration). With --topology cluster: when to fail over the shard of the first "
+                + "session (default: none).",
             valueName: "seconds|none"
         )
     )
     var failoverAt: FailoverTime?
     @Option(
         help:
-            "With --topology sentinel: forced (SENTINEL FAILOVER, the default), kill (kill -9 of the primary, then a restart) or pause (SIGSTOP past down-after-milliseconds, then SIGCONT)."
+            "With --topology sentinel: forced (SENTINEL FAILOVER, the default), kill (kill -9 of the primary, then a restart) or pause (SIGSTOP past down-after-milliseconds, then SIGCONT). With --topology cluster: forced (CLUSTER FAILOVER on a replica) or kill."
     )
     var failoverKind: FailoverKind?
+    @Option(help: "With --topology cluster: the sessions the fleet serves, spread over the shards (default 8).")
+    var sessions: Int?
+    @Option(
+        help: ArgumentHelp(
+            "With --topology cluster: when to move the first session's slot to another primary, in seconds since the "
+                + "fleet's start (default: never).",
+            valueName: "seconds"
+        )
+    )
+    var migrateAt: Double?
+    @Option(
+        help:
+            "With --topology cluster: replicas per primary (default 1 when the machine has 2 or more cores, else 0)."
+    )
+    var clusterReplicas: Int?
     @OptionGroup var metrics: MetricsOptions
 
     /// The replicas and sentinels of `--topology sentinel`.
@@ -84,8 +109,11 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// When the failover happens, in seconds since the fleet's start; `nil` for none.
     var failoverSeconds: Double? {
-        guard topology == .sentinel else { return nil }
-        return (failoverAt ?? .at(seconds: duration / 2)).seconds
+        switch topology {
+        case .single: nil
+        case .sentinel: (failoverAt ?? .at(seconds: duration / 2)).seconds
+        case .cluster: failoverAt?.seconds
+        }
     }
 
     func validate() throws {
@@ -101,9 +129,12 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func validateTopology() throws {
-        guard topology == .sentinel else {
+        if topology != .cluster, sessions != nil || migrateAt != nil || clusterReplicas != nil {
+            throw ValidationError("--sessions, --migrate-at and --cluster-replicas need --topology cluster")
+        }
+        guard topology != .single else {
             if failoverAt != nil || failoverKind != nil {
-                throw ValidationError("--failover-at and --failover-kind need --topology sentinel")
+                throw ValidationError("--failover-at and --failover-kind need --topology sentinel or cluster")
             }
             return
         }
@@ -113,20 +144,44 @@ struct DemoCommand: AsyncParsableCommand {
             redis.password.redisPasswordFile != nil ? "--redis-password-file" : nil,
         ].compactMap { $0 }
         if let flag = conflicting.first {
+            let nodes =
+                topology == .sentinel
+                ? "its own primary, replicas and sentinels" : "its own cluster"
             throw ValidationError(
-                "--topology sentinel starts its own primary, replicas and sentinels (plaintext, no password): "
-                    + "\(flag) does not apply"
+                "--topology \(topology.rawValue) starts \(nodes) (plaintext, no password): \(flag) does not apply"
             )
         }
         if let seconds = failoverAt?.seconds, !(seconds >= 0 && seconds < duration) {
             throw ValidationError("--failover-at must be in [0, --duration) seconds, or none")
         }
+        if topology == .cluster { try validateCluster() }
+    }
+
+    private func validateCluster() throws {
+        if let sessions, !(1...256).contains(sessions) { throw ValidationError("--sessions must be 1...256") }
+        if let clusterReplicas, !(0...2).contains(clusterReplicas) {
+            throw ValidationError("--cluster-replicas must be 0...2")
+        }
+        if let migrateAt, !(migrateAt >= 0 && migrateAt < duration) {
+            throw ValidationError("--migrate-at must be in [0, --duration) seconds")
+        }
+        if failoverKind == .pause {
+            throw ValidationError("--failover-kind pause needs --topology sentinel: on a cluster, use forced or kill")
+        }
+        if failoverSeconds != nil, replicasPerPrimary == 0 {
+            throw ValidationError("--failover-at needs replicas to promote: --cluster-replicas 1")
+        }
+        if soak { throw ValidationError("--soak needs --topology single or sentinel") }
     }
 
     func run() async throws {
         let metricsAddress = try metrics.address()
         if let port = metricsAddress?.port, port + processes > 65535 {
             throw CLIError("--metrics-port: the workers' ports \(port + 1)...\(port + processes) do not exist")
+        }
+        if topology == .cluster {
+            try await runCluster(metricsAddress: metricsAddress)
+            return
         }
         var sentinel: SentinelTopology?
         if topology == .sentinel {
@@ -188,60 +243,19 @@ struct DemoCommand: AsyncParsableCommand {
             // Sentinel may promote one that does not.
             environment[Self.replicaAcknowledgementVariable] = String(Self.sentinelOptions.replicas)
         }
-        for index in 1...processes {
-            var worker = environment
-            if let address = metricsAddress {
-                worker[MetricsOptions.portVariable] = String(address.port == 0 ? 0 : address.port + index)
-                worker[MetricsOptions.hostVariable] = address.host
-            }
-            fleet.add(try await DemoWorker(environment: worker))
-        }
+        try await startWorkers(in: fleet, environment: environment, metricsAddress: metricsAddress)
         let workers = fleet.workers
         let failover = startFailover(on: sentinel, fleetStart: start, provider: idp)
 
-        // Live progress, once a second, until every worker has exited.
-        let hardStop = ContinuousClock.now.advanced(by: .seconds(duration + 60))
-        var lastProgress = ContinuousClock.now
         // The progress lines' own reads (one 6-command status pipeline each) are not the fleet's commands.
-        var monitoringCommands = 0
-        var samples: [SoakSample] = []
-        var nextSample = start + 10
-        var pictured = DemoTimeline()
-        while workers.contains(where: \.isRunning) {
-            if timeline != nil, unixSeconds() >= start { pictured.sample(at: unixSeconds() - start, idp.stats) }
-            if soak, unixSeconds() >= nextSample, unixSeconds() < start + duration - 2 {
-                let sample = await SoakSample.take(workers: workers, redis: redis, at: unixSeconds() - start)
-                monitoringCommands += 3
-                samples.append(sample)
-                print("  soak: \(sample.line)")
-                // Every minute, and once more shortly before the end.
-                let last = start + duration - 5
-                nextSample = nextSample >= last ? .infinity : min(nextSample + 60, last)
-            }
-            if ContinuousClock.now > hardStop {
-                fleet.send(SIGTERM)
-                throw CLIError("the workers did not finish in time")
-            }
-            try await Task.sleep(for: .milliseconds(100))
-            if ContinuousClock.now - lastProgress >= .seconds(1), !json {
-                lastProgress = .now
-                let stats = idp.stats
-                let fleet = (try? await admin.status().stats) ?? [:]
-                monitoringCommands += 6
-                print(
-                    String(
-                        format: "  t=%5.1fs  requests=%-7d 401s=%-5d refreshes=%-3d expiries=%-3d reuse=%d waits=%d",
-                        max(0, unixSeconds() - start),
-                        stats.resourceOK + stats.resource401,
-                        stats.resource401,
-                        stats.refreshes,
-                        stats.expiries,
-                        stats.reuseEvents,
-                        fleet["waits"] ?? 0
-                    )
-                )
-            }
-        }
+        var progress = try await follow(
+            fleet,
+            start: start,
+            stats: { idp.stats },
+            fleetStats: { (try? await admin.status().stats) ?? [:] },
+            soakRedis: redis
+        )
+        let monitoringCommands = progress.monitoringCommands
         let summaries = workers.compactMap(\.summary)
         let record = await failover?.value
         let commandsAfter = try await Self.commandsProcessed(redis)
@@ -268,8 +282,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         report.print(json: json)
         if let timeline {
-            pictured.sample(at: unixSeconds() - start, idp.stats)
-            try pictured.picture(
+            progress.timeline.sample(at: unixSeconds() - start, idp.stats)
+            try progress.timeline.picture(
                 processes: processes,
                 tasks: tasks,
                 coordination: coordination.rawValue,
@@ -278,7 +292,7 @@ struct DemoCommand: AsyncParsableCommand {
             .write(toFile: timeline, atomically: true, encoding: .utf8)
             if !json { print("\ntimeline: \(timeline)") }
         }
-        if soak, let first = samples.first, let last = samples.last {
+        if soak, let first = progress.samples.first, let last = progress.samples.last {
             print("")
             print("soak: first sample → last sample")
             print("  \(first.line)")
@@ -295,6 +309,82 @@ struct DemoCommand: AsyncParsableCommand {
         await embedded?.stop()
         await sentinel?.shutdown()
         if !report.passed { throw ExitCode(3) }
+    }
+
+    /// Starts `--processes` workers with `environment` into `fleet`; with metrics, worker i (from 1) serves them on
+    /// the metrics port + i (or a free port, with port 0).
+    func startWorkers(
+        in fleet: DemoFleet,
+        environment: [String: String],
+        metricsAddress: (host: String, port: Int)?
+    ) async throws {
+        for index in 1...processes {
+            var worker = environment
+            if let address = metricsAddress {
+                worker[MetricsOptions.portVariable] = String(address.port == 0 ? 0 : address.port + index)
+                worker[MetricsOptions.hostVariable] = address.host
+            }
+            fleet.add(try await DemoWorker(environment: worker))
+        }
+    }
+
+    /// What the live progress collected: its own Redis commands, the soak samples, the timeline.
+    struct Progress {
+        var monitoringCommands = 0
+        var samples: [SoakSample] = []
+        var timeline = DemoTimeline()
+    }
+
+    /// Prints the progress once a second (the identity provider's `stats` and the fleet's waits from `fleetStats`,
+    /// each read counted as 6 commands) and takes the soak samples on `soakRedis`, until every worker has exited.
+    func follow(
+        _ fleet: DemoFleet,
+        start: Double,
+        stats: () -> DemoIdentityProvider.Stats,
+        fleetStats: () async -> [String: Int64],
+        soakRedis: RedisConnection
+    ) async throws -> Progress {
+        let workers = fleet.workers
+        let hardStop = ContinuousClock.now.advanced(by: .seconds(duration + 60))
+        var lastProgress = ContinuousClock.now
+        var progress = Progress()
+        var nextSample = start + 10
+        while workers.contains(where: \.isRunning) {
+            if timeline != nil, unixSeconds() >= start { progress.timeline.sample(at: unixSeconds() - start, stats()) }
+            if soak, unixSeconds() >= nextSample, unixSeconds() < start + duration - 2 {
+                let sample = await SoakSample.take(workers: workers, redis: soakRedis, at: unixSeconds() - start)
+                progress.monitoringCommands += 3
+                progress.samples.append(sample)
+                print("  soak: \(sample.line)")
+                // Every minute, and once more shortly before the end.
+                let last = start + duration - 5
+                nextSample = nextSample >= last ? .infinity : min(nextSample + 60, last)
+            }
+            if ContinuousClock.now > hardStop {
+                fleet.send(SIGTERM)
+                throw CLIError("the workers did not finish in time")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            if ContinuousClock.now - lastProgress >= .seconds(1), !json {
+                lastProgress = .now
+                let stats = stats()
+                let fleet = await fleetStats()
+                progress.monitoringCommands += 6
+                print(
+                    String(
+                        format: "  t=%5.1fs  requests=%-7d 401s=%-5d refreshes=%-3d expiries=%-3d reuse=%d waits=%d",
+                        max(0, unixSeconds() - start),
+                        stats.resourceOK + stats.resource401,
+                        stats.resource401,
+                        stats.refreshes,
+                        stats.expiries,
+                        stats.reuseEvents,
+                        fleet["waits"] ?? 0
+                    )
+                )
+            }
+        }
+        return progress
     }
 
     /// Redis: an embedded TLS server with `--tls`, the given one, or the default if it answers, or an embedded

@@ -3,7 +3,8 @@ import Foundation
 import Histogram
 import RedisRefresher
 
-/// The demo's summary table; with `--topology sentinel`, also the failover and the longest stall.
+/// The demo's summary table; with `--topology sentinel`, also the failover and the longest stall; with
+/// `--topology cluster`, also each session, the failovers and slot moves, and the longest stall.
 struct DemoReport: Encodable {
     let processes: Int
     let tasks: Int
@@ -18,6 +19,9 @@ struct DemoReport: Encodable {
     let fleetStats: [String: Int64]
     var topology = DemoTopology.single
     var failover: FailoverSummary?
+    /// With a cluster: each session, and what the demo did to the cluster.
+    var sessions: [ClusterSessionReport] = []
+    var clusterEvents: [ClusterEventSummary] = []
     /// When the fleet started (Unix seconds), for the times of the longest stall.
     var fleetStart: Double = 0
     /// The pause between one task's requests, part of every stall.
@@ -27,7 +31,11 @@ struct DemoReport: Encodable {
     var wakeP99: Int64 { wakeMilliseconds(atPercentile: 99) }
     var passed: Bool {
         !idp.revoked && idp.reuseEvents == 0 && workersReporting == processes && failover?.completed != false
+            && eventsCompleted
     }
+
+    /// Whether every failover and slot move of the cluster completed.
+    private var eventsCompleted: Bool { clusterEvents.allSatisfy(\.completed) }
 
     /// The worker summary with the longest time one task went without a served request.
     private var longestStall: WorkerSummary? { workers.max { $0.longestGapMs < $1.longestGapMs } }
@@ -41,7 +49,7 @@ struct DemoReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case processes, tasks, duration, tokenTTL, coordination, requestsServed, unauthorized, tokenExpiries
         case refreshes, reuseEvents, loggedOut, wakeP50Ms, wakeP99Ms, redisCommands, fleetStats, passed
-        case topology, failover, longestStallMs, longestStallAtSeconds
+        case topology, failover, longestStallMs, longestStallAtSeconds, sessions, clusterEvents
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -62,10 +70,14 @@ struct DemoReport: Encodable {
         try container.encodeIfPresent(redisCommands, forKey: .redisCommands)
         try container.encode(fleetStats, forKey: .fleetStats)
         try container.encode(passed, forKey: .passed)
-        // Only with Sentinel, so that the single-server report stays as it was.
-        guard topology == .sentinel else { return }
+        // Only with Sentinel or a cluster, so that the single-server report stays as it was.
+        guard topology != .single else { return }
         try container.encode(topology, forKey: .topology)
         try container.encodeIfPresent(failover, forKey: .failover)
+        if topology == .cluster {
+            try container.encode(sessions, forKey: .sessions)
+            try container.encode(clusterEvents, forKey: .clusterEvents)
+        }
         if let stall = longestStall {
             try container.encode(stall.longestGapMs, forKey: .longestStallMs)
             try container.encode(stallSeconds(stall), forKey: .longestStallAtSeconds)
@@ -101,27 +113,41 @@ struct DemoReport: Encodable {
             ),
             ("fleet logged out", idp.revoked ? "YES: the identity provider revoked the session" : "no"),
             ("wake-up latency p50/p99", coordination == .redis ? "\(wakeP50) / \(wakeP99) ms" : "n/a"),
-            ("Redis commands used", redisCommands.map { "\($0)" } ?? "n/a (the primary changed)"),
+            (
+                "Redis commands used",
+                redisCommands.map { "\($0)" }
+                    ?? (topology == .cluster ? "n/a (several nodes)" : "n/a (the primary changed)")
+            ),
             ("fleet waits / takeovers", "\(fleetStats["waits"] ?? 0) / \(fleetStats["takeovers"] ?? 0)"),
             ("workers reporting", "\(workersReporting) of \(processes)"),
         ]
         Swift.print("")
         Swift.print("summary")
-        for (label, value) in rows + sentinelRows {
+        for (label, value) in rows + topologyRows {
             Swift.print("  " + label.padding(toLength: 26, withPad: " ", startingAt: 0) + value)
         }
+        if !sessions.isEmpty {
+            Swift.print("")
+            Swift.print("sessions")
+            for line in ClusterSessionReport.table(sessions) { Swift.print("  " + line) }
+        }
         if passed {
-            Swift.print("\nresult: PASS — one refresh per expiry, nobody logged out")
+            Swift.print(
+                "\nresult: PASS — one refresh per expiry, nobody logged out"
+                    + (sessions.count > 1 ? " (every session)" : "")
+            )
         } else if failover?.completed == false, !idp.revoked, idp.reuseEvents == 0 {
             Swift.print("\nresult: FAIL — the failover did not complete")
+        } else if !eventsCompleted, !idp.revoked, idp.reuseEvents == 0 {
+            Swift.print("\nresult: FAIL — a failover or slot move of the cluster did not complete")
         } else {
             Swift.print("\nresult: FAIL — the fleet was logged out")
         }
     }
 
-    /// The longest stall and the failover, with Sentinel.
-    private var sentinelRows: [(String, String)] {
-        guard topology == .sentinel else { return [] }
+    /// The longest stall and the failover, with Sentinel; also the failovers and slot moves, with a cluster.
+    private var topologyRows: [(String, String)] {
+        guard topology != .single else { return [] }
         var rows: [(String, String)] = []
         if let stall = longestStall {
             rows.append(
@@ -137,6 +163,6 @@ struct DemoReport: Encodable {
                 )
             )
         }
-        return rows + (failover?.rows ?? [])
+        return rows + (failover?.rows ?? []) + clusterEvents.flatMap(\.rows)
     }
 }

@@ -7,4 +7,7 @@ enum DemoTopology: String, CaseIterable, Codable, Sendable, ExpressibleByArgumen
     /// An embedded Redis Sentinel topology on loopback (1 primary, 2 replicas, 3 sentinels), reached through its
     /// `redis-sentinel://` URL, failed over during the run.
     case sentinel
+    /// An embedded Redis Cluster on loopback (3 primaries, with replicas when the machine allows), reached through
+    /// its `redis-cluster://` URL, serving several sessions spread over its shards.
+    case cluster
 }
