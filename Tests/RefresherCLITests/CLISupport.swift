@@ -92,6 +92,17 @@ final class CLIProcess: Sendable {
         }
     }
 
+    /// Waits (bounded) for a line of standard output that contains `text`, and returns it.
+    @discardableResult
+    func waitForOutput(containing text: String, timeout: Duration = .seconds(20)) async throws -> String {
+        do {
+            try await child.waitForLine(on: .standardOutput, timeout: timeout) { $0.contains(text) }
+        } catch {
+            throw TestSupportError("\(error): \(stdout) \(stderr)")
+        }
+        return stdout.split(separator: "\n").map(String.init).first { $0.contains(text) } ?? ""
+    }
+
     /// Waits (bounded) for the process to exit, its output read to the end, and returns its status (128 + the
     /// signal number if a signal ended it). Kills it after `timeout`.
     func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {

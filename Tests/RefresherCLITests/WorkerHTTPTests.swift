@@ -93,4 +93,44 @@ struct WorkerHTTPTests {
             #expect(try await admin.status().generation == 2)
         }
     }
+
+    @Test("idp --sessions 2 and a worker serving both over one set of connections: each session refreshed on its own")
+    func severalSessions() async throws {
+        let base = "cli-multi-\(UUID().uuidString.prefix(8))"
+        let names = ["\(base)-0", "\(base)-1"]
+        let idp = try await CLIProcess(
+            [
+                "idp", "--port", "0", "--token-ttl", "3", "--latency-ms", "20", "--session", base, "--sessions", "2",
+                "--redis-url", TestRedis.url,
+            ]
+        )
+        defer { idp.kill() }
+        let listening = try await idp.waitForOutput(containing: "identity provider listening on ")
+        let template = try #require(listening.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+        #expect(template.hasSuffix("/sessions/{session}"), "\(listening)")
+        let redis = try RedisConnection(url: TestRedis.url)
+        defer { redis.close() }
+        let admins = try names.map { SessionAdmin(connection: redis, keys: SessionKeys(session: try SessionName($0))) }
+        for admin in admins { #expect(try await admin.status().generation == 1) }
+
+        // The tokens expire 3 s after the login; the run (from 2 s to 5 s) sees each session expire once.
+        let environment = [
+            "REDIS_URL": TestRedis.url, "IDP_URL": template, "SESSION": names.joined(separator: ","), "TASKS": "2",
+            "START_AT": String(Date().timeIntervalSince1970 + 2), "DURATION": "3", "REQUEST_INTERVAL_MS": "50",
+        ]
+        let result = try await CLI.run(["worker"], environment: environment, timeout: .seconds(60))
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let line = try #require(result.stdout.split(separator: "\n").last)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(summary["errors"] as? Int == 0, "\(summary)")
+        #expect(summary["loggedOut"] as? Bool == false)
+        let sessions = try #require(summary["sessions"] as? [String: [String: Any]], "\(summary)")
+        #expect(Set(sessions.keys) == Set(names))
+        for name in names {
+            #expect((sessions[name]?["ok"] as? Int ?? 0) > 0, "\(name): \(summary)")
+            #expect(sessions[name]?["errors"] as? Int == 0, "\(name)")
+        }
+        for admin in admins { #expect(try await admin.status().generation == 2) }
+        for admin in admins { try await admin.deleteStoredKeys() }
+    }
 }

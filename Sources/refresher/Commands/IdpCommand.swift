@@ -21,11 +21,20 @@ struct IdpCommand: AsyncParsableCommand {
     @Option(help: "Access-token lifetime in seconds.") var tokenTTL = 30.0
     @Option(help: "Refresh latency in milliseconds.") var latencyMs = 200
     @Option(help: "Log in at start and store the session under this name ($SESSION).") var session: String?
+    @Option(
+        help:
+            "Serve this many sessions, NAME-0 ... NAME-(N-1) for --session NAME, each with a provider of its own under /sessions/NAME-i (a worker's IDP_URL: http://HOST:PORT/sessions/{session}), and store each in Redis."
+    )
+    var sessions: Int?
     @OptionGroup var redis: RedisOptions<LocalRedis>
 
     func run() async throws {
         guard tokenTTL >= 1, latencyMs >= 0, (0...65535).contains(port) else {
             throw CLIError("--token-ttl must be ≥ 1, --latency-ms ≥ 0, --port in 0...65535")
+        }
+        if let sessions {
+            try await serve(sessions: sessions)
+            return
         }
         let idp = try await IdentityProviderLaunch.start(
             tokenTTL: tokenTTL,
@@ -47,10 +56,50 @@ struct IdpCommand: AsyncParsableCommand {
         }
         // Unbuffered: whoever started the provider reads its port from this line while it serves.
         emit("identity provider listening on http://\(host):\(idp.server.port) (metrics at /metrics)")
-        // Serve until SIGINT/SIGTERM.
+        try await Self.serveUntilSignal { await idp.server.stop() }
+    }
+
+    /// `--sessions N`: a provider per session on one server, each session logged in and stored.
+    private func serve(sessions count: Int) async throws {
+        guard (1...10_000).contains(count) else { throw CLIError("--sessions must be 1...10000") }
+        guard let base = Environment.string(session, "SESSION") else {
+            throw CLIError("--sessions needs --session NAME (or SESSION): the sessions are NAME-0, NAME-1, ...")
+        }
+        let names = (0..<count).map { "\(base)-\($0)" }
+        for name in names { _ = try SessionName(name) }
+        let url = try redis.url()
+        let providers = try await SessionProviders.start(
+            names: names,
+            tokenTTL: tokenTTL,
+            latencyMs: latencyMs,
+            host: host,
+            port: port,
+            metrics: true
+        )
+        do {
+            let connection = try RedisConnection(url: url)
+            defer { connection.close() }
+            try await providers.storeLogins(on: connection, by: "idp-login")
+        } catch {
+            await providers.stop()
+            throw error
+        }
+        emit(
+            "stored sessions \(names[0]) ... \(names[names.count - 1]) in "
+                + RedisConfiguration.redactingPassword(inURL: url)
+        )
+        emit(
+            "identity provider listening on http://\(host):\(providers.server.port)/sessions/{session} (metrics at "
+                + "/metrics)"
+        )
+        try await Self.serveUntilSignal { await providers.stop() }
+    }
+
+    /// Waits for SIGINT or SIGTERM, then runs `stop`.
+    private static func serveUntilSignal(_ stop: @escaping @Sendable () async -> Void) async throws {
         let stopped = AsyncStream<Void>.makeStream()
         let signals = try ShutdownSignal.install {
-            await idp.server.stop()
+            await stop()
             stopped.continuation.finish()
         }
         defer { signals.cancel() }

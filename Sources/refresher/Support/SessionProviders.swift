@@ -16,8 +16,18 @@ struct SessionProviders: Sendable {
     /// The identity provider URL for a worker: `{session}` stands for the session's name (see ``WorkerCommand``).
     var urlTemplate: String { server.url + "/sessions/{session}" }
 
-    /// Starts a provider for each of `names` (access tokens living `tokenTTL` seconds, refreshes taking `latencyMs`).
-    static func start(names: [String], tokenTTL: Double, latencyMs: Int) async throws -> SessionProviders {
+    /// Starts a provider for each of `names` (access tokens living `tokenTTL` seconds, refreshes taking `latencyMs`)
+    /// on `host:port` (port 0 picks a free one). With `metrics`, the metrics system is bootstrapped first and the
+    /// server also answers `GET /metrics`, the providers' counters added up.
+    static func start(
+        names: [String],
+        tokenTTL: Double,
+        latencyMs: Int,
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        metrics: Bool = false
+    ) async throws -> SessionProviders {
+        if metrics { PrometheusMetrics.bootstrap() }
         let configuration = DemoIdentityProvider.Configuration(
             refreshLatency: .milliseconds(latencyMs),
             accessTokenLifetime: .milliseconds(Int64(tokenTTL * 1000))
@@ -27,7 +37,8 @@ struct SessionProviders: Sendable {
         for (name, provider) in zip(names, providers) {
             provider.addRoutes(to: router.group(RouterPath("sessions/\(name)")))
         }
-        let server = try await DemoIdentityProvider.serve(router)
+        if metrics { PrometheusMetrics.addRoute(to: router) }
+        let server = try await DemoIdentityProvider.serve(router, host: host, port: port)
         return SessionProviders(names: names, providers: providers, server: server)
     }
 
