@@ -50,7 +50,10 @@ struct ClusterTopologyTests {
     }
 
     @Test func slotForKeyIsWhatTheServerComputes() async throws {
-        let node = try RedisNodeProcess(configuration: ["cluster-enabled yes"])
+        // A bus port of its own: the default, the data port + 10000, may be another test's.
+        let node = try RedisNodeProcess(configuration: [
+            "cluster-enabled yes", "cluster-port \(try LoopbackPort.free())",
+        ])
         try await node.start()
         var keys = ["", "foo", "{a}b", "{}x", "{", "}", "{}", "{{a}}", "a{b}c{d}", "{user1}:session", "x{", "ü{ß}"]
         keys += (0..<500).map { "key:\($0):\(UUID().uuidString)" }
