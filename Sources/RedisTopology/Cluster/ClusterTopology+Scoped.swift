@@ -1,0 +1,19 @@
+extension ClusterTopology {
+    /// Starts a cluster, runs `body` with it, and shuts it down whatever happens.
+    public static func with<T>(
+        _ options: Options = Options(),
+        timeout: Duration = .seconds(30),
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (ClusterTopology) async throws -> T
+    ) async throws -> T {
+        let topology = try await start(options, timeout: timeout)
+        do {
+            let result = try await body(topology)
+            await topology.shutdown()
+            return result
+        } catch {
+            await topology.shutdown()
+            throw error
+        }
+    }
+}
