@@ -55,10 +55,12 @@ struct ClusterConfigurationTests {
         let a = String(repeating: "a", count: 40)
         let b = String(repeating: "b", count: 40)
         let c = String(repeating: "c", count: 40)
+        let d = String(repeating: "d", count: 40)
         let text = """
             \(a) 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 5462 [5461->-\(b)] [7000-<-\(c)]
             \(b) 127.0.0.1:7001@17001,host.example master - 0 1700000000000 7 connected 5461 5463-16383
             \(c) 127.0.0.1:7002@17002 slave,fail \(a) 1700000000000 1700000000000 1 disconnected
+            \(d) 127.0.0.1:7003@17003 master,fail - 1700000000000 1700000000000 3 disconnected
             """
         let view = try ClusterView(text)
         let myself = try #require(view.myself)
@@ -75,7 +77,7 @@ struct ClusterConfigurationTests {
         #expect(replica.isReplica && replica.primaryID == a && !replica.isHealthy)
         #expect(view.owner(ofSlot: 5461)?.port == 7001)
         #expect(view.slotOwners.map(\.description) == ["0-5460@7000", "5461@7001", "5462@7000", "5463-16383@7001"])
-        // A failing replica is left out of its shard.
+        // A failing replica is left out of its shard, a failing primary without slots (replaced) of the shards.
         #expect(
             view.shards == [
                 ClusterShard(primaryPort: 7000, replicaPorts: [], slots: [0...5460, 5462...5462]),

@@ -87,8 +87,3 @@ struct ClusterNodeLine: Sendable, Hashable, CustomStringConvertible {
             + (isConnected ? "" : " disconnected") + (slotText.isEmpty ? "" : " slots \(slotText)")
     }
 }
-
-extension ClosedRange<Int> {
-    /// `a-b`, or `a` for one slot.
-    var slotText: String { lowerBound == upperBound ? "\(lowerBound)" : "\(lowerBound)-\(upperBound)" }
-}

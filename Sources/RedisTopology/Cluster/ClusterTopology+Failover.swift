@@ -4,7 +4,8 @@ extension ClusterTopology {
     /// Fails the shard of the node on `port` (its primary or a replica) over with `CLUSTER FAILOVER` on a replica,
     /// once the cluster is stable (see ``waitUntilStable(timeout:)``); returns the replica's port once it serves the
     /// shard's slots as every running node reports, the old primary is its replica with the link up, and the cluster
-    /// is stable. `timeout` bounds the whole.
+    /// is stable. `timeout` bounds the whole. Redis abandons a manual failover that has not completed within 5 s (a
+    /// primary too slow to hand over); the request is then sent again.
     @discardableResult
     public func failover(shardOf port: Int, timeout: Duration = .seconds(30)) async throws(TopologyError) -> Int {
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -16,9 +17,16 @@ extension ClusterTopology {
             throw TopologyError("the shard of \(port) has no running replica: \(shard)")
         }
         try await send(replica, "CLUSTER", "FAILOVER")
+        var requested = ContinuousClock.now
         try await TopologyError.wrapping("failing over the shard of \(port)") {
             try await poll("\(replica.port) serves the slots of \(shard.primaryPort)", timeout: deadline - .now) {
                 () async throws -> Check<Void> in
+                if ContinuousClock.now - requested > Self.manualFailoverTimeout,
+                    try await view(of: replica).myself?.isReplica == true
+                {
+                    try await send(replica, "CLUSTER", "FAILOVER")
+                    requested = .now
+                }
                 let check = try await stability()
                 guard case .met(let now) = check else { return check.map { _ in () } }
                 guard let promoted = now.first(where: { $0.primaryPort == replica.port }),
@@ -30,6 +38,9 @@ extension ClusterTopology {
         }
         return replica.port
     }
+
+    /// How long Redis lets a manual failover take before it abandons it (`CLUSTER_MF_TIMEOUT`).
+    static let manualFailoverTimeout = Duration.seconds(5)
 
     /// Kills the primary on `port` (`SIGKILL`, as a crash would) and returns once it has been reaped. Its replica
     /// takes over about twice ``Options/nodeTimeout`` later (see ``waitForNewPrimary(replacing:timeout:)``); the
@@ -62,17 +73,6 @@ extension ClusterTopology {
                 }
                 return .met(shard.primaryPort)
             }
-        }
-    }
-}
-
-extension Check {
-    /// The same check with a value of another type when met.
-    func map<Other>(_ transform: (Value) -> Other) -> Check<Other> {
-        switch self {
-        case .met(let value): .met(transform(value))
-        case .unmet(let reason): .unmet(reason)
-        case .failed(let error): .failed(error)
         }
     }
 }

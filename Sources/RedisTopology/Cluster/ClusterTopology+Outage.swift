@@ -32,8 +32,8 @@ extension ClusterTopology {
         return ports
     }
 
-    /// Starts the killed node on `port` again from its configuration file (its cluster configuration file keeps its
-    /// ID and what it knew) and returns once the cluster is stable (see ``waitUntilStable(timeout:)``). A primary
+    /// Starts the killed node on `port` again (a running one is killed first) from its configuration file (its cluster
+    /// configuration file keeps its ID and what it knew) and returns once the cluster is stable (see ``waitUntilStable(timeout:)``). A primary
     /// whose replica took over comes back as that replica's replica.
     public func restart(port: Int, timeout: Duration = .seconds(30)) async throws(TopologyError) {
         try await restart(ports: [port], timeout: timeout)

@@ -116,7 +116,7 @@ public final class ClusterTopology: Sendable {
         HashSlot.slot(of: key.utf8)
     }
 
-    /// The hash slot of a binary key; see ``slot(forKey:)-(String)``.
+    /// The hash slot of a binary key, as for a `String` key.
     public static func slot(forKey key: [UInt8]) -> Int {
         HashSlot.slot(of: key)
     }

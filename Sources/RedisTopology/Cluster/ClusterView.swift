@@ -41,9 +41,13 @@ struct ClusterView: Sendable, Hashable {
     }
 
     /// The shards as this node sees them: each primary with its slots and the replicas it sees as not failing,
-    /// ordered by first slot; primaries without slots last, by port.
+    /// ordered by first slot; primaries without slots last, by port, those it sees failing left out (a crashed
+    /// primary whose replica took over).
     var shards: [ClusterShard] {
-        lines.filter(\.isPrimary).map { primary in
+        let primaries = lines.filter {
+            $0.isPrimary && (!$0.slots.isEmpty || $0.flags.isDisjoint(with: ["fail", "fail?"]))
+        }
+        return primaries.map { primary in
             let replicas = lines.filter {
                 $0.isReplica && $0.primaryID == primary.id && $0.flags.isDisjoint(with: ["fail", "fail?"])
             }
@@ -58,12 +62,4 @@ struct ClusterView: Sendable, Hashable {
             )
         }
     }
-}
-
-/// A range of slots and the data port of the node that serves it.
-struct SlotOwner: Sendable, Hashable, CustomStringConvertible {
-    let slots: ClosedRange<Int>
-    let port: Int
-
-    var description: String { "\(slots.slotText)@\(port)" }
 }
