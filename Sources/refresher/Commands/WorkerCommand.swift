@@ -29,8 +29,14 @@ struct WorkerCommand: AsyncParsableCommand {
 
             Behind Redis Sentinel (a redis-sentinel:// URL) the worker by default presents a refresh token only once \
             1 replica holds its lock, and keeps new tokens until 1 replica holds them (Redis WAIT, at most 1 s \
-            each). --replica-acks N and --replica-ack-timeout-ms MS change that; --replica-acks 0 turns it off. \
-            `refresher status` shows the setting and the connected replicas.
+            each). On a Redis Cluster (a redis-cluster:// URL) it waits likewise for 1 replica of the session's \
+            shard, and not at all for a shard without replicas. --replica-acks N and --replica-ack-timeout-ms MS \
+            change that; --replica-acks 0 turns it off. `refresher status` shows the setting and the connected \
+            replicas.
+
+            With several sessions (SESSION=a,b,c, in continuous mode), one process serves each of them over one set \
+            of connections, --tasks tasks per session; IDP_URL may name each session's identity provider with \
+            {session} (`refresher idp --sessions N` serves them under /sessions/NAME).
             """
     )
 
