@@ -1,3 +1,5 @@
+import RedisClient
+
 extension ClusterTopology {
     /// The configuration lines that make a data node a cluster node, after the defaults of ``RedisNodeProcess``
     /// (loopback only, no persistence: `save ""`, `appendonly no`):

@@ -113,12 +113,12 @@ public final class ClusterTopology: Sendable {
     /// The hash slot of `key`: CRC16 (XMODEM) of the key, or of its hash tag (the text between the first `{` and
     /// the next `}`, when not empty), modulo 16384; what `CLUSTER KEYSLOT` answers.
     public static func slot(forKey key: String) -> Int {
-        HashSlot.slot(of: key.utf8)
+        HashSlot.of(key)
     }
 
     /// The hash slot of a binary key, as for a `String` key.
     public static func slot(forKey key: [UInt8]) -> Int {
-        HashSlot.slot(of: key)
+        HashSlot.of(key)
     }
 
     /// Kills every node, waits until they are reaped, and deletes the configuration files.
