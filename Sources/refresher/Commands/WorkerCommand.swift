@@ -132,9 +132,9 @@ struct WorkerCommand: AsyncParsableCommand {
             printError("metrics at \(server.url)")
             metricsServer = server
         }
-        let fleet: WorkerSessions
+        let served: WorkerSessions
         do {
-            fleet = try await WorkerSessions.start(
+            served = try await WorkerSessions.start(
                 sessions: sessionNames,
                 configuration: configuration,
                 identityProviderURL: idpURL,
@@ -146,11 +146,11 @@ struct WorkerCommand: AsyncParsableCommand {
             throw error
         }
         let shutdown = try ShutdownSignal.install { [metricsServer] in
-            await fleet.shutdown(gracePeriod: .seconds(1))
+            await served.shutdown(gracePeriod: .seconds(1))
             await metricsServer?.stop()
         }
         defer { shutdown.cancel() }
-        let contexts = fleet.members.map { member in
+        let contexts = served.members.map { member in
             WorkerContext(
                 refresher: member.refresher,
                 http: member.http,
@@ -174,7 +174,7 @@ struct WorkerCommand: AsyncParsableCommand {
             let lingerUntil = start + min(try Environment.double(linger, "LINGER") ?? 0, timeout)
             try? await sleep(untilUnix: lingerUntil)
         }
-        await fleet.shutdown(gracePeriod: nil)
+        await served.shutdown(gracePeriod: nil)
         await metricsServer?.stop()
     }
 
