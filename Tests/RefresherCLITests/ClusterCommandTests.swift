@@ -122,4 +122,41 @@ struct ClusterCommandTests {
             #expect(!refused.stderr.contains("sentinel-pw") && !refused.stderr.contains(Self.password))
         }
     }
+
+    @Test(
+        "watch on a cluster: the session's events, a gap when its slot moves, then the events after the move",
+        .disabled("needs RedisSubscriber on a cluster (sharded pub/sub)")
+    )
+    func watchAcrossSlotMove() async throws {
+        try await ClusterTopology.with(Self.options) { cluster in
+            let fixture = try OperatorFixture(url: cluster.seedURL)
+            defer { fixture.redis.close() }
+            let slot = HashSlot.of(fixture.keys.lock)
+            let watch = try await CLIProcess(
+                ["watch", "--session", fixture.name, "--redis-url", Self.plainURL(cluster), "--json", "--count", "2"]
+                    + ["--timeout", "60"],
+                environment: ["REDIS_PASSWORD": Self.password],
+                removing: Self.variables.filter { $0 != "REDIS_PASSWORD" }
+            )
+            defer { watch.kill() }
+            try await watch.waitForSubscription()
+
+            try await fixture.storeSession(expiresIn: .seconds(60))
+            try await watch.waitForOutput(containing: #""event":"replaced""#)
+            let owner = try await cluster.primaryPort(forSlot: slot)
+            let target = try #require(try await cluster.primaryPorts.first { $0 != owner })
+            try await cluster.migrate(slot: slot, to: target)
+            // The server ends the subscription on the old owner; watch subscribes on the new one and says so.
+            try await watch.waitForOutput(containing: #""event":"gap""#)
+            try await fixture.storeSession(expiresIn: .seconds(60))
+
+            let status = try await watch.waitForExit()
+            #expect(status == 0, "\(watch.stderr)")
+            let events = try watch.stdout.split(separator: "\n").map { try OperatorFixture.jsonObject(String($0)) }
+            #expect(events.map { $0["event"] as? String } == ["replaced", "gap", "replaced"], "\(watch.stdout)")
+            #expect(events.first?["generation"] as? Int == 1)
+            #expect(events.last?["generation"] as? Int == 2)
+            #expect(!watch.stdout.contains(Self.password) && !watch.stderr.contains(Self.password))
+        }
+    }
 }
