@@ -162,7 +162,9 @@ struct SubscriberStateMachine<Sink, Waiter> {
     /// mix with ``register(channels:sink:)``, whose ids count from 1, on one machine). `gapped`: the subscription
     /// may have missed messages (it comes from ``release(channels:)`` on another node), so it gets a gap when each
     /// of its channels is confirmed here. Succeeds with `true` when `sink` must be handed a gap now, because one of
-    /// the channels is confirmed here already; fails when the subscriber is closed.
+    /// the channels is confirmed here already; fails when the subscriber is closed. (A gap is owed per channel, so
+    /// the other subscriptions to a channel not yet confirmed get one too: an extra gap costs a re-read, a missing
+    /// one a lost wake-up.)
     mutating func register(channels: [String], sink: Sink, id: SubscriptionID, gapped: Bool) -> Result<Bool, RedisError>
     {
         if case .closed = phase { return .failure(Self.closedError) }
