@@ -43,6 +43,7 @@ struct ShardedSubscriberTests {
                     RedisArgument(String(busB))
                 )
                 try await waitUntilClusterIsOK([adminA, adminB], nodes: 2)
+                let idA = try #require(try await adminA.send("CLUSTER", "MYID").string)
                 let idB = try #require(try await adminB.send("CLUSTER", "MYID").string)
                 let (channel, slot) = try await Self.channel(on: adminA)
 
@@ -60,15 +61,14 @@ struct ShardedSubscriberTests {
                             log.contains(channel: channel, payload: Array("one".utf8))
                         }
 
-                        // The slot moves to B: A drops the channel and pushes sunsubscribe.
+                        // The slot moves to B, the way a resharding moves it (importing on B first, so B's claim
+                        // gets a new config epoch and wins over A's gossip): A drops the channel and pushes
+                        // sunsubscribe.
+                        let slotArgument = RedisArgument(String(slot))
+                        _ = try await adminB.send("CLUSTER", "SETSLOT", slotArgument, "IMPORTING", RedisArgument(idA))
+                        _ = try await adminA.send("CLUSTER", "SETSLOT", slotArgument, "MIGRATING", RedisArgument(idB))
                         for admin in [adminB, adminA] {
-                            _ = try await admin.send(
-                                "CLUSTER",
-                                "SETSLOT",
-                                RedisArgument(String(slot)),
-                                "NODE",
-                                RedisArgument(idB)
-                            )
+                            _ = try await admin.send("CLUSTER", "SETSLOT", slotArgument, "NODE", RedisArgument(idB))
                         }
                         try await waitUntil(timeout: .seconds(5), "the subscriber reports the channel moved") {
                             moves.value.contains([channel])
