@@ -12,8 +12,8 @@ public final class RedisSubscriber: Sendable {
     /// How many undelivered events one subscription buffers.
     public static let bufferLimit = 4096
 
-    private let driver: SubscriberDriver
-    private let loop: IOLoop
+    let driver: SubscriberDriver
+    let loop: IOLoop
 
     /// Creates a subscriber; it connects when the first channel is subscribed.
     ///
@@ -33,17 +33,26 @@ public final class RedisSubscriber: Sendable {
     }
 
     /// A subscriber to `target`: the configured server, or (to watch a Sentinel setup) any of its sentinels.
+    /// `mode` and `onMoved` as for ``SubscriberDriver/init(pingInterval:commandTimeout:mode:onMoved:)``: a sharded
+    /// subscriber is one cluster node's, and its channels must be served by that node.
     init(
         configuration: RedisConfiguration,
         name: String,
         pingInterval: Duration = .seconds(2),
-        connectTo target: IOLoop.Target
+        connectTo target: IOLoop.Target,
+        mode: SubscriberMode = .classic,
+        onMoved: (@Sendable ([String]) -> Void)? = nil
     )
         throws(RedisError)
     {
         try configuration.validate()
         guard pingInterval > .zero else { throw RedisError(.invalidConfiguration, "pingInterval must be positive") }
-        driver = SubscriberDriver(pingInterval: pingInterval, commandTimeout: configuration.commandTimeout)
+        driver = SubscriberDriver(
+            pingInterval: pingInterval,
+            commandTimeout: configuration.commandTimeout,
+            mode: mode,
+            onMoved: onMoved
+        )
         loop = try IOLoop(configuration: configuration, name: name, target: target)
         try loop.start(driver: driver)
     }
