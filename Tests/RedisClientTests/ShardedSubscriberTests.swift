@@ -80,12 +80,12 @@ struct ShardedSubscriberTests {
                         #expect(redirected?.serverErrorPrefix == "MOVED")
 
                         // What the cluster layer does: carry the subscription to the new owner.
-                        let registrations = subscriberA.driver.release(channels: [channel])
+                        let registrations = subscriberA.driver!.release(channels: [channel])
                         #expect(registrations.count == 1)
                         #expect(registrations.values.first?.gapped == true)
-                        subscriberB.driver.adopt(registrations)
-                        subscriberA.loop.wake()
-                        subscriberB.loop.wake()
+                        subscriberB.driver!.adopt(registrations)
+                        subscriberA.loop!.wake()
+                        subscriberB.loop!.wake()
                         try await waitUntil(timeout: .seconds(5), "a gap once the new node confirms the channel") {
                             log.events.contains(.gap)
                         }
@@ -98,9 +98,9 @@ struct ShardedSubscriberTests {
 
                         // Leaving where it now is: B unsubscribes the channel.
                         for (id, registration) in registrations {
-                            subscriberB.driver.unregister(id: id, channels: registration.channels)
+                            subscriberB.driver!.unregister(id: id, channels: registration.channels)
                         }
-                        subscriberB.loop.wake()
+                        subscriberB.loop!.wake()
                         try await waitUntil(timeout: .seconds(5), "B drops the channel") {
                             let reply = try await adminB.send("PUBSUB", "SHARDNUMSUB", RedisArgument(channel))
                             return reply.array?.last?.int == 0
@@ -140,8 +140,8 @@ struct ShardedSubscriberTests {
                     }
                     // No node serves the slot: the cluster layer keeps the channel here. SSUBSCRIBE is answered
                     // CLUSTERDOWN and retried a second later, until the slot is back.
-                    subscriber.driver.adopt(subscriber.driver.release(channels: [channel]))
-                    subscriber.loop.wake()
+                    subscriber.driver!.adopt(subscriber.driver!.release(channels: [channel]))
+                    subscriber.loop!.wake()
                     _ = try await admin.send("CLUSTER", "ADDSLOTS", RedisArgument(String(slot)))
                     try await waitUntil(timeout: .seconds(10), "the channel confirmed again, with a gap") {
                         log.events.contains(.gap) && subscriber.isSubscribedToAll
