@@ -3,14 +3,29 @@ import Synchronization
 /// Runs a ``RedisSubscriber``'s connection: feeds the subscribing tasks' and the I/O thread's events to a
 /// ``SubscriberStateMachine`` under a lock, and carries out the actions it returns after releasing the lock.
 ///
-/// The ``IOLoopDriver`` methods run on the subscriber's I/O thread; the others are called by subscribing tasks.
+/// The ``IOLoopDriver`` methods run on the subscriber's I/O thread; the others are called by subscribing tasks (and,
+/// for a cluster, by the layer that moves subscriptions between nodes).
 final class SubscriberDriver: IOLoopDriver, Sendable {
     typealias StateMachine = SubscriberStateMachine<SubscriptionSink, CheckedContinuation<Void, any Error>>
+    typealias Registration = StateMachine.Registration
 
     private let state: Mutex<StateMachine>
+    private let onMoved: (@Sendable ([String]) -> Void)?
 
-    init(pingInterval: Duration, commandTimeout: Duration) {
-        state = Mutex(StateMachine(pingInterval: pingInterval, commandTimeout: commandTimeout, now: .now))
+    /// - Parameters:
+    ///   - mode: classic or sharded pub/sub.
+    ///   - onMoved: sharded mode: called on the I/O thread, outside the lock, with channels this node does not
+    ///     serve any more (or, after a failed reconnect, may not), so that the cluster layer moves their
+    ///     subscriptions to the owner: ``release(channels:)`` here, then ``adopt(_:)`` on the owner's driver (this
+    ///     one again when it still owns them), waking both loops. It may be called again for the same channels.
+    init(
+        pingInterval: Duration,
+        commandTimeout: Duration,
+        mode: SubscriberMode = .classic,
+        onMoved: (@Sendable ([String]) -> Void)? = nil
+    ) {
+        state = Mutex(StateMachine(mode: mode, pingInterval: pingInterval, commandTimeout: commandTimeout, now: .now))
+        self.onMoved = onMoved
     }
 
     // MARK: - Subscribing tasks
@@ -23,6 +38,51 @@ final class SubscriberDriver: IOLoopDriver, Sendable {
     /// Adds a subscription to `channels` (distinct) that delivers to `sink`; the caller then wakes the loop.
     func register(channels: [String], sink: SubscriptionSink) throws(RedisError) -> StateMachine.SubscriptionID {
         try state.withLock { $0.register(channels: channels, sink: sink) }.get()
+    }
+
+    /// Adds a subscription to `channels` (distinct) with an id of the caller's (one id across a cluster's nodes;
+    /// do not mix with ``register(channels:sink:)`` on one driver); the caller then wakes the loop.
+    func register(channels: [String], sink: SubscriptionSink, id: StateMachine.SubscriptionID) throws(RedisError) {
+        _ = try state.withLock { $0.register(channels: channels, sink: sink, id: id, gapped: false) }.get()
+    }
+
+    /// Takes `channels` and their subscriptions off this subscriber, to be handed to the node that serves them
+    /// with ``adopt(_:)``; the caller then wakes the loop (a channel still subscribed here is unsubscribed).
+    ///
+    /// A subscription still waiting for a released channel's confirmation is not returned: it fails with
+    /// ``RedisError/Code/moved`` and its task subscribes again. The caller must make sure a subscription that
+    /// leaves meanwhile unregisters where its channels end up: hold the lock that guards its channel-to-node map
+    /// across `release`, `adopt` and the map's update, and across the lookup and `unregister` when leaving.
+    func release(channels: [String]) -> [StateMachine.SubscriptionID: Registration] {
+        let (registrations, waiters) = state.withLock { $0.release(channels: channels) }
+        let error = RedisError(.moved, "the channel moved to another cluster node")
+        for waiter in waiters { waiter.resume(throwing: error) }
+        return registrations
+    }
+
+    /// Takes over subscriptions released by another node's driver (or this one's): each gets a gap once its channels
+    /// are confirmed here, at once for channels confirmed already. When this subscriber is closed, their events end.
+    /// The caller then wakes the loop.
+    func adopt(_ registrations: [StateMachine.SubscriptionID: Registration]) {
+        var gapNow: [SubscriptionSink] = []
+        var finish: [SubscriptionSink] = []
+        state.withLock { machine in
+            for (id, registration) in registrations {
+                let result = machine.register(
+                    channels: registration.channels,
+                    sink: registration.sink,
+                    id: id,
+                    gapped: registration.gapped
+                )
+                switch result {
+                case .success(true): gapNow.append(registration.sink)
+                case .success(false): break
+                case .failure: finish.append(registration.sink)
+                }
+            }
+        }
+        for sink in gapNow { sink.yield(.gap) }
+        for sink in finish { sink.finish() }
     }
 
     /// Removes a subscription; the caller then wakes the loop.
@@ -102,6 +162,9 @@ final class SubscriberDriver: IOLoopDriver, Sendable {
             for waiter in waiters { waiter.resume() }
         case .fail(let waiters, let error):
             for waiter in waiters { waiter.resume(throwing: error) }
+        case .moved(let channels, let waiters, let error):
+            for waiter in waiters { waiter.resume(throwing: error) }
+            onMoved?(channels)
         case .disconnect(let error):
             loop.disconnect(error)
         case .close(let waiters, let sinks):

@@ -9,14 +9,15 @@ import Synchronization
 final class SubscriptionSink: Sendable {
     private let continuation: AsyncStream<RedisSubscriptionEvent>.Continuation
     private let limit: Int
-    /// Events yielded since the last gap, saturating at `limit`, which is also where it starts (no gap yet). Only
-    /// the subscriber's I/O thread yields, so reading, yielding and storing never interleave with another yield.
-    private let eventsSinceGap: Atomic<Int>
+    /// Events yielded since the last gap, saturating at `limit`, which is also where it starts (no gap yet). Several
+    /// threads may yield (a cluster subscription's channels on several nodes' I/O threads, the gap of a subscription
+    /// moved between nodes), so the count and the yields it accounts for are under this one lock.
+    private let eventsSinceGap: Mutex<Int>
 
     private init(continuation: AsyncStream<RedisSubscriptionEvent>.Continuation, limit: Int) {
         self.continuation = continuation
         self.limit = limit
-        self.eventsSinceGap = Atomic(limit)
+        self.eventsSinceGap = Mutex(limit)
     }
 
     /// A stream buffering up to `limit` events, and its sink.
@@ -30,13 +31,15 @@ final class SubscriptionSink: Sendable {
 
     /// Yields `event`, and a gap after it when the buffer dropped an event it could not otherwise tell about.
     func yield(_ event: RedisSubscriptionEvent) {
-        let result = continuation.yield(event)
-        var since = event == .gap ? 0 : min(eventsSinceGap.load(ordering: .relaxed) + 1, limit)
-        if case .dropped = result, since >= limit {
-            continuation.yield(.gap)
-            since = 0
+        eventsSinceGap.withLock { eventsSinceGap in
+            let result = continuation.yield(event)
+            var since = event == .gap ? 0 : min(eventsSinceGap + 1, limit)
+            if case .dropped = result, since >= limit {
+                continuation.yield(.gap)
+                since = 0
+            }
+            eventsSinceGap = since
         }
-        eventsSinceGap.store(since, ordering: .relaxed)
     }
 
     /// Ends the stream; later events are discarded.

@@ -8,7 +8,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case server, invalidURL, invalidConfiguration, connectionFailed, authenticationFailed, connectionClosed
-            case io, timeout, protocolError, cancelled, clientClosed, tlsFailed
+            case io, timeout, protocolError, cancelled, clientClosed, tlsFailed, moved
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -38,6 +38,9 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let cancelled = Code(.cancelled)
         /// The client was closed.
         public static let clientClosed = Code(.clientClosed)
+        /// A cluster node stopped serving a sharded subscription's channel (its slot moved, or `MOVED` answered the
+        /// `SSUBSCRIBE`) before the subscription was confirmed: subscribing again reaches the node that serves it.
+        public static let moved = Code(.moved)
 
         public var description: String { base.rawValue }
     }
