@@ -123,17 +123,14 @@ struct ClusterCommandTests {
         }
     }
 
-    @Test(
-        "watch on a cluster: the session's events, a gap when its slot moves, then the events after the move",
-        .disabled("needs RedisSubscriber on a cluster (sharded pub/sub)")
-    )
+    @Test("watch on a cluster: the session's events, a gap when its slot moves or its shard fails over, then the next")
     func watchAcrossSlotMove() async throws {
         try await ClusterTopology.with(Self.options) { cluster in
             let fixture = try OperatorFixture(url: cluster.seedURL)
             defer { fixture.redis.close() }
             let slot = HashSlot.of(fixture.keys.lock)
             let watch = try await CLIProcess(
-                ["watch", "--session", fixture.name, "--redis-url", Self.plainURL(cluster), "--json", "--count", "2"]
+                ["watch", "--session", fixture.name, "--redis-url", Self.plainURL(cluster), "--json", "--count", "3"]
                     + ["--timeout", "60"],
                 environment: ["REDIS_PASSWORD": Self.password],
                 removing: Self.variables.filter { $0 != "REDIS_PASSWORD" }
@@ -149,13 +146,23 @@ struct ClusterCommandTests {
             // The server ends the subscription on the old owner; watch subscribes on the new one and says so.
             try await watch.waitForOutput(containing: #""event":"gap""#)
             try await fixture.storeSession(expiresIn: .seconds(60))
+            try await watch.waitForOutput(containing: #""generation":2"#)
+
+            // A failover of the new owner's shard: its replica takes the slot over, and watch follows it there.
+            try await cluster.failover(shardOf: target)
+            try await waitUntil(timeout: .seconds(20), "a second gap") {
+                watch.stdout.components(separatedBy: #""event":"gap""#).count == 3
+            }
+            try await fixture.storeSession(expiresIn: .seconds(60))
 
             let status = try await watch.waitForExit()
             #expect(status == 0, "\(watch.stderr)")
             let events = try watch.stdout.split(separator: "\n").map { try OperatorFixture.jsonObject(String($0)) }
-            #expect(events.map { $0["event"] as? String } == ["replaced", "gap", "replaced"], "\(watch.stdout)")
-            #expect(events.first?["generation"] as? Int == 1)
-            #expect(events.last?["generation"] as? Int == 2)
+            #expect(
+                events.map { $0["event"] as? String } == ["replaced", "gap", "replaced", "gap", "replaced"],
+                "\(watch.stdout)"
+            )
+            #expect(events.compactMap { $0["generation"] as? Int } == [1, 2, 3])
             #expect(!watch.stdout.contains(Self.password) && !watch.stderr.contains(Self.password))
         }
     }
