@@ -178,6 +178,60 @@ struct ClusterTests {
         }
     }
 
+    @Test("A transaction stays on one node: sent again whole after MOVED, never left open on a shared connection")
+    func transactions() async throws {
+        try await ClusterTopology.with(.init(primaries: 3, replicasPerPrimary: 0)) { topology in
+            var configuration = try RedisConfiguration(url: topology.seedURL)
+            configuration.commandTimeout = .seconds(1)
+            let client = try RedisConnection(configuration: configuration)
+            defer { client.close() }
+            let source = try await topology.primaryPorts[0]
+            let target = try await topology.primaryPorts[1]
+            let tag = try await Self.key(servedBy: source, in: topology, prefix: "tx-")
+            var other = try await Self.key(servedBy: source, in: topology, prefix: "txo-")
+            var index = 0
+            while HashSlot.of(other) == HashSlot.of(tag) {
+                index += 1
+                other = try await Self.key(servedBy: source, in: topology, prefix: "txo\(index)-")
+            }
+            _ = try await client.clusterSlotMap()
+            try await topology.migrate(slot: HashSlot.of(tag), to: target)
+            // One slot: the whole transaction goes to the new owner and runs there.
+            let moved = try await client.pipeline([
+                RedisCommand("MULTI"), RedisCommand("SET", RedisArgument("{\(tag)}:a"), "1"),
+                RedisCommand("SET", RedisArgument("{\(tag)}:b"), "2"), RedisCommand("EXEC"),
+            ])
+            #expect(try moved[3].get().array?.count == 2, "\(moved)")
+            #expect(try await client.send("GET", RedisArgument("{\(tag)}:b")).string == "2")
+            // Two slots now on two nodes: the transaction is refused as a whole, nothing runs, nothing stays open.
+            let split = try await client.pipeline([
+                RedisCommand("MULTI"), RedisCommand("SET", RedisArgument("{\(tag)}:c"), "3"),
+                RedisCommand("SET", RedisArgument(other), "4"), RedisCommand("EXEC"),
+            ])
+            #expect((try? split[3].get()) == nil, "\(split)")
+            #expect(try await client.send("GET", RedisArgument("{\(tag)}:c")).isNull)
+            #expect(try await client.send("GET", RedisArgument("{\(tag)}:a")).string == "1")
+            #expect(try await client.send("GET", RedisArgument(other)).isNull)
+        }
+    }
+
+    @Test("Loading scripts with one primary down loads them on the others (the rest load on demand)")
+    func loadWithAPrimaryDown() async throws {
+        try await ClusterTopology.with(.init(primaries: 3, replicasPerPrimary: 0)) { topology in
+            let down = try await topology.primaryPorts[2]
+            let client = try RedisConnection(url: topology.seedURL)
+            defer { client.close() }
+            _ = try await client.clusterSlotMap()
+            try await topology.crashPrimary(port: down)
+            let script = RedisScript("return 1")
+            try await client.load([script])
+            let up = try await topology.primaryPorts[0]
+            let node = try Self.node(topology, up)
+            defer { node.close() }
+            #expect(try await node.send("SCRIPT", "EXISTS", RedisArgument(script.sha1)).array?.first?.int == 1)
+        }
+    }
+
     @Test("A script is loaded on each node on demand, also after SCRIPT FLUSH")
     func scriptsPerNode() async throws {
         try await ClusterTopology.with(.init(primaries: 3, replicasPerPrimary: 0)) { topology in

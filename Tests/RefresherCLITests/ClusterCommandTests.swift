@@ -108,7 +108,8 @@ struct ClusterCommandTests {
             let target = try #require(shards.map(\.primaryPort).first { $0 != shard.primaryPort })
             try await cluster.migrate(slot: slot, to: target)
             let moved = OperatorFixture.rows(try await Self.run(arguments(["status"])).stdout)
-            #expect(moved["slot"]?.hasPrefix("\(slot), served by 127.0.0.1:\(target) (replicas ") == true, "\(moved)")
+            // The replica may be resynchronising right after the move (not online in the map yet).
+            #expect(moved["slot"]?.hasPrefix("\(slot), served by 127.0.0.1:\(target) (") == true, "\(moved)")
             #expect(moved["node"] == "primary 127.0.0.1:\(target)")
             #expect(moved["generation"] == "1")
 

@@ -58,8 +58,13 @@ final class ClusterRouter: Sendable {
     private struct Group {
         var range: Range<Int>
         var slot: Int?
+        /// Whether it is (the rest of) a transaction begun with `MULTI`.
+        var transaction = false
         /// Where an `ASK` reply sent it, for its next attempt only.
         var asking: Node?
+        /// How many `MOVED` replies it got: from the second on, the next attempt waits (source and target may both
+        /// redirect for a moment while a slot is handed over).
+        var moves = 0
     }
 
     /// Sends `commands` (one round trip per primary involved) and returns their replies in order.
@@ -78,7 +83,7 @@ final class ClusterRouter: Sendable {
             for index in pending {
                 let group = groups[index]
                 let node =
-                    group.asking ?? (group.slot.map { map.primary(forSlot: $0) } ?? map.primaries.first)
+                    group.asking ?? (group.slot.map { map.primary(forSlot: $0) } ?? map.primaries.randomElement())
                 if let node { plan[node, default: []].append(index) } else { unserved.append(index) }
             }
             let outcomes = await send(plan, groups: groups, commands: commands)
@@ -97,12 +102,15 @@ final class ClusterRouter: Sendable {
                 let replies: Replies
                 switch outcome {
                 case .failure(let error):
-                    // Nothing was sent when the connection could not be made: fetch the map and try again. Otherwise
-                    // the commands may have run, and the caller must know.
-                    guard error.code == .connectionFailed || error.code == .tlsFailed else {
+                    // Nothing was sent when the connection could not be made (`connectionFailed` comes only from
+                    // connecting): fetch the map and try again. Any other error (a TLS error may come mid-stream)
+                    // may follow commands that ran, and the caller must know.
+                    guard error.code == .connectionFailed else {
                         refreshInBackground()
                         throw error
                     }
+                    // An importing node that cannot be reached: go back to the slot's owner.
+                    for index in indices { groups[index].asking = nil }
                     retry += indices
                     wait = true
                     refresh = true
@@ -124,6 +132,8 @@ final class ClusterRouter: Sendable {
                     switch redirection {
                     case .moved(let slot, let target):
                         noteMoved(slot: slot, to: target)
+                        groups[index].moves += 1
+                        if groups[index].moves >= 2 { wait = true }
                     case .ask(_, let target):
                         groups[index].asking = target
                     case .tryAgain:
@@ -207,20 +217,36 @@ final class ClusterRouter: Sendable {
     }
 
     /// Splits a pipeline into groups: each command with a key starts one; keyless commands join the group before
-    /// them (leading ones the first group).
+    /// them (leading ones the first group). A transaction (`MULTI` to `EXEC` or `DISCARD`) stays in one group, routed
+    /// by its first key: its commands are queued on one node, and a redirection among them aborts it as a whole
+    /// (`EXECABORT`), so it is sent again whole.
+    ///
+    /// Keyless commands that ride with a redirected command are sent again with it: they ran on the node that
+    /// redirected (harmless for `WAIT`, `TIME`, `INFO`; a keyless write there would run twice).
     private static func groups(_ commands: [RedisCommand]) -> [Group] {
+        // Where each group starts, and its slot; ranges are filled in at the end.
         var groups: [Group] = []
+        var inTransaction = false
         for (position, command) in commands.enumerated() {
-            guard let slot = command.clusterSlot else { continue }
-            if let last = groups.indices.last {
-                groups[last].range = groups[last].range.lowerBound..<position
-                groups.append(Group(range: position..<(position + 1), slot: slot))
-            } else {
-                groups.append(Group(range: 0..<(position + 1), slot: slot))
+            if !inTransaction, command.isNamed("MULTI") {
+                groups.append(Group(range: position..<position, slot: nil, transaction: true))
+                inTransaction = true
+                continue
             }
+            if inTransaction {
+                if command.isNamed("EXEC") || command.isNamed("DISCARD") { inTransaction = false }
+                if groups[groups.count - 1].slot == nil { groups[groups.count - 1].slot = command.clusterSlot }
+                continue
+            }
+            guard let slot = command.clusterSlot else { continue }
+            groups.append(Group(range: position..<position, slot: slot))
         }
-        guard let last = groups.indices.last else { return [Group(range: 0..<commands.count, slot: nil)] }
-        groups[last].range = groups[last].range.lowerBound..<commands.count
+        guard !groups.isEmpty else { return [Group(range: 0..<commands.count, slot: nil)] }
+        for index in groups.indices {
+            let start = index == 0 ? 0 : groups[index].range.lowerBound
+            let end = index + 1 < groups.count ? groups[index + 1].range.lowerBound : commands.count
+            groups[index].range = start..<end
+        }
         return groups
     }
 

@@ -5,8 +5,11 @@ public struct ClusterSlotMap: Sendable, Hashable {
     public struct Shard: Sendable, Hashable {
         /// The primary's address.
         public var primary: RedisConfiguration.Cluster.Node
-        /// The replicas' addresses (those the server reported, whatever their health).
+        /// The replicas' addresses: those `CLUSTER SHARDS` reports online (every one `CLUSTER SLOTS` lists).
         public var replicas: [RedisConfiguration.Cluster.Node]
+        /// Whether the map knows this shard's replicas; `false` for a primary learnt from a `MOVED` reply only, until
+        /// the map is fetched again.
+        public var replicasKnown: Bool = true
         /// The slot ranges, inclusive.
         public var slots: [ClosedRange<Int>]
 
@@ -36,7 +39,7 @@ public struct ClusterSlotMap: Sendable, Hashable {
         self.shards = serving
         owners = Array(repeating: Self.unassigned, count: HashSlot.count)
         for (index, shard) in serving.enumerated() {
-            for range in shard.slots {
+            for range in shard.slots where range.upperBound >= 0 && range.lowerBound < HashSlot.count {
                 let clamped = max(range.lowerBound, 0)...min(range.upperBound, HashSlot.count - 1)
                 for slot in clamped { owners[slot] = UInt16(index) }
             }
@@ -67,7 +70,9 @@ public struct ClusterSlotMap: Sendable, Hashable {
         if let index = shards.firstIndex(where: { $0.primary == node }) {
             owners[slot] = UInt16(index)
         } else if shards.count < Int(Self.unassigned) {
-            shards.append(Shard(primary: node, replicas: [], slots: []))
+            var shard = Shard(primary: node, replicas: [], slots: [slot...slot])
+            shard.replicasKnown = false
+            shards.append(shard)
             owners[slot] = UInt16(shards.count - 1)
         }
     }
@@ -107,11 +112,13 @@ extension ClusterSlotMap {
                 if address.isEmpty || address == "?" { address = node["ip"]?.string ?? "" }
                 if address.isEmpty || address == "?" { address = host }
                 let found = RedisConfiguration.Cluster.Node(host: address, port: Int(port))
+                let online = node["health"].map { $0.string == "online" } ?? true
                 if node["role"]?.string == "master" {
                     // A failed primary stays listed until its replica takes over: the replica, once promoted, is
                     // reported as master too, and the online one wins.
-                    if primary == nil || node["health"]?.string == "online" { primary = found }
-                } else {
+                    if primary == nil || online { primary = found }
+                } else if online {
+                    // A failed or loading replica cannot be promoted: it does not count.
                     replicas.append(found)
                 }
             }

@@ -26,6 +26,8 @@ final class ClusterSubscriber: Sendable {
         /// Every subscription's channels and sink, to move them.
         var subscriptions: [SubscriptionID: (channels: [String], sink: SubscriptionSink)] = [:]
         var nextID: SubscriptionID = 0
+        /// Channels a node let go of, per node whose relocation is under way (one at a time per node).
+        var relocating: [Node: Set<String>] = [:]
         var closed = false
     }
 
@@ -114,6 +116,7 @@ final class ClusterSubscriber: Sendable {
     /// is waited for on its new node.
     private func awaitConfirmation(id: SubscriptionID, channels: [String]) async throws(RedisError) {
         for channel in channels {
+            var moves = 0
             while true {
                 let driver = state.withLock { state in state.channelNodes[channel].flatMap { state.nodes[$0]?.driver } }
                 guard let driver else { throw RedisError(.clientClosed, "the subscriber was closed") }
@@ -122,7 +125,10 @@ final class ClusterSubscriber: Sendable {
                     break
                 } catch let error as RedisError where error.code == .moved {
                     // The node let the channel go before confirming it, and took this subscription's registration
-                    // with it: register again where the cluster serves the channel now.
+                    // with it: register again where the cluster serves the channel now (after a pause, so that a
+                    // relocation under way can move the channel's other subscriptions first).
+                    moves += 1
+                    try? await Task.sleep(for: .milliseconds(min(50 * moves, 1000)))
                     try await reregister(id: id, channel: channel)
                 } catch let error as RedisError {
                     throw error
@@ -184,15 +190,25 @@ final class ClusterSubscriber: Sendable {
         map.primary(forSlot: HashSlot.of(channel))
     }
 
-    /// `node` stopped serving `channels` (its driver says so, on its I/O thread): fetch the map and move them.
+    /// `node` stopped serving `channels` (its driver says so, on its I/O thread): fetch the map and move them, in one
+    /// relocation per node at a time that also takes the channels reported meanwhile.
     private func moved(_ channels: [String], from node: Node) {
-        Task { await self.relocate(channels, from: node) }
+        let start = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            if state.relocating[node] != nil {
+                state.relocating[node]?.formUnion(channels)
+                return false
+            }
+            state.relocating[node] = Set(channels)
+            return true
+        }
+        if start { Task { await self.relocate(from: node) } }
     }
 
-    private func relocate(_ channels: [String], from node: Node) async {
+    private func relocate(from node: Node) async {
         var backoff = Duration.milliseconds(50)
-        var remaining = channels
-        while !remaining.isEmpty {
+        var rounds = 0
+        while true {
             let map: ClusterSlotMap
             do {
                 map = try await router.refreshMap()
@@ -202,33 +218,60 @@ final class ClusterSubscriber: Sendable {
                 backoff = min(backoff * 2, .seconds(1))
                 continue
             }
-            remaining = state.withLock { state -> [String] in
-                guard !state.closed, let old = state.nodes[node] else { return [] }
-                var unplaced: [String] = []
-                for channel in remaining where state.channelNodes[channel] == node {
-                    // Still no owner (CLUSTERDOWN): leave it here and look again.
-                    guard let target = map.primary(forSlot: HashSlot.of(channel)) else {
-                        unplaced.append(channel)
-                        continue
-                    }
-                    guard let subscriber = try? subscriber(state: &state, node: target) else {
-                        unplaced.append(channel)
-                        continue
-                    }
-                    // Released and adopted under this lock, with the map: a subscription leaving meanwhile finds
-                    // its channel where it is.
-                    let registrations = old.driver.release(channels: [channel])
-                    subscriber.driver.adopt(registrations)
-                    state.channelNodes[channel] = registrations.isEmpty ? nil : target
-                    old.loop.wake()
-                    subscriber.loop.wake()
-                }
-                return unplaced
+            let (done, retired) = state.withLock { state -> (Bool, IOLoop?) in
+                place(state: &state, from: node, map: map, trustSameOwner: rounds >= 3)
             }
-            if !remaining.isEmpty {
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(1))
-            }
+            retired?.stop()
+            if done { return }
+            rounds += 1
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(1))
         }
+    }
+
+    /// Moves the channels `node` let go of to their owners in `map`; returns whether none is left, and the loop of
+    /// `node` when it serves nothing any more and is no primary (to stop). Called with the lock held.
+    ///
+    /// A map that still names `node` may not have caught up with the cluster (or the node is down and not yet
+    /// replaced): the channels wait for a later map, unless `trustSameOwner`, when they are subscribed on `node`
+    /// again.
+    private func place(
+        state: inout State,
+        from node: Node,
+        map: ClusterSlotMap,
+        trustSameOwner: Bool
+    ) -> (done: Bool, retired: IOLoop?) {
+        guard !state.closed, let old = state.nodes[node] else {
+            state.relocating[node] = nil
+            return (true, nil)
+        }
+        var pending = state.relocating[node] ?? []
+        for channel in pending {
+            guard state.channelNodes[channel] == node else {
+                pending.remove(channel)
+                continue
+            }
+            // No owner (CLUSTERDOWN), or the map may be behind: look again later.
+            guard let target = Self.owner(of: channel, in: map), target != node || trustSameOwner,
+                let subscriber = try? subscriber(state: &state, node: target)
+            else { continue }
+            // Released and adopted under this lock, with the map: a subscription leaving meanwhile finds its
+            // channel where it is.
+            let registrations = old.driver.release(channels: [channel])
+            subscriber.driver.adopt(registrations)
+            state.channelNodes[channel] = registrations.isEmpty ? nil : target
+            old.loop.wake()
+            subscriber.loop.wake()
+            pending.remove(channel)
+        }
+        guard pending.isEmpty else {
+            state.relocating[node] = pending
+            return (false, nil)
+        }
+        state.relocating[node] = nil
+        // A node that serves no channel and is no primary (demoted, removed) keeps no thread.
+        guard old.driver.isIdle, !map.primaries.contains(node) else { return (true, nil) }
+        state.nodes[node] = nil
+        return (true, old.loop)
     }
 }

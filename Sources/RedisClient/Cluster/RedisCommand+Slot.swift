@@ -54,3 +54,17 @@ extension RedisCommand {
         }
     }
 }
+
+extension RedisCommand {
+    /// Whether the command's name is `name` (upper-case ASCII), ignoring case.
+    func isNamed(_ name: StaticString) -> Bool {
+        guard count > 0 else { return false }
+        let actual = argumentBytes(0)
+        guard actual.count == name.utf8CodeUnitCount else { return false }
+        return name.withUTF8Buffer { expected in
+            zip(expected, actual).allSatisfy { want, byte in
+                want == byte || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") && want == byte - 32)
+            }
+        }
+    }
+}

@@ -85,6 +85,11 @@ final class SubscriberDriver: IOLoopDriver, Sendable {
         for sink in finish { sink.finish() }
     }
 
+    /// Whether no subscription wants any channel here.
+    var isIdle: Bool {
+        state.withLock { $0.channels.isEmpty }
+    }
+
     /// Removes a subscription; the caller then wakes the loop.
     func unregister(id: StateMachine.SubscriptionID, channels: [String]) {
         state.withLock { $0.unregister(id: id, channels: channels) }

@@ -52,9 +52,19 @@ extension RedisConnection {
     public func load(_ scripts: [RedisScript]) async throws(RedisError) {
         let commands = scripts.map { RedisCommand("SCRIPT", "LOAD", RedisArgument($0.source)) }
         let nodes = try await clusterSlotMap()?.primaries
+        var loaded = false
+        var unreachable: RedisError?
         for node in nodes ?? [] {
-            for reply in try await pipeline(commands, onNode: node) { _ = try reply.get() }
+            // A primary that cannot be reached now gets the scripts on demand (`NOSCRIPT` → `EVAL`): it must not keep
+            // sessions on the other shards from starting.
+            do {
+                for reply in try await pipeline(commands, onNode: node) { _ = try reply.get() }
+                loaded = true
+            } catch  where error.isConnectionError {
+                unreachable = error
+            }
         }
+        if let unreachable, !loaded { throw unreachable }
         guard nodes == nil else { return }
         for reply in try await pipeline(commands) { _ = try reply.get() }
     }

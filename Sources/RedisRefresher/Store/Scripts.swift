@@ -430,8 +430,15 @@ struct ScriptSet: Sendable {
 
     /// With `PUBLISH`.
     static let classic = ScriptSet { $0 }
-    /// With `SPUBLISH` (and its ACL check) in place of `PUBLISH`.
-    static let sharded = ScriptSet { RedisScript($0.source.replacing("'PUBLISH'", with: "'SPUBLISH'")) }
+    /// With `SPUBLISH` (and its ACL check) in place of `PUBLISH`. A server without `redis.acl_check_cmd` (before
+    /// Redis 7) has no `SPUBLISH` either: the check then says no, so a script refuses before it writes anything
+    /// instead of failing after its writes.
+    static let sharded = ScriptSet { script in
+        RedisScript(
+            script.source.replacing("'PUBLISH'", with: "'SPUBLISH'")
+                .replacing("'SPUBLISH', channel) end\n  return true", with: "'SPUBLISH', channel) end\n  return false")
+        )
+    }
 
     /// The form `connection` needs.
     static func `for`(_ connection: RedisConnection) -> ScriptSet {

@@ -458,7 +458,9 @@ struct SessionStore: Sendable {
         guard acknowledgement.setting.skipsShardsWithoutReplicas else { return true }
         do {
             let map = try await acknowledgement.connection.clusterSlotMap()
-            return map?.shard(forSlot: HashSlot.of(keys.lock))?.replicas.isEmpty != true
+            // A shard learnt from a MOVED reply only (replicas not known yet) is waited for.
+            guard let shard = map?.shard(forSlot: HashSlot.of(keys.lock)), shard.replicasKnown else { return true }
+            return !shard.replicas.isEmpty
         } catch {
             throw RefresherError(redis: error)
         }
