@@ -40,6 +40,8 @@ public final class RedisRefresher: Sendable {
     /// The tracer given at construction; `nil`: the one active when a span starts (``RefresherSpanNames``).
     let tracer: (any Tracer)?
     let features = Mutex(FeatureState())
+    /// When credentials are due for a refresh ahead of expiry; `nil` without ``RefresherConfiguration/refreshAhead``.
+    let refreshAheadSchedule: RefreshAheadSchedule?
     private let ownsConnections: Bool
     /// The id of the cache's handler in the event hub (known only after `self` exists).
     private let cacheHandlerID = Mutex<UInt64>(0)
@@ -94,6 +96,9 @@ public final class RedisRefresher: Sendable {
         }
         self.metrics = RefresherMetrics(session: session, factory: metricsFactory ?? MetricsSystem.factory)
         self.tracer = tracer
+        self.refreshAheadSchedule = configuration.refreshAhead.map {
+            RefreshAheadSchedule(window: $0, spread: configuration.refreshAheadSpread, session: session.rawValue)
+        }
         if let connections {
             try configuration.validate(commandTimeout: connections.commands.configuration.commandTimeout)
             self.connections = connections
@@ -164,8 +169,8 @@ public final class RedisRefresher: Sendable {
         let cached = state.withLock { $0.cache.fresh }
         let current: Credentials
         if let cached { current = cached } else { current = try await storedCredentials() }
-        guard let refreshAhead = configuration.refreshAhead else { return current }
-        return try await refreshingAhead(current, margin: refreshAhead)
+        guard let refreshAheadSchedule else { return current }
+        return try await refreshingAhead(current, schedule: refreshAheadSchedule)
     }
 
     /// The current session as stored (from memory when current), without refreshing ahead of expiry.
