@@ -47,6 +47,9 @@ public final class RedisRefresher: Sendable {
     private let cacheHandlerID = Mutex<UInt64>(0)
     /// The id of this refresher's hook in ``RefresherConnections`` (known only after `self` exists).
     private let shutdownHookID = Mutex<UInt64>(0)
+    /// Whether this refresher still holds its share of the event hub's listener (given back once, on shutdown or in
+    /// `deinit`).
+    private let isListening = Atomic<Bool>(false)
 
     struct State {
         var cache = CredentialsCache()
@@ -65,7 +68,8 @@ public final class RedisRefresher: Sendable {
     let state = Mutex(State())
 
     /// Creates a refresher for one session, validating the configuration and checking that Redis answers (and that
-    /// the scripts can be loaded: a wrong password or missing ACL permission fails here, not at the first 401).
+    /// the scripts can be loaded: a wrong password or missing ACL permission fails here, not at the first 401). The
+    /// scripts are sent once per ``RefresherConnections``; later refreshers sharing them send a `PING`.
     ///
     /// - Parameters:
     ///   - configuration: the session, the Redis server and the protocol's timings (validated here).
@@ -124,7 +128,7 @@ public final class RedisRefresher: Sendable {
         logger[metadataKey: "owner"] = "\(self.connections.ownerID)"
         self.logger = logger
         do {
-            try await self.connections.commands.load(ScriptSet.for(self.connections.commands).all)
+            try await self.connections.prepare(ScriptSet.for(self.connections.commands).all)
         } catch {
             if ownsConnections {
                 self.connections.commands.close()
@@ -138,6 +142,7 @@ public final class RedisRefresher: Sendable {
         }
         cacheHandlerID.withLock { $0 = handlerID }
         self.connections.hub.listen(to: keys.events)
+        isListening.store(true, ordering: .relaxed)
         let hookID = self.connections.addShutdownHook { [weak self] grace in await self?.shutdownSession(grace) }
         shutdownHookID.withLock { $0 = hookID }
         logger.debug("refresher ready", metadata: ["lock": "\(keys.lock)"])
@@ -151,6 +156,7 @@ public final class RedisRefresher: Sendable {
     deinit {
         finishEventStreams()
         connections.hub.removeHandler(cacheHandlerID.withLock { $0 }, channel: keys.events)
+        stopListening()
         connections.removeShutdownHook(shutdownHookID.withLock { $0 })
         if ownsConnections {
             connections.hub.close()
@@ -392,6 +398,14 @@ public final class RedisRefresher: Sendable {
         }
         for flight in flights { flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down"))) }
         connections.hub.removeHandler(cacheHandlerID.withLock { $0 }, channel: keys.events)
+        stopListening()
         finishEventStreams()
+    }
+
+    /// Gives back this refresher's share of the events channel's listener: the channel is unsubscribed when no other
+    /// refresher of the session in this process listens.
+    private func stopListening() {
+        guard isListening.exchange(false, ordering: .relaxed) else { return }
+        connections.hub.stopListening(to: keys.events)
     }
 }
