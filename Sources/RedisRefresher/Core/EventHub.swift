@@ -164,6 +164,8 @@ final class EventHub: Sendable {
                 setSubscribed(false, channel: channel, id: id)
                 return
             } catch {
+                // Stopped (``stopListening(to:)``) while subscribing: nothing failed.
+                if Task.isCancelled { return }
                 logger.debug(
                     "event subscription failed; retrying",
                     metadata: ["channel": "\(channel)", "error": "\(error)"]
