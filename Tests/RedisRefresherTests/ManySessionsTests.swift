@@ -72,7 +72,7 @@ struct ManySessionsTests {
     @Test("Sessions that come and go, shut down or just dropped, leave no subscription behind")
     func churnLeavesNothing() async throws {
         let scenario = try Scenario(name: "churn")
-        let names = (0..<100).map { "\(scenario.session)-\($0)" }
+        let names = (0..<50).map { "\(scenario.session)-\($0)" }
         try await withRefresherConnections { connections in
             for (index, name) in names.enumerated() {
                 let refresher = try await Self.refresher(name, url: scenario.url, connections: connections)
@@ -100,7 +100,7 @@ struct ManySessionsTests {
         try await withRedisServer { server in
             let redis = try RedisConnection(url: server.url)
             defer { redis.close() }
-            let names = (0..<200).map { "idle-\($0)" }
+            let names = (0..<100).map { "idle-\($0)" }
             for name in names { try await Self.store(name, on: redis) }
             try await withRefresherConnections(url: server.url) { connections in
                 // A short poll interval, so that any polling would show within the window below.

@@ -91,7 +91,7 @@ extension RefresherFeatures {
         @Test("Sessions whose tokens expire together refresh ahead at different instants, spread over the window")
         func spreadAcrossSessions() async throws {
             let scenario = try Scenario(name: "spread")
-            let count = 1000
+            let count = 200
             // A 10-minute window spread over its first half (the default): each session starts between 10 and 5
             // minutes before the expiry. Every token expires in 7.5 minutes, so about half of them are due now.
             let window: Int64 = 600_000
