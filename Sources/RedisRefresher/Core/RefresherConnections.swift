@@ -108,10 +108,10 @@ public final class RefresherConnections: Sendable {
         do { return try result.get() } catch { throw RefresherError(redis: error) }
     }
 
-    /// Checks that Redis answers for a refresher being created: the first time, by loading `scripts` (so a wrong
-    /// password or a missing ACL permission shows at once); once that succeeded, with a `PING`, so a process creating
-    /// thousands of refreshers sends the scripts once, not once per session. Scripts the server lost since (a restart,
-    /// `SCRIPT FLUSH`) are sent again on demand.
+    /// Checks that Redis answers for a refresher being created: the first time, by loading `scripts` (on every
+    /// primary of a cluster; a wrong password or a missing ACL permission shows at once); once that succeeded, with a
+    /// `PING`, so a process creating thousands of refreshers sends the scripts once, not once per session. Scripts a
+    /// server lost since (a restart, a failover, `SCRIPT FLUSH`, a new node) are sent again on demand.
     func prepare(_ scripts: [RedisScript]) async throws(RedisError) {
         if scriptsLoaded.load(ordering: .relaxed) {
             _ = try await commands.send("PING")
