@@ -1,4 +1,5 @@
 import MetricsTestKit
+import RedisClient
 import RedisRefresher
 import RedisTestSupport
 import Synchronization
@@ -84,6 +85,87 @@ extension RefresherFeatures {
                 let attempts = presentations.load(ordering: .relaxed)
                 #expect(attempts >= 2)
                 #expect(attempts <= 2 + windowMilliseconds / 200, "\(attempts) attempts in \(windowMilliseconds) ms")
+            }
+        }
+
+        @Test("Sessions whose tokens expire together refresh ahead at different instants, spread over the window")
+        func spreadAcrossSessions() async throws {
+            let scenario = try Scenario(name: "spread")
+            let count = 200
+            // A 10-minute window spread over its first half (the default): each session starts between 10 and 5
+            // minutes before the expiry. Every token expires in 7.5 minutes, so about half of them are due now.
+            let window: Int64 = 600_000
+            let expiresAt = UnixTime.nowMilliseconds + 450_000
+            let refreshed = Mutex<Set<String>>([])
+            try await withRefresherConnections { connections in
+                try await withRefreshers(count: count) { index in
+                    let name = "\(scenario.session)-\(index)"
+                    let keys = SessionKeys(session: try SessionName(name))
+                    try await SessionAdmin(connection: scenario.redis, keys: keys).putSession(
+                        RefreshedTokens(
+                            accessToken: "a-\(index)",
+                            refreshToken: "r-\(index)",
+                            expiresAtMilliseconds: expiresAt
+                        ),
+                        by: connections.ownerID
+                    )
+                    // Issued two hours before its expiry: the half-lifetime cap stays out of the way.
+                    _ = try await scenario.redis.send(
+                        "HSET",
+                        RedisArgument(keys.sessionHash),
+                        "refreshed_at",
+                        RedisArgument(expiresAt - 7_200_000)
+                    )
+                    var configuration = scenario.configuration(refreshAhead: .milliseconds(window))
+                    configuration.session = name
+                    return try await RedisRefresher(
+                        configuration: configuration,
+                        connections: connections,
+                        logger: Scenario.quietLogger
+                    ) { _ in
+                        refreshed.withLock { _ = $0.insert(name) }
+                        return RefreshedTokens(
+                            accessToken: "b-\(index)",
+                            refreshToken: "s-\(index)",
+                            expiresIn: .seconds(7200)
+                        )
+                    }
+                } _: { refreshers in
+                    var dues: [Int64] = []
+                    var due: Set<String> = []
+                    var notDue: Set<String> = []
+                    var generations: [String: Int64] = [:]
+                    for refresher in refreshers {
+                        let before = UnixTime.nowMilliseconds
+                        let credentials = try await refresher.credentials()
+                        let after = UnixTime.nowMilliseconds
+                        // Still valid: served at once, whether a refresh started or not.
+                        #expect(credentials.expiresAtMilliseconds == expiresAt)
+                        let at = try #require(refresher.refreshAheadDueMilliseconds(for: credentials))
+                        dues.append(at)
+                        generations[refresher.session.rawValue] = credentials.generation
+                        if at <= before { due.insert(refresher.session.rawValue) }
+                        if at > after { notDue.insert(refresher.session.rawValue) }
+                    }
+                    // Every instant inside the spread part of the window, hardly two alike, over most of it.
+                    #expect(dues.allSatisfy { $0 >= expiresAt - window && $0 <= expiresAt - window / 2 })
+                    #expect(Set(dues).count >= count - 3)
+                    #expect(dues.max()! - dues.min()! >= window / 2 * 8 / 10)
+                    #expect(due.count >= count * 3 / 10 && due.count <= count * 7 / 10, "\(due.count) due")
+                    // Exactly the sessions whose instant had come started a refresh; the others did not.
+                    let dueNow = due
+                    try await waitUntil(timeout: .seconds(30), "the due sessions' refreshes ahead") {
+                        refreshed.withLock { dueNow.isSubset(of: $0) }
+                    }
+                    for refresher in refreshers where due.contains(refresher.session.rawValue) {
+                        let seeded = try #require(generations[refresher.session.rawValue])
+                        try await waitUntil(timeout: .seconds(15), "\(refresher.session.rawValue) refreshed") {
+                            try await refresher.credentials().generation == seeded + 1
+                        }
+                    }
+                    #expect(refreshed.withLock { $0.isDisjoint(with: notDue) })
+                    #expect(due.count + notDue.count >= count - 3)
+                }
             }
         }
     }

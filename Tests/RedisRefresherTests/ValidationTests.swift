@@ -40,6 +40,9 @@ struct ValidationTests {
             .init(redisURL: TestRedis.url, session: "ok", keyPrefix: "a b"),
             .init(redisURL: "http://nope", session: "ok"),
             .init(redisURL: TestRedis.url, session: "{bad}"),
+            .init(redisURL: TestRedis.url, session: "ok", refreshAhead: .seconds(30), refreshAheadSpread: -0.1),
+            .init(redisURL: TestRedis.url, session: "ok", refreshAhead: .seconds(30), refreshAheadSpread: 1.5),
+            .init(redisURL: TestRedis.url, session: "ok", refreshAhead: .seconds(30), refreshAheadSpread: .nan),
         ]
         for configuration in bad {
             do {

@@ -26,12 +26,13 @@ struct WorkerHTTPTests {
                 expiresIn: .seconds(login.expires_in)
             )
             _ = try await admin.putSession(tokens)
-            // The token expires 8 s after the login; 1 s ahead of that (at about 7 s) one worker refreshes; the next
-            // refresh would be due at about 14 s, after the run (5 s to 7.7 s) is over. The 5 s before the run leave
-            // the three processes time to start on a busy machine.
+            // The token expires 8 s after the login; 2 s to 1 s ahead of that (the session's point in the spread
+            // window, at about 6 s to 7 s) one worker refreshes; the next refresh would be due at 12 s at the earliest,
+            // after the run (5 s to 7.7 s) is over. The 5 s before the run leave the three processes time to start on
+            // a busy machine.
             let environment = [
                 "REDIS_URL": TestRedis.url, "IDP_URL": server.url, "SESSION": session, "TASKS": "4",
-                "START_AT": String(loggedInAt + 5), "DURATION": "2.7", "REFRESH_AHEAD_MS": "1000",
+                "START_AT": String(loggedInAt + 5), "DURATION": "2.7", "REFRESH_AHEAD_MS": "2000",
                 "REQUEST_INTERVAL_MS": "40",
             ]
             async let first = CLI.run(["worker"], environment: environment, timeout: .seconds(60))

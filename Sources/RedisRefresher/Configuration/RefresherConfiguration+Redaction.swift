@@ -38,6 +38,7 @@ extension RefresherConfiguration: CustomStringConvertible, CustomDebugStringConv
                 "defaultTimeout": defaultTimeout,
                 "wakeUp": wakeUp,
                 "refreshAhead": refreshAhead as Any,
+                "refreshAheadSpread": refreshAheadSpread,
                 "shutdownGracePeriod": shutdownGracePeriod,
                 "replicaAcknowledgement": replicaAcknowledgement as Any,
             ],

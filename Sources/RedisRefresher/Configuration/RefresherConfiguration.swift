@@ -40,10 +40,22 @@ public struct RefresherConfiguration: Sendable {
     public var wakeUp: WakeUp
     /// Refresh proactively: when ``RedisRefresher/credentials()`` finds the session within this margin of its
     /// `expires_at`, it starts a coordinated refresh in the background (and keeps returning the still valid
-    /// credentials meanwhile), so most requests never see a 401. The margin never exceeds half a token's lifetime.
-    /// Credentials that have already expired are refreshed before they are returned. `nil` (the default) refreshes
-    /// only when a caller asks, after a 401. Either way one worker of the fleet refreshes per expiry.
+    /// credentials meanwhile), so most requests never see a 401. The margin never exceeds half a token's lifetime,
+    /// and each session starts inside it at its own point (``refreshAheadSpread``). Credentials that have already
+    /// expired are refreshed before they are returned. `nil` (the default) refreshes only when a caller asks, after a
+    /// 401. Either way one worker of the fleet refreshes per expiry.
     public var refreshAhead: Duration?
+    /// How much of the ``refreshAhead`` window sessions spread their refreshes ahead over, from 0 to 1 (default 0.5):
+    /// each session starts its refresh ahead between `refreshAhead` and `refreshAhead × (1 − refreshAheadSpread)`
+    /// before expiry, at a point fixed by its name (a stable hash, the same in every process of the fleet). Sessions
+    /// whose tokens were issued together (a deployment, a batch of logins) then refresh over that part of the
+    /// window instead of in the same second; a token that does expire is still refreshed at once when read.
+    ///
+    /// `refreshAhead × (1 − refreshAheadSpread)` is the lead every session keeps at least (the window is capped at
+    /// half a token's lifetime first): with the default, at least half the window. 0 refreshes every session at the
+    /// start of its window; 1 spreads over the whole window, so the last sessions start a refresh just before their
+    /// tokens expire.
+    public var refreshAheadSpread: Double
     /// How long a graceful shutdown (``RedisRefresher/shutdown(gracePeriod:)`` without an argument, and
     /// ``RedisRefresher/run()``) waits for a refresh this process is running to finish and store its result. A lock
     /// taken for a refresh that has not sent anything is released at once; one whose request may be in flight is
@@ -96,8 +108,9 @@ public struct RefresherConfiguration: Sendable {
     }
 
     /// A configuration with the defaults: prefix `refresher`, lock TTL 10 s, poll 1 s, refresh timeout 30 s,
-    /// default timeout 100 s, no refresh ahead of expiry, no provider reuse grace, the default retry policy, a
-    /// commit budget of 2 minutes, shutdown grace period 30 s, replica acknowledgement automatic.
+    /// default timeout 100 s, no refresh ahead of expiry (spread over half the window when set), no provider reuse
+    /// grace, the default retry policy, a commit budget of 2 minutes, shutdown grace period 30 s, replica
+    /// acknowledgement automatic.
     public init(
         redisURL: String,
         session: String,
@@ -108,6 +121,7 @@ public struct RefresherConfiguration: Sendable {
         defaultTimeout: Duration = .seconds(100),
         wakeUp: WakeUp = .pubSub,
         refreshAhead: Duration? = nil,
+        refreshAheadSpread: Double = 0.5,
         shutdownGracePeriod: Duration = .seconds(30),
         identityProviderReuseGrace: Duration = .zero,
         retry: RetryPolicy = RetryPolicy(),
@@ -127,6 +141,7 @@ public struct RefresherConfiguration: Sendable {
         self.defaultTimeout = defaultTimeout
         self.wakeUp = wakeUp
         self.refreshAhead = refreshAhead
+        self.refreshAheadSpread = refreshAheadSpread
         self.shutdownGracePeriod = shutdownGracePeriod
     }
 
@@ -152,6 +167,9 @@ public struct RefresherConfiguration: Sendable {
         }
         if let refreshAhead, refreshAhead <= .zero || refreshAhead > .seconds(86_400) {
             throw RefresherError(.invalidConfiguration, "refreshAhead must be positive and at most 1 day")
+        }
+        guard refreshAheadSpread >= 0, refreshAheadSpread <= 1 else {
+            throw RefresherError(.invalidConfiguration, "refreshAheadSpread must be between 0 and 1")
         }
         guard shutdownGracePeriod >= .zero, shutdownGracePeriod <= .seconds(3600) else {
             throw RefresherError(.invalidConfiguration, "shutdownGracePeriod must be between 0 and 1 hour")

@@ -1,28 +1,40 @@
 extension RedisRefresher {
     /// With ``RefresherConfiguration/refreshAhead`` set: `current` when it is not yet due, `current` after starting
-    /// a coordinated refresh in the background when it is within the margin of its expiry, or (when it has already
-    /// expired) the refreshed credentials after waiting for that refresh.
+    /// a coordinated refresh in the background when it is due (``refreshAheadDueMilliseconds(for:)``), or (when it
+    /// has already expired) the refreshed credentials after waiting for that refresh.
     ///
-    /// The margin is `refreshAhead`, but never more than half the token's lifetime (`expires_at - refreshed_at`), so
-    /// tokens that live shorter than `refreshAhead` are not refreshed over and over. The refresh goes through
-    /// ``refreshAccessTokenOrReLogin(after:timeout:)`` like a 401 would: one refresh per generation across the
-    /// fleet, whoever notices first.
+    /// The refresh goes through ``refreshAccessTokenOrReLogin(after:timeout:)`` like a 401 would: one refresh per
+    /// generation across the fleet, whoever notices first.
     ///
     /// Inside a refresh function it never refreshes: waiting there would wait for the refresh that is running.
-    func refreshingAhead(_ current: Credentials, margin: Duration) async throws(RefresherError) -> Credentials {
+    func refreshingAhead(
+        _ current: Credentials,
+        schedule: RefreshAheadSchedule
+    ) async throws(RefresherError)
+        -> Credentials
+    {
         guard let expiresAt = current.expiresAtMilliseconds, !Self.isRunningRefreshFunction else { return current }
-        var marginMilliseconds = margin.wholeMilliseconds
-        if let refreshedAt = current.refreshedAtMilliseconds, expiresAt > refreshedAt {
-            marginMilliseconds = min(marginMilliseconds, (expiresAt - refreshedAt) / 2)
-        }
         let now = UnixTime.nowMilliseconds
-        guard now >= expiresAt - marginMilliseconds else { return current }
+        guard now >= schedule.dueMilliseconds(expiresAt: expiresAt, refreshedAt: current.refreshedAtMilliseconds)
+        else { return current }
         if now >= expiresAt {
             // Sending it would only earn a 401: wait for the fleet's refresh instead.
             return try await refreshAccessTokenOrReLogin(after: current)
         }
         startRefreshAhead(after: current)
         return current
+    }
+
+    /// The instant (milliseconds since the Unix epoch) from which ``credentials()`` starts a refresh ahead of
+    /// `credentials`' expiry: its `expires_at` minus ``RefresherConfiguration/refreshAhead`` (at most half the
+    /// token's lifetime), moved later by this session's share of ``RefresherConfiguration/refreshAheadSpread``.
+    /// `nil` without refresh ahead or without a known expiry.
+    package func refreshAheadDueMilliseconds(for credentials: Credentials) -> Int64? {
+        guard let refreshAheadSchedule, let expiresAt = credentials.expiresAtMilliseconds else { return nil }
+        return refreshAheadSchedule.dueMilliseconds(
+            expiresAt: expiresAt,
+            refreshedAt: credentials.refreshedAtMilliseconds
+        )
     }
 
     /// Starts one background refresh after `current` per process (again no sooner than a poll interval after a

@@ -40,11 +40,16 @@ public final class RedisRefresher: Sendable {
     /// The tracer given at construction; `nil`: the one active when a span starts (``RefresherSpanNames``).
     let tracer: (any Tracer)?
     let features = Mutex(FeatureState())
+    /// When credentials are due for a refresh ahead of expiry; `nil` without ``RefresherConfiguration/refreshAhead``.
+    let refreshAheadSchedule: RefreshAheadSchedule?
     private let ownsConnections: Bool
     /// The id of the cache's handler in the event hub (known only after `self` exists).
     private let cacheHandlerID = Mutex<UInt64>(0)
     /// The id of this refresher's hook in ``RefresherConnections`` (known only after `self` exists).
     private let shutdownHookID = Mutex<UInt64>(0)
+    /// Whether this refresher still holds its share of the event hub's listener (given back once, on shutdown or in
+    /// `deinit`).
+    private let isListening = Atomic<Bool>(false)
 
     struct State {
         var cache = CredentialsCache()
@@ -63,7 +68,8 @@ public final class RedisRefresher: Sendable {
     let state = Mutex(State())
 
     /// Creates a refresher for one session, validating the configuration and checking that Redis answers (and that
-    /// the scripts can be loaded: a wrong password or missing ACL permission fails here, not at the first 401).
+    /// the scripts can be loaded: a wrong password or missing ACL permission fails here, not at the first 401). The
+    /// scripts are sent once per ``RefresherConnections``; later refreshers sharing them send a `PING`.
     ///
     /// - Parameters:
     ///   - configuration: the session, the Redis server and the protocol's timings (validated here).
@@ -94,6 +100,9 @@ public final class RedisRefresher: Sendable {
         }
         self.metrics = RefresherMetrics(session: session, factory: metricsFactory ?? MetricsSystem.factory)
         self.tracer = tracer
+        self.refreshAheadSchedule = configuration.refreshAhead.map {
+            RefreshAheadSchedule(window: $0, spread: configuration.refreshAheadSpread, session: session.rawValue)
+        }
         if let connections {
             try configuration.validate(commandTimeout: connections.commands.configuration.commandTimeout)
             self.connections = connections
@@ -119,7 +128,7 @@ public final class RedisRefresher: Sendable {
         logger[metadataKey: "owner"] = "\(self.connections.ownerID)"
         self.logger = logger
         do {
-            try await self.connections.commands.load(ScriptSet.for(self.connections.commands).all)
+            try await self.connections.prepare(ScriptSet.for(self.connections.commands).all)
         } catch {
             if ownsConnections {
                 self.connections.commands.close()
@@ -133,6 +142,7 @@ public final class RedisRefresher: Sendable {
         }
         cacheHandlerID.withLock { $0 = handlerID }
         self.connections.hub.listen(to: keys.events)
+        isListening.store(true, ordering: .relaxed)
         let hookID = self.connections.addShutdownHook { [weak self] grace in await self?.shutdownSession(grace) }
         shutdownHookID.withLock { $0 = hookID }
         logger.debug("refresher ready", metadata: ["lock": "\(keys.lock)"])
@@ -146,6 +156,7 @@ public final class RedisRefresher: Sendable {
     deinit {
         finishEventStreams()
         connections.hub.removeHandler(cacheHandlerID.withLock { $0 }, channel: keys.events)
+        stopListening()
         connections.removeShutdownHook(shutdownHookID.withLock { $0 })
         if ownsConnections {
             connections.hub.close()
@@ -164,8 +175,8 @@ public final class RedisRefresher: Sendable {
         let cached = state.withLock { $0.cache.fresh }
         let current: Credentials
         if let cached { current = cached } else { current = try await storedCredentials() }
-        guard let refreshAhead = configuration.refreshAhead else { return current }
-        return try await refreshingAhead(current, margin: refreshAhead)
+        guard let refreshAheadSchedule else { return current }
+        return try await refreshingAhead(current, schedule: refreshAheadSchedule)
     }
 
     /// The current session as stored (from memory when current), without refreshing ahead of expiry.
@@ -387,6 +398,14 @@ public final class RedisRefresher: Sendable {
         }
         for flight in flights { flight.finish(.failure(RefresherError(.shutdown, "the refresher was shut down"))) }
         connections.hub.removeHandler(cacheHandlerID.withLock { $0 }, channel: keys.events)
+        stopListening()
         finishEventStreams()
+    }
+
+    /// Gives back this refresher's share of the events channel's listener: the channel is unsubscribed when no other
+    /// refresher of the session in this process listens.
+    private func stopListening() {
+        guard isListening.exchange(false, ordering: .relaxed) else { return }
+        connections.hub.stopListening(to: keys.events)
     }
 }

@@ -26,6 +26,8 @@ public final class RefresherConnections: Sendable {
     let logger: Logger
     /// The connection for writes that replicas must acknowledge, made when a refresher first needs it.
     private let acknowledged = Mutex<RedisConnection?>(nil)
+    /// Whether the command connection's server has loaded the scripts once.
+    private let scriptsLoaded = Atomic<Bool>(false)
     private let shutdownHooks = Mutex<[UInt64: @Sendable (Duration) async -> Void]>([:])
     private let nextHookID = Atomic<UInt64>(0)
 
@@ -104,6 +106,19 @@ public final class RefresherConnections: Sendable {
             return created
         }
         do { return try result.get() } catch { throw RefresherError(redis: error) }
+    }
+
+    /// Checks that Redis answers for a refresher being created: the first time, by loading `scripts` (on every
+    /// primary of a cluster; a wrong password or a missing ACL permission shows at once); once that succeeded, with a
+    /// `PING`, so a process creating thousands of refreshers sends the scripts once, not once per session. Scripts a
+    /// server lost since (a restart, a failover, `SCRIPT FLUSH`, a new node) are sent again on demand.
+    func prepare(_ scripts: [RedisScript]) async throws(RedisError) {
+        if scriptsLoaded.load(ordering: .relaxed) {
+            _ = try await commands.send("PING")
+            return
+        }
+        try await commands.load(scripts)
+        scriptsLoaded.store(true, ordering: .relaxed)
     }
 
     private func closeConnections() {

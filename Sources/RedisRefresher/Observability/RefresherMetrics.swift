@@ -32,9 +32,10 @@ struct RefresherMetrics: Sendable {
     }
 
     init(session: SessionName, factory: any MetricsFactory) {
+        // One array for the metrics without further dimensions: thousands of sessions are a design point.
         let session = [("session", session.rawValue)]
         func counter(_ label: String, _ extra: [(String, String)] = []) -> Counter {
-            Counter(label: label, dimensions: session + extra, factory: factory)
+            Counter(label: label, dimensions: extra.isEmpty ? session : session + extra, factory: factory)
         }
         func timer(_ label: String) -> CoreMetrics.Timer {
             CoreMetrics.Timer(label: label, dimensions: session, factory: factory)
