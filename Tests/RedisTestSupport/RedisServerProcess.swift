@@ -22,14 +22,36 @@ public final class RedisServerProcess: Sendable {
     public var pid: Int32? { process.withLock { $0?.processIdentifier } }
 
     /// Starts `redis-server` with `arguments` (e.g. `["--requirepass", "secret"]`) and waits until it answers.
+    ///
+    /// Without a given `port`, a port another process took between the choice and the bind (a demo's cluster started
+    /// by a CLI test picks its ports on its own) is replaced by another one, up to three times.
     public init(arguments: [String] = [], port: Int? = nil) async throws {
-        self.port = try port ?? freeLoopbackPort()
         self.arguments = arguments
-        try await start()
+        var chosen = try port ?? freeLoopbackPort()
+        var attempts = 0
+        while true {
+            do {
+                let server = try await Self.launch(port: chosen, arguments: arguments)
+                self.port = chosen
+                process.withLock { $0 = server }
+                return
+            } catch let error as TestSupportError
+                where port == nil && attempts < 3 && error.description.contains("Address already in use")
+            {
+                attempts += 1
+                chosen = try freeLoopbackPort()
+            }
+        }
     }
 
     /// Starts the server process again on the same port (after ``stop()`` or a crash).
     public func start() async throws {
+        let server = try await Self.launch(port: port, arguments: arguments)
+        process.withLock { $0 = server }
+    }
+
+    /// Starts `redis-server` on `port` and waits until it answers; a server that exits says why.
+    private static func launch(port: Int, arguments: [String]) async throws -> ChildProcess {
         let server = try await ChildProcess.start(
             .init(
                 executable: try RedisNodeProcess.executable(),
@@ -41,15 +63,20 @@ public final class RedisServerProcess: Sendable {
                 standardError: .collect
             )
         )
-        process.withLock { $0 = server }
-        try await waitUntil(timeout: .seconds(10), "redis-server on port \(port) answers PING") {
-            // A server that cannot start (a port taken meanwhile, a bad argument) says why in its log, on stdout.
-            guard server.isRunning else {
-                let log = (server.lines() + server.lines(of: .standardError)).suffix(3).joined(separator: "; ")
-                throw TestSupportError("redis-server on port \(self.port) exited: \(log)")
+        do {
+            try await waitUntil(timeout: .seconds(10), "redis-server on port \(port) answers PING") {
+                // A server that cannot start (a port taken meanwhile, a bad argument) says why in its log, on stdout.
+                guard server.isRunning else {
+                    let log = (server.lines() + server.lines(of: .standardError)).suffix(3).joined(separator: "; ")
+                    throw TestSupportError("redis-server on port \(port) exited: \(log)")
+                }
+                return answersPing(port: port)
             }
-            return Self.answersPing(port: self.port)
+        } catch {
+            server.kill()
+            throw error
         }
+        return server
     }
 
     /// Kills the server (SIGKILL by default, like a crash) and waits for the process to end.
