@@ -8,22 +8,27 @@ extension BenchReport {
         if let storms = sessionStorms, !storms.isEmpty {
             lines += [
                 "",
-                "| sessions × processes × callers | refreshes | sessions refreshed once | reuse | callers served | first 401 → last served | per-session storm p50 / p99 / max | Redis cmds / session (EVALSHA) | RSS / session (loaded; after storm) |",
-                "|---|---|---|---|---|---|---|---|---|",
+                "| sessions × processes × callers | refreshes (sessions refreshed once) | reuse | callers served | first 401 → last served | all 401s within | per session: 401 → refresh stored p50 / p99 | per session: 401 → last served p50 / p99 / max | Redis cmds / session (EVALSHA) | RSS / session (loaded; after storm) |",
+                "|---|---|---|---|---|---|---|---|---|---|",
             ]
             for storm in storms {
-                lines.append(
-                    "| \(storm.sessions) × \(storm.processes) × \(storm.callersPerSession) | \(storm.refreshes) | "
-                        + "\(storm.sessionsRefreshedOnce) | \(storm.reuseEvents) | \(storm.callersServed)/\(storm.callersTotal) | "
-                        + "\(ms(storm.stormMs)) | \(ms(storm.sessionStormP50Ms)) / \(ms(storm.sessionStormP99Ms)) / \(ms(storm.sessionStormMaxMs)) | "
-                        + String(format: "%.1f (%.1f)", storm.redisCommandsPerSession, storm.scriptCallsPerSession)
-                        + " | "
-                        + String(
-                            format: "%.1f KB; %.1f KB",
-                            storm.residentKBPerSession,
-                            storm.residentKBPerSessionAfterStorm
-                        ) + " |"
-                )
+                let cells = [
+                    "\(storm.sessions) × \(storm.processes) × \(storm.callersPerSession)",
+                    "\(storm.refreshes) (\(storm.sessionsRefreshedOnce))",
+                    "\(storm.reuseEvents)",
+                    "\(storm.callersServed)/\(storm.callersTotal)",
+                    ms(storm.stormMs),
+                    ms(storm.unauthorizedSpreadMs),
+                    "\(ms(storm.sessionRefreshP50Ms)) / \(ms(storm.sessionRefreshP99Ms))",
+                    "\(ms(storm.sessionStormP50Ms)) / \(ms(storm.sessionStormP99Ms)) / \(ms(storm.sessionStormMaxMs))",
+                    String(format: "%.1f (%.1f)", storm.redisCommandsPerSession, storm.scriptCallsPerSession),
+                    String(
+                        format: "%.1f KB; %.1f KB",
+                        storm.residentKBPerSession,
+                        storm.residentKBPerSessionAfterStorm
+                    ),
+                ]
+                lines.append("| " + cells.joined(separator: " | ") + " |")
             }
             for storm in storms {
                 lines.append("")
@@ -35,7 +40,10 @@ extension BenchReport {
                             Self.breakdown(storm.setupCommandBreakdown)
                         )
                         + String(
-                            format: "Base RSS per process %.1f MB; whole run %.1f s%@.",
+                            format:
+                                "Redis CPU %.2f ms per session. Making and subscribing every session took %.1f s; base RSS per process %.1f MB; whole run %.1f s%@.",
+                            storm.redisCPUMsPerSession,
+                            storm.setupSeconds,
                             storm.baseResidentMB,
                             storm.runSeconds,
                             storm.barrierHeld ? "" : " (barrier missed: a process was still loading at the instant)"
@@ -57,10 +65,13 @@ extension BenchReport {
                 "",
                 String(
                     format:
-                        "Making %d refreshers: %.1f commands per session (%@), %.1f s until all were listening and loaded; base RSS %.1f MB.",
+                        "Redis CPU during the window: %.0f ms per minute. Making %d refreshers: %.1f commands per session (%@); %.1f s to make them, %.1f s until all listened, %.1f s until all were loaded; base RSS %.1f MB.",
+                    idle.redisCPUMsPerMinute,
                     idle.sessions,
                     idle.setupCommandsPerSession,
                     Self.breakdown(idle.setupCommandBreakdown),
+                    idle.makeSeconds,
+                    idle.listeningSeconds,
                     idle.setupSeconds,
                     idle.baseResidentMB
                 ),
@@ -83,7 +94,7 @@ extension BenchCommand {
         func ms(_ value: Double?) -> String { value.map { String(format: "%.0f", $0) } ?? "-" }
         return String(
             format:
-                "sessions storm %dx%dx%d: refreshes=%d once=%d reuse=%d served=%d/%d storm=%@ ms per-session p50/p99/max=%@/%@/%@ ms cmds/session=%.1f rss/session=%.1f KB run=%.1f s%@",
+                "sessions storm %dx%dx%d: refreshes=%d once=%d reuse=%d served=%d/%d storm=%@ ms 401s-within=%@ ms per-session stored p50/p99=%@/%@ ms served p50/p99/max=%@/%@/%@ ms cmds/session=%.1f rss/session=%.1f KB setup=%.1f s run=%.1f s%@",
             result.sessions,
             result.processes,
             result.callersPerSession,
@@ -93,11 +104,15 @@ extension BenchCommand {
             result.callersServed,
             result.callersTotal,
             ms(result.stormMs),
+            ms(result.unauthorizedSpreadMs),
+            ms(result.sessionRefreshP50Ms),
+            ms(result.sessionRefreshP99Ms),
             ms(result.sessionStormP50Ms),
             ms(result.sessionStormP99Ms),
             ms(result.sessionStormMaxMs),
             result.redisCommandsPerSession,
             result.residentKBPerSession,
+            result.setupSeconds,
             result.runSeconds,
             result.barrierHeld ? "" : " (barrier missed)"
         )

@@ -58,9 +58,12 @@ struct IdleSessionsBench {
                 redisCommandsPerSessionPerMinute: Double(idle.total) / Double(count) / minutes,
                 redisCommandsPerMinute: Double(idle.total) / minutes,
                 commandBreakdown: idle.byCommand,
+                redisCPUMsPerMinute: idle.cpuSeconds * 1000 / minutes,
                 reads: done.reads ?? 0,
                 nodes: counter.nodeURLs.count,
-                setupSeconds: setupSeconds
+                setupSeconds: setupSeconds,
+                makeSeconds: ready.madeSeconds ?? 0,
+                listeningSeconds: ready.listeningSeconds ?? 0
             )
         } catch {
             await worker?.stop()

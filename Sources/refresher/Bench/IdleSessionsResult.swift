@@ -15,11 +15,16 @@ struct IdleSessionsResult: Codable, Sendable {
     var redisCommandsPerSessionPerMinute: Double
     var redisCommandsPerMinute: Double
     var commandBreakdown: [String: Int]
+    /// CPU time the servers used during the window, ms per minute.
+    var redisCPUMsPerMinute: Double
     /// `credentials()` calls during the window (every session once a second): served from memory unless the
     /// commands say otherwise.
     var reads: Int
     /// How many nodes the commands were counted on.
     var nodes: Int
-    /// Seconds from the process's start until every session was made, listening and loaded.
+    /// Seconds from the process's start until every session was made, listening and loaded; of them, making the
+    /// refreshers, and until every one listened.
     var setupSeconds: Double
+    var makeSeconds: Double
+    var listeningSeconds: Double
 }

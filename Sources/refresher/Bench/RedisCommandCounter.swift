@@ -13,13 +13,15 @@ struct RedisCommandCounter: Sendable {
     struct Counts: Codable, Sendable, Equatable {
         /// Calls by command name (`evalsha`, `hgetall`, `script|load`, ...), the counter's own `INFO` left out.
         var byCommand: [String: Int] = [:]
+        /// CPU time the servers used (`used_cpu_user` + `used_cpu_sys` of `INFO cpu`), seconds.
+        var cpuSeconds = 0.0
         /// Every call.
         var total: Int { byCommand.values.reduce(0, +) }
         /// `EVALSHA` and `EVAL` calls: the round trips of the refresher's scripts.
         var scriptCalls: Int { (byCommand["evalsha"] ?? 0) + (byCommand["eval"] ?? 0) }
     }
 
-    /// The counts of every node now, summed (one `INFO commandstats` per node).
+    /// The counts of every node now, summed (`INFO commandstats` and `INFO cpu` of each node).
     func snapshot() async throws -> Counts {
         var counts = Counts()
         for url in nodeURLs {
@@ -27,13 +29,15 @@ struct RedisCommandCounter: Sendable {
             defer { connection.close() }
             let info = try await RedisInfo.fetch("commandstats", from: connection)
             for (name, calls) in Self.calls(in: info) { counts.byCommand[name, default: 0] += calls }
+            let cpu = try await RedisInfo.fetch("cpu", from: connection)
+            counts.cpuSeconds += (cpu.double("used_cpu_user") ?? 0) + (cpu.double("used_cpu_sys") ?? 0)
         }
         return counts
     }
 
     /// The calls between two snapshots.
     static func delta(from before: Counts, to after: Counts) -> Counts {
-        var delta = Counts()
+        var delta = Counts(cpuSeconds: after.cpuSeconds - before.cpuSeconds)
         for (name, calls) in after.byCommand {
             let difference = calls - (before.byCommand[name] ?? 0)
             if difference > 0 { delta.byCommand[name] = difference }

@@ -18,6 +18,11 @@ struct SessionStormResult: Codable, Sendable {
     var errors: [String: Int]
     /// First 401 of any session → last caller of any session served, ms.
     var stormMs: Double?
+    /// First 401 → last 401 of any session, ms: how long the fleet's first requests took to come back.
+    var unauthorizedSpreadMs: Double?
+    /// Per session: its first 401 (in any process) → its refresh stored, ms.
+    var sessionRefreshP50Ms: Double?
+    var sessionRefreshP99Ms: Double?
     /// Per session: its first 401 (in any process) → its last caller served (in any process), ms.
     var sessionStormP50Ms: Double?
     var sessionStormP99Ms: Double?
@@ -26,6 +31,8 @@ struct SessionStormResult: Codable, Sendable {
     /// that scripts ran included; ``RedisCommandCounter``), in all and per session.
     var redisCommands: Int
     var redisCommandsPerSession: Double
+    /// CPU time the servers used for the storm per session, ms.
+    var redisCPUMsPerSession: Double
     /// `EVALSHA` round trips per session.
     var scriptCallsPerSession: Double
     var commandBreakdown: [String: Int]
@@ -40,6 +47,8 @@ struct SessionStormResult: Codable, Sendable {
     var residentKBPerSessionAfterStorm: Double
     /// How many nodes the commands were counted on.
     var nodes: Int
+    /// Seconds until every process had made its refreshers and each listened (the slowest process).
+    var setupSeconds: Double
     /// Whether every process had loaded every session before the storm instant.
     var barrierHeld: Bool
     /// Wall time of the whole run, processes started and stopped included, s.

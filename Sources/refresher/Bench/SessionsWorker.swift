@@ -26,29 +26,51 @@ struct SessionsWorker {
         var logger = Logger(label: "refresher-sessions")
         logger.logLevel = .warning
         let connections = try RefresherConnections(url: redisURL, logger: logger)
+        // The resource calls and the refreshes go through clients of their own, as to two hosts: a refresh never
+        // queues behind a thousand resource calls for a pooled connection. The token endpoint's client has a
+        // connection per session (up to 1,000), so the provider's latency, not a pool, paces concurrent refreshes.
         let http = identityProviderURL.map { DemoHTTP(baseURL: $0, connections: 64) }
+        let tokenEndpoint = identityProviderURL.map {
+            DemoHTTP(baseURL: $0, connections: min(max(sessions.count, 8), 1000))
+        }
+        let never: RedisRefresher.RefreshFunction = { @Sendable _ in
+            throw RefreshFailure.notProcessed("the idle benchmark never refreshes")
+        }
+        let refresh = tokenEndpoint?.refreshFunction ?? never
         do {
-            try await run(connections: connections, http: http, logger: logger)
+            try await run(connections: connections, http: http, refresh: refresh, logger: logger)
         } catch {
             await connections.shutdown(gracePeriod: .seconds(1))
             await http?.shutdown()
+            await tokenEndpoint?.shutdown()
             throw error
         }
         await connections.shutdown(gracePeriod: .seconds(1))
         await http?.shutdown()
+        await tokenEndpoint?.shutdown()
     }
 
-    private func run(connections: RefresherConnections, http: DemoHTTP?, logger: Logger) async throws {
+    private func run(
+        connections: RefresherConnections,
+        http: DemoHTTP?,
+        refresh: @escaping RedisRefresher.RefreshFunction,
+        logger: Logger
+    ) async throws {
         // Connected before the baseline, so that it holds the shared connections and none of the sessions.
         _ = try await connections.commands.send("PING")
         let baseResident = ProcessMemory.residentKilobytes()
-        let refreshers = try await makeRefreshers(connections: connections, http: http, logger: logger)
+        let began = ContinuousClock.now
+        let refreshers = try await makeRefreshers(connections: connections, refresh: refresh, logger: logger)
+        let made = (ContinuousClock.now - began).seconds
         try await waitUntilListening(refreshers)
+        let listening = (ContinuousClock.now - began).seconds
         emit(
             SessionsWorkerLine(
                 phase: .ready,
                 residentKB: ProcessMemory.residentKilobytes(),
-                baseResidentKB: baseResident
+                baseResidentKB: baseResident,
+                madeSeconds: made,
+                listeningSeconds: listening
             ).json
         )
 
@@ -85,13 +107,9 @@ struct SessionsWorker {
     /// A refresher per session, all on `connections`; made 64 at a time (each loads the scripts once).
     private func makeRefreshers(
         connections: RefresherConnections,
-        http: DemoHTTP?,
+        refresh: @escaping RedisRefresher.RefreshFunction,
         logger: Logger
     ) async throws -> [RedisRefresher] {
-        let never: RedisRefresher.RefreshFunction = { @Sendable _ in
-            throw RefreshFailure.notProcessed("the idle benchmark never refreshes")
-        }
-        let refresh = http?.refreshFunction ?? never
         var made = [RedisRefresher?](repeating: nil, count: sessions.count)
         try await withThrowingTaskGroup(of: (Int, RedisRefresher).self) { group in
             var next = 0
@@ -167,7 +185,11 @@ struct SessionsWorker {
             }
             for await (index, outcome) in group {
                 tallies[index].callers += 1
-                if let t401 = outcome.t401 { tallies[index].first401 = min(tallies[index].first401 ?? t401, t401) }
+                if let t401 = outcome.t401 {
+                    tallies[index].first401 = min(tallies[index].first401 ?? t401, t401)
+                    tallies[index].last401 = max(tallies[index].last401 ?? t401, t401)
+                }
+                if let stored = outcome.refreshStored { tallies[index].refreshStored = stored }
                 if let served = outcome.served {
                     tallies[index].served += 1
                     tallies[index].lastServed = max(tallies[index].lastServed ?? served, served)

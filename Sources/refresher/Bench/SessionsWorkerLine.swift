@@ -18,6 +18,9 @@ struct SessionsWorkerLine: Codable, Sendable {
     var residentKB: Int
     /// Resident set size with the shared connections up and no refresher yet, kB (in the `ready` line).
     var baseResidentKB: Int?
+    /// Seconds from the baseline until every refresher was made, and until every one listened (in the `ready` line).
+    var madeSeconds: Double?
+    var listeningSeconds: Double?
     /// Per session, by index (in the `stormed` line).
     var storm: [SessionTally]?
     /// The callers' errors by kind (in the `stormed` line).
@@ -32,8 +35,11 @@ struct SessionsWorkerLine: Codable, Sendable {
 
 /// What one worker's callers of one session saw in a storm: Unix times in seconds.
 struct SessionTally: Codable, Sendable {
-    /// The first 401 of this session's callers in this process.
+    /// The first and the last 401 of this session's callers in this process.
     var first401: Double?
+    var last401: Double?
+    /// When the refresh their fresh credentials came from was stored (Redis's clock, `refreshed_at`).
+    var refreshStored: Double?
     /// The last of them served (200 after the refresh).
     var lastServed: Double?
     var callers = 0
@@ -43,6 +49,8 @@ struct SessionTally: Codable, Sendable {
 
     mutating func merge(_ other: SessionTally) {
         first401 = [first401, other.first401].compactMap { $0 }.min()
+        last401 = [last401, other.last401].compactMap { $0 }.max()
+        refreshStored = refreshStored ?? other.refreshStored
         lastServed = [lastServed, other.lastServed].compactMap { $0 }.max()
         callers += other.callers
         served += other.served

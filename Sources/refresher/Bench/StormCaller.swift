@@ -12,6 +12,8 @@ struct StormCaller: Sendable {
     /// What one caller saw: Unix times in seconds.
     struct Outcome: Sendable {
         var t401: Double?
+        /// When the refresh the fresh credentials came from was stored (`refreshed_at`, Redis's clock).
+        var refreshStored: Double?
         var served: Double?
         /// Whether this process's lock acquisition stored the credentials the caller got.
         var refreshedHere = false
@@ -31,6 +33,7 @@ struct StormCaller: Sendable {
             outcome.t401 = unixSeconds()
             let fresh = try await freshCredentials(deadline: deadline)
             outcome.refreshedHere = refresher.connections.owns(fresh.refreshedBy ?? "")
+            outcome.refreshStored = fresh.refreshedAtMilliseconds.map { Double($0) / 1000 }
             let second = try await http.resource(accessToken: fresh.accessToken)
             if second == 200 {
                 outcome.served = unixSeconds()
