@@ -41,8 +41,10 @@ extension BenchReport {
                         )
                         + String(
                             format:
-                                "Redis CPU %.2f ms per session. Making and subscribing every session took %.1f s; base RSS per process %.1f MB; whole run %.1f s%@.",
+                                "CPU per session during the storm: Redis %.2f ms, workers %.2f ms, identity provider (the benchmark's process) %.2f ms. Making and subscribing every session took %.1f s; base RSS per process %.1f MB; whole run %.1f s%@.",
                             storm.redisCPUMsPerSession,
+                            storm.workerCPUMsPerSession,
+                            storm.driverCPUMsPerSession,
                             storm.setupSeconds,
                             storm.baseResidentMB,
                             storm.runSeconds,
@@ -65,8 +67,9 @@ extension BenchReport {
                 "",
                 String(
                     format:
-                        "Redis CPU during the window: %.0f ms per minute. Making %d refreshers: %.1f commands per session (%@); %.1f s to make them, %.1f s until all listened, %.1f s until all were loaded; base RSS %.1f MB.",
+                        "CPU during the window: Redis %.0f ms per minute, the worker %.0f ms per minute (reading every session once a second). Making %d refreshers: %.1f commands per session (%@); %.1f s to make them, %.1f s until all listened, %.1f s until all were loaded; base RSS %.1f MB.",
                     idle.redisCPUMsPerMinute,
+                    idle.workerCPUMsPerMinute,
                     idle.sessions,
                     idle.setupCommandsPerSession,
                     Self.breakdown(idle.setupCommandBreakdown),

@@ -37,8 +37,10 @@ struct IdleSessionsBench {
             let setupSeconds = (ContinuousClock.now - started).seconds
 
             let before = try await counter.snapshot()
+            let workerCPU = process.cpuSeconds ?? 0
             let windowStart = ContinuousClock.now
             try await Task.sleep(for: window)
+            let workerCPUSeconds = (process.cpuSeconds ?? 0) - workerCPU
             let idle = RedisCommandCounter.delta(from: before, to: try await counter.snapshot())
             let minutes = (ContinuousClock.now - windowStart).seconds / 60
             process.send("exit")
@@ -59,6 +61,7 @@ struct IdleSessionsBench {
                 redisCommandsPerMinute: Double(idle.total) / minutes,
                 commandBreakdown: idle.byCommand,
                 redisCPUMsPerMinute: idle.cpuSeconds * 1000 / minutes,
+                workerCPUMsPerMinute: workerCPUSeconds * 1000 / minutes,
                 reads: done.reads ?? 0,
                 nodes: counter.nodeURLs.count,
                 setupSeconds: setupSeconds,

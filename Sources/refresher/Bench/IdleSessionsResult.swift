@@ -15,8 +15,10 @@ struct IdleSessionsResult: Codable, Sendable {
     var redisCommandsPerSessionPerMinute: Double
     var redisCommandsPerMinute: Double
     var commandBreakdown: [String: Int]
-    /// CPU time the servers used during the window, ms per minute.
+    /// CPU time used during the window, ms per minute: by the Redis servers, and by the worker process (which reads
+    /// every session once a second).
     var redisCPUMsPerMinute: Double
+    var workerCPUMsPerMinute: Double
     /// `credentials()` calls during the window (every session once a second): served from memory unless the
     /// commands say otherwise.
     var reads: Int

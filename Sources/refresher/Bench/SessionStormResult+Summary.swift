@@ -11,6 +11,7 @@ extension SessionStormResult {
         stormed: [SessionsWorkerLine],
         setupCommands setup: RedisCommandCounter.Counts,
         stormCommands storm: RedisCommandCounter.Counts,
+        driverCPUSeconds: Double,
         nodes: Int,
         barrierHeld: Bool
     ) {
@@ -60,6 +61,9 @@ extension SessionStormResult {
             redisCommands: storm.total,
             redisCommandsPerSession: Double(storm.total) / Double(count),
             redisCPUMsPerSession: storm.cpuSeconds * 1000 / Double(count),
+            workerCPUMsPerSession: zip(loaded, stormed).map { ($1.cpuSeconds ?? 0) - ($0.cpuSeconds ?? 0) }
+                .reduce(0, +) * 1000 / Double(count),
+            driverCPUMsPerSession: driverCPUSeconds * 1000 / Double(count),
             scriptCallsPerSession: Double(storm.scriptCalls) / Double(count),
             commandBreakdown: storm.byCommand,
             setupCommandsPerSessionPerProcess: Double(setup.total) / Double(count * max(processes, 1)),

@@ -31,8 +31,12 @@ struct SessionStormResult: Codable, Sendable {
     /// that scripts ran included; ``RedisCommandCounter``), in all and per session.
     var redisCommands: Int
     var redisCommandsPerSession: Double
-    /// CPU time the servers used for the storm per session, ms.
+    /// CPU time used for the storm per session, ms: by the Redis servers, by the worker processes together, and by
+    /// the benchmark's own process (the identity provider's HTTP server, nearly all of it). With ``stormMs`` they
+    /// show how busy the machine's cores were.
     var redisCPUMsPerSession: Double
+    var workerCPUMsPerSession: Double
+    var driverCPUMsPerSession: Double
     /// `EVALSHA` round trips per session.
     var scriptCallsPerSession: Double
     var commandBreakdown: [String: Int]

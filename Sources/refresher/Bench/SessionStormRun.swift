@@ -57,9 +57,11 @@ final class SessionStormRun: Sendable {
         for worker in fleet { worker.send("load \(start)") }
         let loaded = try await fleet.lines(.loaded, timeout: setupTimeout)
         let beforeStorm = try await counter.snapshot()
+        let driverCPU = ProcessUsage.cpuSeconds()
         let barrierHeld = unixSeconds() < start
         // Callers give up 60 s after the instant (``SessionsWorker/callerTimeout``).
         let stormed = try await fleet.lines(.stormed, timeout: .seconds(max(start + 90 - unixSeconds(), 1)))
+        let driverCPUSeconds = ProcessUsage.cpuSeconds() - driverCPU
         let storm = RedisCommandCounter.delta(from: beforeStorm, to: try await counter.snapshot())
         return SessionStormResult(
             callersPerSession: callers,
@@ -69,6 +71,7 @@ final class SessionStormRun: Sendable {
             stormed: stormed,
             setupCommands: setup,
             stormCommands: storm,
+            driverCPUSeconds: driverCPUSeconds,
             nodes: counter.nodeURLs.count,
             barrierHeld: barrierHeld
         )

@@ -58,7 +58,7 @@ struct SessionsWorker {
     ) async throws {
         // Connected before the baseline, so that it holds the shared connections and none of the sessions.
         _ = try await connections.commands.send("PING")
-        let baseResident = ProcessMemory.residentKilobytes()
+        let baseResident = ProcessUsage.residentKilobytes()
         let began = ContinuousClock.now
         let refreshers = try await makeRefreshers(connections: connections, refresh: refresh, logger: logger)
         let made = (ContinuousClock.now - began).seconds
@@ -67,7 +67,8 @@ struct SessionsWorker {
         emit(
             SessionsWorkerLine(
                 phase: .ready,
-                residentKB: ProcessMemory.residentKilobytes(),
+                residentKB: ProcessUsage.residentKilobytes(),
+                cpuSeconds: ProcessUsage.cpuSeconds(),
                 baseResidentKB: baseResident,
                 madeSeconds: made,
                 listeningSeconds: listening
@@ -84,13 +85,20 @@ struct SessionsWorker {
                 throw CLIError("unknown command from the benchmark: \(line.prefix(40))")
             }
             let loaded = try await loadAll(refreshers)
-            emit(SessionsWorkerLine(phase: .loaded, residentKB: ProcessMemory.residentKilobytes()).json)
+            emit(
+                SessionsWorkerLine(
+                    phase: .loaded,
+                    residentKB: ProcessUsage.residentKilobytes(),
+                    cpuSeconds: ProcessUsage.cpuSeconds()
+                ).json
+            )
             if let http {
                 let (tallies, errors) = await storm(refreshers, credentials: loaded, http: http, start: start)
                 emit(
                     SessionsWorkerLine(
                         phase: .stormed,
-                        residentKB: ProcessMemory.residentKilobytes(),
+                        residentKB: ProcessUsage.residentKilobytes(),
+                        cpuSeconds: ProcessUsage.cpuSeconds(),
                         storm: tallies,
                         errors: errors
                     ).json
@@ -101,7 +109,14 @@ struct SessionsWorker {
         }
         reading?.cancel()
         await reading?.value
-        emit(SessionsWorkerLine(phase: .done, residentKB: ProcessMemory.residentKilobytes(), reads: reads.value).json)
+        emit(
+            SessionsWorkerLine(
+                phase: .done,
+                residentKB: ProcessUsage.residentKilobytes(),
+                cpuSeconds: ProcessUsage.cpuSeconds(),
+                reads: reads.value
+            ).json
+        )
     }
 
     /// A refresher per session, all on `connections`; made 64 at a time (each loads the scripts once).

@@ -16,6 +16,8 @@ struct SessionsWorkerLine: Codable, Sendable {
     var phase: Phase
     /// Resident set size at the end of the phase, kB.
     var residentKB: Int
+    /// User and system CPU time used so far, seconds.
+    var cpuSeconds: Double?
     /// Resident set size with the shared connections up and no refresher yet, kB (in the `ready` line).
     var baseResidentKB: Int?
     /// Seconds from the baseline until every refresher was made, and until every one listened (in the `ready` line).

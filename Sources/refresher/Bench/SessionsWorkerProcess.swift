@@ -32,6 +32,9 @@ final class SessionsWorkerProcess: Sendable {
         return try JSONDecoder().decode(SessionsWorkerLine.self, from: Data(text.utf8))
     }
 
+    /// The worker's CPU time so far, seconds.
+    var cpuSeconds: Double? { ProcessUsage.cpuSeconds(pid: child.processIdentifier) }
+
     /// Sends one command line (`load <unix time>`, `exit`).
     func send(_ command: String) {
         child.write(command + "\n")
