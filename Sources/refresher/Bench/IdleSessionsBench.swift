@@ -1,5 +1,4 @@
 import Foundation
-import RedisClient
 import RedisRefresher
 
 /// Many sessions in one worker process (`refresher _sessions --idle`) over one set of connections, with fresh tokens
@@ -10,12 +9,11 @@ struct IdleSessionsBench {
 
     func run(sessions count: Int, window: Duration) async throws -> IdleSessionsResult {
         let counter = try await RedisCommandCounter.counting(redisURL)
-        let redis = try RedisConnection(url: redisURL)
-        let sessions = BenchSessionSet(count: count, kind: "idle")
+        let sessions = try BenchSessionSet(count: count, kind: "idle", redisURL: redisURL)
         var worker: SessionsWorkerProcess?
         do {
             let lifetime = Int64((window.seconds + 3600) * 1000)
-            try await sessions.store(on: redis) { index in
+            try await sessions.store { index in
                 RefreshedTokens(
                     accessToken: "idle-access-\(index)",
                     refreshToken: "idle-refresh-\(index)",
@@ -46,8 +44,7 @@ struct IdleSessionsBench {
             process.send("exit")
             let done = try await process.line(.done, timeout: .seconds(30))
             await process.stop()
-            await sessions.delete(on: redis)
-            redis.close()
+            await sessions.deleteAndClose()
             let base = ready.baseResidentKB ?? 0
             return IdleSessionsResult(
                 sessions: count,
@@ -70,8 +67,7 @@ struct IdleSessionsBench {
             )
         } catch {
             await worker?.stop()
-            await sessions.delete(on: redis)
-            redis.close()
+            await sessions.deleteAndClose()
             throw error
         }
     }

@@ -1,5 +1,4 @@
 import Foundation
-import RedisClient
 import RedisRefresher
 import Synchronization
 
@@ -10,23 +9,20 @@ final class SessionStormRun: Sendable {
     let counter: RedisCommandCounter
     let idp: SessionsIdentityProvider
     let server: SessionsIdentityProvider.Server
-    /// Stores and deletes the sessions.
-    let redis: RedisConnection
     let sessions: BenchSessionSet
     private let workers = Mutex<[SessionsWorkerProcess]>([])
 
     init(redisURL: String, sessions count: Int, refreshLatency: Duration) async throws {
         self.redisURL = redisURL
         counter = try await RedisCommandCounter.counting(redisURL)
-        redis = try RedisConnection(url: redisURL)
+        sessions = try BenchSessionSet(count: count, kind: "sessions", redisURL: redisURL)
         idp = SessionsIdentityProvider(sessions: count, refreshLatency: refreshLatency)
         do {
             server = try await idp.serve()
         } catch {
-            redis.close()
+            await sessions.deleteAndClose()
             throw error
         }
-        sessions = BenchSessionSet(count: count, kind: "sessions")
     }
 
     func storm(processes: Int, callers: Int) async throws -> SessionStormResult {
@@ -46,7 +42,7 @@ final class SessionStormRun: Sendable {
         // The storm instant: a whole second, far enough ahead to store and load every session first.
         let start = (unixSeconds() + 1.5 + Double(count * processes) / 4000).rounded(.up)
         let idp = self.idp
-        try await sessions.store(on: redis) { index in
+        try await sessions.store { index in
             let tokens = idp.login(session: index, accessExpiresAt: start)
             return RefreshedTokens(
                 accessToken: tokens.accessToken,
@@ -83,8 +79,7 @@ final class SessionStormRun: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for worker in fleet { group.addTask { await worker.stop() } }
         }
-        await sessions.delete(on: redis)
-        redis.close()
+        await sessions.deleteAndClose()
         await server.stop()
     }
 }
