@@ -19,8 +19,8 @@ struct IdleSessionsResult: Codable, Sendable {
     /// every session once a second).
     var redisCPUMsPerMinute: Double
     var workerCPUMsPerMinute: Double
-    /// `credentials()` calls during the window (every session once a second): served from memory unless the
-    /// commands say otherwise.
+    /// `credentials()` calls from loading until the end (every session once a second, the window and a moment around
+    /// it): served from memory unless the window's commands say otherwise.
     var reads: Int
     /// How many nodes the commands were counted on.
     var nodes: Int

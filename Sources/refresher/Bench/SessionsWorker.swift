@@ -56,7 +56,8 @@ struct SessionsWorker {
         refresh: @escaping RedisRefresher.RefreshFunction,
         logger: Logger
     ) async throws {
-        // Connected before the baseline, so that it holds the shared connections and none of the sessions.
+        // The command connection is up before the baseline; the subscriber connects with the first session's
+        // SUBSCRIBE, a few kB counted with the sessions.
         _ = try await connections.commands.send("PING")
         let baseResident = ProcessUsage.residentKilobytes()
         let began = ContinuousClock.now
