@@ -10,7 +10,7 @@ struct RefresherCommand: AsyncParsableCommand {
         abstract: "Share one session across a fleet and refresh it exactly once per expiry, coordinated by Redis.",
         subcommands: [
             DemoCommand.self, StatusCommand.self, WatchCommand.self, ReleaseCommand.self, SessionCommand.self,
-            WorkerCommand.self, IdpCommand.self, BenchCommand.self, WaitersCommand.self,
+            WorkerCommand.self, IdpCommand.self, BenchCommand.self, WaitersCommand.self, SessionsWorkerCommand.self,
         ]
     )
 

@@ -3,11 +3,19 @@ import Foundation
 import Histogram
 import RedisRefresher
 
-/// `refresher bench`: storms of real worker processes in three modes side by side, and micro-benchmarks.
+/// `refresher bench`: storms of real worker processes in three modes side by side, and micro-benchmarks; or, with
+/// `--sessions` / `--idle-sessions`, the cost of thousands of sessions.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure 401 storms (pubsub vs poll vs none) and the library's fast paths."
+        abstract: "Measure 401 storms (pubsub vs poll vs none) and the library's fast paths.",
+        discussion: """
+            With --sessions N and/or --idle-sessions N, bench measures thousands of sessions instead (and nothing \
+            else): N sessions whose tokens expire in the same second, served by --processes worker processes that \
+            each share one set of Redis connections between a refresher per session and have callers for every \
+            session; and N idle sessions in one process over --idle-window-s seconds (memory and Redis commands per \
+            session). Any Redis URL works; commands are counted with INFO commandstats on every node.
+            """
     )
 
     @OptionGroup var redis: RedisOptions<EmbeddedRedisServer>
@@ -39,10 +47,21 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Micro-benchmarks with 1/100 of the iterations: a smoke test, not a measurement.") var quick = false
     @Option(help: "Write the storms as pictures into this directory: wake-up-latency.svg and storm-timeline.svg.")
     var pictures: String?
+    @Option(help: "Sessions storm: this many sessions whose tokens all expire in the same second (e.g. 1000).")
+    var sessions: Int?
+    @Option(help: "Sessions storm: worker processes, each serving every session.") var processes = 8
+    @Option(help: "Sessions storm: callers per session in each process.") var sessionCallers = 1
+    @Option(help: "Idle sessions: this many sessions with fresh tokens in one process (e.g. 10000).")
+    var idleSessions: Int?
+    @Option(help: "Idle sessions: how long to count Redis commands, in seconds.") var idleWindowS = 60.0
+
+    /// Whether this run measures sessions (and nothing else).
+    private var measuresSessions: Bool { sessions != nil || idleSessions != nil }
 
     func run() async throws {
         let points = try parseGrid()
         guard (1...100).contains(runs) else { throw CLIError("--runs must be 1...100") }
+        try validateSessions()
         let given = embeddedRedis ? nil : redis.givenURL()
         let embedded: EmbeddedRedis? = given == nil ? try await Self.embeddedServer(progress: printError) : nil
         let url = try embedded?.url ?? redis.url()
@@ -59,7 +78,7 @@ struct BenchCommand: AsyncParsableCommand {
             : "embedded on loopback" + (embedded!.raisedPriority ? ", nice -10" : ", default priority")
         say("machine: \(machine.summary)")
         var storms: [StormResult] = []
-        if !onlyMicro {
+        if !onlyMicro && !measuresSessions {
             let bench = StormBench(
                 redisURL: url,
                 refreshLatency: .milliseconds(latencyMs),
@@ -77,10 +96,28 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         var micro: MicroResults?
-        if !skipMicro {
+        if !skipMicro && !measuresSessions {
             micro = try await MicroBench(redisURL: url, tlsURL: tlsURL, scale: quick ? 100 : 1).run(progress: say)
         }
-        let report = BenchReport(machine: machine, latencyMs: latencyMs, runs: runs, storms: storms, micro: micro)
+        var sessionStorms: [SessionStormResult]?
+        if let sessions {
+            say("sessions storm: \(sessions) sessions x \(processes) processes x \(sessionCallers) caller(s) ...")
+            let result = try await SessionStormBench(redisURL: url, refreshLatency: .milliseconds(latencyMs))
+                .run(sessions: sessions, processes: processes, callers: sessionCallers)
+            say(Self.progressLine(result))
+            sessionStorms = [result]
+        }
+        var idle: IdleSessionsResult?
+        if let idleSessions {
+            say("idle sessions: \(idleSessions) sessions, \(idleWindowS) s window ...")
+            let result = try await IdleSessionsBench(redisURL: url)
+                .run(sessions: idleSessions, window: .milliseconds(Int64(idleWindowS * 1000)))
+            say(Self.progressLine(result))
+            idle = result
+        }
+        var report = BenchReport(machine: machine, latencyMs: latencyMs, runs: runs, storms: storms, micro: micro)
+        report.sessionStorms = sessionStorms
+        report.idleSessions = idle
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -93,7 +130,17 @@ struct BenchCommand: AsyncParsableCommand {
             for path in try report.writePictures(to: pictures) { printError("wrote \(path)") }
         }
         if let embedded { await embedded.stop() }
-        if !storms.allSatisfy(\.correct) { throw ExitCode(3) }
+        if !storms.allSatisfy(\.correct) || !(sessionStorms ?? []).allSatisfy(\.correct) { throw ExitCode(3) }
+    }
+
+    private func validateSessions() throws {
+        if let sessions, !(1...100_000).contains(sessions) { throw CLIError("--sessions must be 1...100000") }
+        if let idleSessions, !(1...1_000_000).contains(idleSessions) {
+            throw CLIError("--idle-sessions must be 1...1000000")
+        }
+        guard (1...256).contains(processes) else { throw CLIError("--processes must be 1...256") }
+        guard (1...100).contains(sessionCallers) else { throw CLIError("--session-callers must be 1...100") }
+        guard idleWindowS > 0, idleWindowS <= 3600 else { throw CLIError("--idle-window-s must be in (0, 3600]") }
     }
 
     /// An embedded server with a TLS port beside the plaintext one; without TLS (and a note) when the certificate
@@ -193,11 +240,16 @@ struct BenchReport: Codable, Sendable {
     var runs: Int
     var storms: [StormResult]
     var micro: MicroResults?
+    /// `--sessions`: the sessions storm.
+    var sessionStorms: [SessionStormResult]?
+    /// `--idle-sessions`: the idle sessions.
+    var idleSessions: IdleSessionsResult?
 
     var markdown: String {
         var lines: [String] = []
         lines.append(
-            "Machine: \(machine.summary). Identity-provider refresh latency \(latencyMs) ms; \(runs) storm(s) per cell."
+            "Machine: \(machine.summary). Identity-provider refresh latency \(latencyMs) ms"
+                + (storms.isEmpty ? "." : "; \(runs) storm(s) per cell.")
         )
         if !storms.isEmpty {
             lines.append("")
@@ -287,6 +339,7 @@ struct BenchReport: Codable, Sendable {
             )
             lines.append(contentsOf: Self.wireTable(micro.wires))
         }
+        lines.append(contentsOf: sessionsMarkdown)
         return lines.joined(separator: "\n")
     }
 
