@@ -27,6 +27,7 @@ public final class RefresherConnections: Sendable {
     /// The connection for writes that replicas must acknowledge, made when a refresher first needs it.
     private let acknowledged = Mutex<RedisConnection?>(nil)
     /// Whether the command connection's server has loaded the scripts once.
+    private let scriptLoad = Mutex<Task<Result<Void, RedisError>, Never>?>(nil)
     private let scriptsLoaded = Atomic<Bool>(false)
     private let shutdownHooks = Mutex<[UInt64: @Sendable (Duration) async -> Void]>([:])
     private let nextHookID = Atomic<UInt64>(0)
@@ -117,8 +118,28 @@ public final class RefresherConnections: Sendable {
             _ = try await commands.send("PING")
             return
         }
-        try await commands.load(scripts)
-        scriptsLoaded.store(true, ordering: .relaxed)
+        // Refreshers created together share the first load instead of each sending the scripts.
+        let load = scriptLoad.withLock { load in
+            if let load { return load }
+            let commands = self.commands
+            let started = Task { () -> Result<Void, RedisError> in
+                do throws(RedisError) {
+                    return .success(try await commands.load(scripts))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            load = started
+            return started
+        }
+        switch await load.value {
+        case .success:
+            scriptsLoaded.store(true, ordering: .relaxed)
+        case .failure(let error):
+            // A failed load is not shared with later refreshers: they try again.
+            scriptLoad.withLock { if $0 == load { $0 = nil } }
+            throw error
+        }
     }
 
     private func closeConnections() {
