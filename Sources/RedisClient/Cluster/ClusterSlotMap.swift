@@ -5,7 +5,7 @@ public struct ClusterSlotMap: Sendable, Hashable {
     public struct Shard: Sendable, Hashable {
         /// The primary's address.
         public var primary: RedisConfiguration.Cluster.Node
-        /// The replicas' addresses: those `CLUSTER SHARDS` reports online (every one `CLUSTER SLOTS` lists).
+        /// The replicas' addresses: those `CLUSTER SHARDS` does not report failed (every one `CLUSTER SLOTS` lists).
         public var replicas: [RedisConfiguration.Cluster.Node]
         /// Whether the map knows this shard's replicas; `false` for a primary learnt from a `MOVED` reply only, until
         /// the map is fetched again.
@@ -112,13 +112,15 @@ extension ClusterSlotMap {
                 if address.isEmpty || address == "?" { address = node["ip"]?.string ?? "" }
                 if address.isEmpty || address == "?" { address = host }
                 let found = RedisConfiguration.Cluster.Node(host: address, port: Int(port))
-                let online = node["health"].map { $0.string == "online" } ?? true
+                // `fail` is a node the cluster gave up on; `loading` is also what a replica that has not replicated
+                // anything yet reports (offset 0), which can still be promoted.
+                let online = !(node["health"]?.string?.hasPrefix("fail") ?? false)
                 if node["role"]?.string == "master" {
                     // A failed primary stays listed until its replica takes over: the replica, once promoted, is
                     // reported as master too, and the online one wins.
                     if primary == nil || online { primary = found }
                 } else if online {
-                    // A failed or loading replica cannot be promoted: it does not count.
+                    // A failed replica cannot be promoted: it does not count.
                     replicas.append(found)
                 }
             }

@@ -118,11 +118,23 @@ final class ClusterSubscriber: Sendable {
         for channel in channels {
             var moves = 0
             while true {
-                let driver = state.withLock { state in state.channelNodes[channel].flatMap { state.nodes[$0]?.driver } }
-                guard let driver else { throw RedisError(.clientClosed, "the subscriber was closed") }
+                let (driver, closed) = state.withLock { state in
+                    (state.channelNodes[channel].flatMap { state.nodes[$0]?.driver }, state.closed)
+                }
+                if closed { throw RedisError(.clientClosed, "the subscriber was closed") }
+                guard let driver else {
+                    try await reregister(id: id, channel: channel)
+                    continue
+                }
                 do {
                     try await driver.awaitConfirmation(id: id, channels: [channel])
                     break
+                } catch let error as RedisError
+                    where error.code == .clientClosed && !state.withLock({ $0.closed })
+                {
+                    // The node's subscriber was retired after it was looked up (the channel moved on, this
+                    // registration with it): register again where the channel is now, and wait there.
+                    try await reregister(id: id, channel: channel)
                 } catch let error as RedisError where error.code == .moved {
                     // The node let the channel go before confirming it, and took this subscription's registration
                     // with it: register again where the cluster serves the channel now (after a pause, so that a

@@ -136,6 +136,12 @@ final class EventHub: Sendable {
         }
     }
 
+    /// Whether ``close()`` ran: only then does a closed subscription end a listener (a cluster node's subscriber
+    /// may close under a subscription that moved on, which subscribes again).
+    private var isClosed: Bool {
+        state.withLock { $0.closed }
+    }
+
     private func runListener(_ channel: String, id: UInt64) async {
         var backoff = Duration.milliseconds(50)
         var everSubscribed = false
@@ -160,7 +166,7 @@ final class EventHub: Sendable {
                         }
                     }
                 }
-            } catch let error as RedisError where error.code == .clientClosed {
+            } catch let error as RedisError where error.code == .clientClosed && isClosed {
                 setSubscribed(false, channel: channel, id: id)
                 return
             } catch {
