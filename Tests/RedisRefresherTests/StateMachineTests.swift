@@ -32,6 +32,27 @@ struct StateMachineTests {
         )
     }
 
+    @Test("Tries Redis could not record (nothing presented) use no attempt, back off, and end with the budget")
+    func unrecordedTries() {
+        var machine = RefreshAttempts(policy: Self.policy(attempts: 1), now: Self.t0)
+        let failure = RefreshFailure.notProcessed("could not record the attempt: Redis unavailable")
+        var delays: [Duration] = []
+        var now = 0
+        for _ in 0..<6 {
+            machine.unrecorded(at: Self.at(now))
+            guard case .retry(let delay) = machine.next(after: .failed(failure), at: Self.at(now), jitter: 1) else {
+                Issue.record("a try that presented nothing ended the refresh within the budget")
+                return
+            }
+            delays.append(delay)
+            now += Int(delay.components.seconds) * 1000 + Int(delay.components.attoseconds / 1_000_000_000_000_000)
+        }
+        #expect(machine.attempts == 0)
+        #expect(delays.prefix(5).map { Int(($0 / .milliseconds(1)).rounded()) } == [100, 200, 400, 800, 1600])
+        machine.unrecorded(at: Self.at(15_000))
+        #expect(machine.next(after: .failed(failure), at: Self.at(15_000), jitter: 1) == .record(failure))
+    }
+
     @Test("Not processed: backoff doubling with jitter, then recorded as not processed after the last attempt")
     func notProcessedBackoff() {
         var machine = RefreshAttempts(policy: Self.policy(attempts: 3), now: Self.t0)

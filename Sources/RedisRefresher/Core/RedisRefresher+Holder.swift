@@ -156,10 +156,10 @@ extension RedisRefresher {
                     )
                 }
             } catch {
-                // Nothing left this process: as far as the provider knows, this attempt never happened. (Counted,
-                // so the attempt budget bounds a Redis that keeps failing.)
-                attempts.presenting(at: .now)
-                noteAttempt(attempts.attempts, on: span)
+                // Nothing left this process: as far as the provider knows, this attempt never happened. Not counted
+                // as a presentation (a failover can take seconds, more than the attempts' backoffs add up to), but
+                // the retry budget bounds a Redis that keeps failing.
+                attempts.unrecorded(at: .now)
                 result = .failed(.notProcessed("could not record the attempt: \(error.message)"))
             }
             let action = attempts.next(after: result, at: .now, jitter: Double.random(in: 0...1))

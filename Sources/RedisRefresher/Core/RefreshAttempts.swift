@@ -46,6 +46,8 @@ struct RefreshAttempts: Sendable {
 
     let policy: Policy
     private(set) var attempts = 0
+    /// Tries that failed before anything was presented (Redis could not record the attempt).
+    private(set) var unrecordedTries = 0
     private(set) var mayHaveRotated: Bool
     private var firstAttempt: ContinuousClock.Instant?
     /// Until when the provider accepts this refresh token again; `nil` until the first presentation.
@@ -65,6 +67,14 @@ struct RefreshAttempts: Sendable {
         attempts += 1
         if firstAttempt == nil { firstAttempt = now }
         if graceDeadline == nil { graceDeadline = now.advanced(by: policy.reuseGrace) }
+    }
+
+    /// Counts a try that failed before anything was presented (Redis could not record the attempt, as while a
+    /// primary fails over): not a presentation, so it does not use up ``Policy/maximumAttempts``, but it starts the
+    /// budget, which bounds a Redis that keeps failing, and lengthens the backoff.
+    mutating func unrecorded(at now: ContinuousClock.Instant) {
+        unrecordedTries += 1
+        if firstAttempt == nil { firstAttempt = now }
     }
 
     /// The next action after an attempt ended with `result` at `now`. `jitter` in 0...1 scales the backoff between
@@ -111,7 +121,7 @@ struct RefreshAttempts: Sendable {
 
     private func backoff(jitter: Double) -> Duration {
         var delay = policy.initialBackoff
-        for _ in 1..<max(attempts, 1) where delay < policy.maximumBackoff { delay *= 2 }
+        for _ in 1..<max(attempts + unrecordedTries, 1) where delay < policy.maximumBackoff { delay *= 2 }
         delay = min(delay, policy.maximumBackoff)
         return delay * (0.5 + 0.5 * min(max(jitter, 0), 1))
     }
