@@ -119,3 +119,29 @@ struct FaultFigures: CustomStringConvertible {
         )
     }
 }
+
+extension WorkerProcess {
+    /// Collects every worker's results and checks a storm's outcome: `callers` results, all served with `generation`,
+    /// one refresh at the provider and no reuse; on a failure, prints the workers' error lines.
+    static func expectOneRefresh(
+        by workers: [WorkerProcess],
+        callers: Int,
+        generation: Int64,
+        scenario: Scenario
+    ) async throws -> [TaskResult] {
+        var results: [TaskResult] = []
+        for worker in workers { results += try await worker.results() }
+        #expect(results.count == callers)
+        if !results.allSatisfy(\.ok) {
+            for worker in workers { print(worker.errorLines.joined(separator: "\n")) }
+        }
+        let failures = Dictionary(grouping: results.filter { !$0.ok }, by: { $0.error ?? "?" }).mapValues(\.count)
+        #expect(
+            results.allSatisfy { $0.ok && $0.generation == generation },
+            "failures: \(failures), generations: \(Set(results.map(\.generation)))"
+        )
+        #expect(try await scenario.idp.refreshCount() == 1)
+        #expect(try await scenario.idp.reuseCount() == 0)
+        return results
+    }
+}

@@ -41,3 +41,26 @@ enum TopologyGate {
         next?.resume()
     }
 }
+
+extension TopologyGate {
+    /// Waits for the gate, starts a topology, runs `body` with it, and shuts it down whatever happens: the body of
+    /// both topologies' scoped `with`.
+    static func scoped<Topology, T>(
+        start: () async throws -> Topology,
+        shutdown: (Topology) async -> Void,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (Topology) async throws -> T
+    ) async throws -> T {
+        await enter()
+        defer { leave() }
+        let topology = try await start()
+        do {
+            let result = try await body(topology)
+            await shutdown(topology)
+            return result
+        } catch {
+            await shutdown(topology)
+            throw error
+        }
+    }
+}

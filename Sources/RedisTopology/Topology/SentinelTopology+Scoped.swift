@@ -7,16 +7,10 @@ extension SentinelTopology {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (SentinelTopology) async throws -> T
     ) async throws -> T {
-        await TopologyGate.enter()
-        defer { TopologyGate.leave() }
-        let topology = try await start(options, timeout: timeout)
-        do {
-            let result = try await body(topology)
-            await topology.shutdown()
-            return result
-        } catch {
-            await topology.shutdown()
-            throw error
-        }
+        try await TopologyGate.scoped(
+            start: { try await start(options, timeout: timeout) },
+            shutdown: { await $0.shutdown() },
+            body
+        )
     }
 }
